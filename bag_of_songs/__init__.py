@@ -1,0 +1,46 @@
+"""Bag of Songs: music-genre classification from hand-crafted audio features.
+
+Modules mirror the notebooks:
+
+- :mod:`bag_of_songs.data` (notebook 1): load and homogenise audio, prepare corpora.
+- :mod:`bag_of_songs.features` (notebook 2): frame-level features and the feature table.
+- :mod:`bag_of_songs.models` (notebook 3): TabularDataset, MLP, SVC, random forest, evaluation.
+- :mod:`bag_of_songs.plot`: figures for all three.
+
+``bag_of_songs.models`` imports torch; it is loaded on first use, so importing the package
+stays light.
+"""
+
+from .data import (
+    DURATION,
+    FRAME_SIZE,
+    HOP_LENGTH,
+    LEVELS,
+    N_SAMPLES,
+    SAMPLE_RATE,
+    AudioLoadError,
+    DataSourceError,
+    fix_length,
+    load_audio,
+    prepare,
+)
+from .features import FeatureError, build_feature_table, extract_features
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SAMPLE_RATE",
+    "DURATION",
+    "N_SAMPLES",
+    "FRAME_SIZE",
+    "HOP_LENGTH",
+    "LEVELS",
+    "AudioLoadError",
+    "DataSourceError",
+    "FeatureError",
+    "load_audio",
+    "fix_length",
+    "prepare",
+    "extract_features",
+    "build_feature_table",
+]

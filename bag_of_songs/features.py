@@ -1,0 +1,868 @@
+r"""Frame-level audio features and their pooling into one tabular row per clip.
+
+Explained in ``notebooks/2-features-explanation.ipynb``.
+
+Notation (as in the study): a clip :math:`s(i)` is cut into frames of :math:`F = 2048` samples
+every :math:`H = 512` samples, centred as librosa does (frame :math:`k` is centred on sample
+:math:`kH`); :math:`m_k(n)` is the magnitude of bin :math:`n` of the Fourier transform of
+frame :math:`k` (Hann window), at frequency :math:`f(n) = n \cdot sr / F`.
+
+Every spectral feature takes either the signal ``y=`` or a precomputed spectrogram ``S=``
+(each docstring says which kind), so that :func:`extract_features` computes the STFT once per
+clip and shares it. Values equal librosa's own functions with the same parameters
+(``librosa.feature.rms``, ``zero_crossing_rate``, ``spectral_centroid``, ``spectral_bandwidth``,
+``spectral_rolloff``, ``chroma_stft(tuning=0.0)``, ``mfcc``) up to float32 rounding.
+
+On a silent frame every feature is finite: envelope, RMS, ZCR, BER, centroid, bandwidth,
+rolloff and chroma are 0; MFCCs are those of the floor level (-100 dB).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.fft
+
+from .data import (
+    FRAME_SIZE,
+    HOP_LENGTH,
+    SAMPLE_RATE,
+    AudioLoadError,
+    label_columns,
+    list_splits,
+    load_audio,
+    read_annotations,
+    write_csv_atomic,
+)
+
+__all__ = [
+    "FeatureError",
+    "PITCH_CLASSES",
+    "STATS",
+    "FEATURE_SETS",
+    "compute_spectrogram",
+    "amplitude_envelope",
+    "rms",
+    "zero_crossing_rate",
+    "band_energy_ratio",
+    "spectral_centroid",
+    "spectral_bandwidth",
+    "spectral_rolloff",
+    "chroma",
+    "mfcc",
+    "compute_frame_features",
+    "pool_features",
+    "feature_names",
+    "extract_features",
+    "build_feature_table",
+    "build_feature_tables",
+    "read_feature_settings",
+]
+
+#: Pitch-class names of the 12 chroma bins, in librosa's order (C first).
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+#: Pooling statistics over frames that :func:`extract_features` knows.
+STATS = {
+    "mean": np.mean,
+    "std": np.std,
+    "median": np.median,
+    "min": np.min,
+    "max": np.max,
+}
+
+#: Feature sets: ``seed`` = the study's nine; ``extended`` adds the ones listed in
+#: :func:`compute_frame_features`.
+FEATURE_SETS = ("seed", "extended")
+
+#: Floor used in the dB conversion of the mel spectrogram and in the band-energy ratio.
+AMIN = 1e-10
+
+
+class FeatureError(ValueError):
+    """Input that no feature can be computed from (empty, not 1-D, non-finite)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Framing and the STFT
+
+
+def _check_y(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise FeatureError(f"expected a mono signal of shape (n,), got shape {y.shape}")
+    if y.size == 0:
+        raise FeatureError("the signal is empty")
+    if not np.issubdtype(y.dtype, np.floating):
+        raise FeatureError(f"expected floating-point samples, got dtype {y.dtype}")
+    if not np.all(np.isfinite(y)):
+        raise FeatureError("the signal holds non-finite samples (NaN or infinity)")
+    return y.astype(np.float32, copy=False)
+
+
+def _check_S(S: np.ndarray, n_fft: int) -> np.ndarray:
+    S = np.asarray(S)
+    if S.ndim != 2 or S.shape[0] != n_fft // 2 + 1:
+        raise FeatureError(
+            f"expected a spectrogram of shape ({n_fft // 2 + 1}, t) for n_fft={n_fft}, "
+            f"got shape {S.shape}")
+    if not np.all(np.isfinite(S)):
+        raise FeatureError("the spectrogram holds non-finite values")
+    if np.any(S < 0):
+        raise FeatureError("the spectrogram holds negative values; pass a magnitude or power "
+                           "spectrogram, not a complex STFT or a dB scale")
+    return S
+
+
+def _frame(y: np.ndarray, *, frame_length: int, hop_length: int, pad_mode: str = "constant"
+           ) -> np.ndarray:
+    """Centred frames of ``y`` as a read-only strided view, shape (t, frame_length)."""
+    pad = frame_length // 2
+    yp = np.pad(y, (pad, pad), mode=pad_mode)
+    n_frames = 1 + (len(yp) - frame_length) // hop_length
+    return np.lib.stride_tricks.as_strided(
+        yp, shape=(n_frames, frame_length), strides=(hop_length * yp.strides[0], yp.strides[0]),
+        writeable=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(n_fft: int) -> np.ndarray:
+    # Periodic Hann window, as scipy.signal.get_window("hann", n_fft) and librosa use.
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+
+
+def compute_spectrogram(y: np.ndarray, *, n_fft: int = FRAME_SIZE, hop_length: int = HOP_LENGTH,
+                        power: float = 1.0) -> np.ndarray:
+    r"""Magnitude (or power) spectrogram :math:`m_k(n)` with librosa's STFT conventions.
+
+    Centred frames (zero padding of ``n_fft // 2`` at both ends), periodic Hann window,
+    float32 real FFT.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Mono signal.
+    n_fft : int
+        Frame size F.
+    hop_length : int
+        Hop H.
+    power : float
+        1 for magnitude, 2 for power.
+
+    Returns
+    -------
+    S : np.ndarray [shape=(1 + n_fft // 2, 1 + n // hop_length), dtype=float32]
+        Equals ``np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length)) ** power``.
+    """
+    y = _check_y(y)
+    frames = _frame(y, frame_length=n_fft, hop_length=hop_length)
+    S = np.abs(scipy.fft.rfft(frames * _hann(n_fft), axis=1))
+    if power != 1.0:
+        S = S**power
+    return S.T
+
+
+def _spectrogram(y, S, *, n_fft, hop_length, power):
+    if S is not None:
+        return _check_S(S, n_fft)
+    if y is None:
+        raise FeatureError("pass either y= (the signal) or S= (a spectrogram)")
+    return compute_spectrogram(y, n_fft=n_fft, hop_length=hop_length, power=power)
+
+
+@functools.lru_cache(maxsize=8)
+def _fft_frequencies(sr: int, n_fft: int) -> np.ndarray:
+    return np.fft.rfftfreq(n_fft, d=1.0 / sr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Time-domain features
+
+
+def amplitude_envelope(y: np.ndarray, *, frame_length: int = FRAME_SIZE,
+                       hop_length: int = HOP_LENGTH) -> np.ndarray:
+    r"""Amplitude envelope: the largest sample value of each frame.
+
+    .. math:: AE_k = \max_{i \in \text{frame } k} s(i)
+
+    As in the study, this is the maximum of :math:`s(i)`, not of :math:`|s(i)|`. Frames are
+    centred with zero padding, as librosa centres them. A silent frame gives 0.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    frame_length : int
+        F.
+    hop_length : int
+        H.
+
+    Returns
+    -------
+    ae : np.ndarray [shape=(1 + n // hop_length,)]
+    """
+    y = _check_y(y)
+    return _frame(y, frame_length=frame_length, hop_length=hop_length).max(axis=1)
+
+
+def rms(*, y: np.ndarray | None = None, S: np.ndarray | None = None,
+        frame_length: int = FRAME_SIZE, hop_length: int = HOP_LENGTH) -> np.ndarray:
+    r"""Root-mean-square energy of each frame, as ``librosa.feature.rms``.
+
+    .. math:: RMS_k = \sqrt{\frac{1}{F} \sum_{i \in \text{frame } k} s(i)^2}
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], optional
+        Signal: RMS of the (unwindowed, zero-padded, centred) frames.
+    S : np.ndarray [shape=(1 + F // 2, t)], optional
+        **Magnitude** spectrogram: RMS by Parseval's theorem (of the windowed frames, so it is
+        lower than from ``y`` by the window's RMS), as librosa computes it.
+    frame_length, hop_length : int
+        F and H.
+
+    Returns
+    -------
+    rms : np.ndarray [shape=(t,)]
+    """
+    if y is not None:
+        frames = _frame(_check_y(y), frame_length=frame_length, hop_length=hop_length)
+        return np.sqrt(np.mean(frames**2, axis=1, dtype=np.float32))
+    if S is None:
+        raise FeatureError("pass either y= (the signal) or S= (a magnitude spectrogram)")
+    x = _check_S(S, frame_length).astype(np.float32) ** 2
+    x[0] *= 0.5
+    if frame_length % 2 == 0:
+        x[-1] *= 0.5
+    return np.sqrt(2 * np.sum(x, axis=0) / frame_length**2)
+
+
+def zero_crossing_rate(y: np.ndarray, *, frame_length: int = FRAME_SIZE,
+                       hop_length: int = HOP_LENGTH, threshold: float = 1e-10) -> np.ndarray:
+    r"""Zero-crossing rate: the fraction of sign changes in each frame, as librosa computes it.
+
+    .. math:: ZCR_k = \frac{1}{F} \sum_{i \in \text{frame } k} [\,\mathrm{sgn}\,s(i) \neq
+              \mathrm{sgn}\,s(i+1)\,]
+
+    Samples with :math:`|s(i)| \le` ``threshold`` count as positive zeros, and frames are
+    centred with edge padding (librosa's ``zero_crossing_rate`` defaults). A silent frame has
+    rate 0; white noise about 0.5.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    frame_length, hop_length : int
+        F and H.
+    threshold : float
+        Magnitude below which a sample counts as zero.
+
+    Returns
+    -------
+    zcr : np.ndarray [shape=(1 + n // hop_length,)]
+    """
+    y = _check_y(y)
+    pad = frame_length // 2
+    negative = np.pad(y, (pad, pad), mode="edge") < -threshold
+    change = np.empty(len(negative), dtype=np.int32)
+    change[0] = 0
+    np.not_equal(negative[1:], negative[:-1], out=change[1:])
+    # change[j] = 1 where samples j-1 and j differ in sign; the frame starting at a counts
+    # the changes at a+1 .. a+F-1, read off a cumulative sum.
+    csum = np.cumsum(change)
+    n_frames = 1 + (len(negative) - frame_length) // hop_length
+    starts = np.arange(n_frames) * hop_length
+    counts = csum[starts + frame_length - 1] - csum[starts]
+    return (counts / frame_length).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Spectral features
+
+
+def band_energy_ratio(*, y: np.ndarray | None = None, S: np.ndarray | None = None,
+                      sr: int = SAMPLE_RATE, n_fft: int = FRAME_SIZE,
+                      hop_length: int = HOP_LENGTH, split_frequency: float = 2000.0
+                      ) -> np.ndarray:
+    r"""Band-energy ratio: power below the split frequency over power above it.
+
+    .. math:: BER_k = \frac{\sum_{n: f(n) < f_s} m_k(n)^2}{\sum_{n: f(n) \ge f_s} m_k(n)^2}
+
+    A silent frame (total power below ``1e-10``) has ratio 0; the denominator is floored at
+    ``1e-10`` so a frame with no power above the split stays finite.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], optional
+    S : np.ndarray [shape=(1 + n_fft // 2, t)], optional
+        **Magnitude** spectrogram.
+    sr : int
+    n_fft, hop_length : int
+        F and H.
+    split_frequency : float
+        :math:`f_s` in Hz (2,000 Hz by default, as in the study).
+
+    Returns
+    -------
+    ber : np.ndarray [shape=(t,)]
+    """
+    S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=1.0)
+    if not 0 < split_frequency < sr / 2:
+        raise FeatureError(f"split_frequency must lie in (0, {sr / 2}), got {split_frequency}")
+    return _ber(S**2, _fft_frequencies(sr, n_fft), split_frequency)
+
+
+def _ber(power: np.ndarray, freq: np.ndarray, split_frequency: float) -> np.ndarray:
+    split_bin = int(np.searchsorted(freq, split_frequency))
+    low = power[:split_bin].sum(axis=0, dtype=np.float64)
+    high = power[split_bin:].sum(axis=0, dtype=np.float64)
+    ber = low / np.maximum(high, AMIN)
+    ber[low + high < AMIN] = 0.0
+    return ber
+
+
+def _moments(S: np.ndarray, freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centroid and bandwidth per frame from a magnitude spectrogram, in one float64 product.
+
+    sum m (f - c)^2 = sum m f^2 - c^2 sum m (with c the centroid), accumulated in float64 so
+    the difference keeps its precision.
+    """
+    A = np.stack([np.ones_like(freq), freq, freq**2])
+    total, first, second = A @ S.astype(np.float64)
+    safe = np.where(total > 0, total, 1.0)
+    centroid = first / safe
+    var = second / safe - centroid**2 * (total / safe)
+    return centroid, np.sqrt(np.maximum(var, 0.0))
+
+
+def spectral_centroid(*, y: np.ndarray | None = None, S: np.ndarray | None = None,
+                      sr: int = SAMPLE_RATE, n_fft: int = FRAME_SIZE,
+                      hop_length: int = HOP_LENGTH) -> np.ndarray:
+    r"""Spectral centroid: the magnitude-weighted mean frequency of each frame.
+
+    .. math:: SC_k = \frac{\sum_n f(n)\, m_k(n)}{\sum_n m_k(n)}
+
+    A silent frame has centroid 0 (as in librosa). A pure tone's centroid is its frequency.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], optional
+    S : np.ndarray [shape=(1 + n_fft // 2, t)], optional
+        **Magnitude** spectrogram.
+    sr : int
+    n_fft, hop_length : int
+
+    Returns
+    -------
+    centroid : np.ndarray [shape=(t,)], in Hz
+
+    Examples
+    --------
+    >>> S = compute_spectrogram(y)            # doctest: +SKIP
+    >>> spectral_centroid(S=S, sr=22050)      # the same as spectral_centroid(y=y)  # doctest: +SKIP
+    """
+    S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=1.0)
+    return _moments(S, _fft_frequencies(sr, n_fft))[0]
+
+
+def spectral_bandwidth(*, y: np.ndarray | None = None, S: np.ndarray | None = None,
+                       sr: int = SAMPLE_RATE, n_fft: int = FRAME_SIZE,
+                       hop_length: int = HOP_LENGTH) -> np.ndarray:
+    r"""Spectral bandwidth: the magnitude-weighted spread of frequencies around the centroid.
+
+    .. math:: BW_k = \left(\frac{\sum_n (f(n) - SC_k)^2\, m_k(n)}{\sum_n m_k(n)}\right)^{1/2}
+
+    (librosa's ``spectral_bandwidth`` with ``p=2``). A silent frame has bandwidth 0.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], optional
+    S : np.ndarray [shape=(1 + n_fft // 2, t)], optional
+        **Magnitude** spectrogram.
+    sr : int
+    n_fft, hop_length : int
+
+    Returns
+    -------
+    bandwidth : np.ndarray [shape=(t,)], in Hz
+    """
+    S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=1.0)
+    return _moments(S, _fft_frequencies(sr, n_fft))[1]
+
+
+def spectral_rolloff(*, y: np.ndarray | None = None, S: np.ndarray | None = None,
+                     sr: int = SAMPLE_RATE, n_fft: int = FRAME_SIZE,
+                     hop_length: int = HOP_LENGTH, roll_percent: float = 0.85) -> np.ndarray:
+    r"""Spectral roll-off: the lowest frequency below which ``roll_percent`` of the magnitude lies.
+
+    .. math:: RO_k = \min \{ f(N) : \sum_{n \le N} m_k(n) \ge 0.85 \sum_n m_k(n) \}
+
+    A silent frame has roll-off 0.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], optional
+    S : np.ndarray [shape=(1 + n_fft // 2, t)], optional
+        **Magnitude** spectrogram.
+    sr : int
+    n_fft, hop_length : int
+    roll_percent : float in (0, 1)
+
+    Returns
+    -------
+    rolloff : np.ndarray [shape=(t,)], in Hz
+    """
+    if not 0.0 < roll_percent < 1.0:
+        raise FeatureError(f"roll_percent must lie in (0, 1), got {roll_percent}")
+    S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=1.0)
+    return _fft_frequencies(sr, n_fft)[_rolloff_bins(S, roll_percent)]
+
+
+def _rolloff_bins(S: np.ndarray, roll_percent: float, block: int = 32) -> np.ndarray:
+    """Index of the first bin whose cumulative magnitude reaches ``roll_percent`` of the total.
+
+    A two-level search (cumulative sums of blocks of bins, then within the one block that
+    crosses the threshold) finds the same bin as a full cumulative sum at a fraction of its cost.
+    """
+    T = np.ascontiguousarray(S.T)  # (t, bins)
+    t, n_bins = T.shape
+    rows = np.arange(t)
+    n_full = n_bins // block
+    block_sums = np.empty((t, n_full + (n_bins % block > 0)), dtype=np.float64)
+    block_sums[:, :n_full] = T[:, : n_full * block].reshape(t, n_full, block).sum(axis=2)
+    if n_bins % block:
+        block_sums[:, n_full] = T[:, n_full * block :].sum(axis=1)
+    csum = np.cumsum(block_sums, axis=1)
+    threshold = roll_percent * csum[:, -1]
+    b = np.argmax(csum >= threshold[:, None], axis=1)
+    before = np.where(b > 0, csum[rows, np.maximum(b - 1, 0)], 0.0)
+    idx = b[:, None] * block + np.arange(block)
+    inside = np.where(idx < n_bins, T[rows[:, None], np.minimum(idx, n_bins - 1)], 0.0)
+    within = before[:, None] + np.cumsum(inside, axis=1)
+    return np.minimum(b * block + np.argmax(within >= threshold[:, None], axis=1), n_bins - 1)
+
+
+@functools.lru_cache(maxsize=8)
+def _chroma_filterbank(sr: int, n_fft: int, tuning: float) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning, n_chroma=12)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_filterbank(sr: int, n_fft: int, n_mels: int):
+    import librosa
+    import scipy.sparse
+
+    # Each mel filter covers a few bins: a sparse product is several times faster.
+    return scipy.sparse.csr_array(librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels))
+
+
+def chroma(*, y: np.ndarray | None = None, S: np.ndarray | None = None, sr: int = SAMPLE_RATE,
+           n_fft: int = FRAME_SIZE, hop_length: int = HOP_LENGTH, tuning: float | None = 0.0
+           ) -> np.ndarray:
+    r"""Chromagram: the energy of each of the 12 pitch classes C..B, per frame.
+
+    .. math:: C_k(c) = \frac{\sum_n w_c(n)\, m_k(n)^2}{\max_{c'} \sum_n w_{c'}(n)\, m_k(n)^2}
+
+    with librosa's chroma filters :math:`w_c` (as ``librosa.feature.chroma_stft``). Each frame
+    is scaled so its strongest pitch class is 1; a silent frame is all 0. A pure tone peaks at
+    its pitch class.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], optional
+    S : np.ndarray [shape=(1 + n_fft // 2, t)], optional
+        **Power** spectrogram.
+    sr : int
+    n_fft, hop_length : int
+    tuning : float or None
+        Deviation from A440 in fractions of a chroma bin. ``0.0`` (default) is A440;
+        ``None`` estimates it from the signal (``librosa.estimate_tuning``), which costs more
+        than all other features together.
+
+    Returns
+    -------
+    chroma : np.ndarray [shape=(12, t)], rows C, C#, ..., B
+    """
+    S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=2.0)
+    if tuning is None:
+        import librosa
+
+        tuning = float(librosa.estimate_tuning(S=S, sr=sr, n_fft=n_fft))
+    return _chroma(S, sr, n_fft, float(tuning))
+
+
+def _chroma(power: np.ndarray, sr: int, n_fft: int, tuning: float) -> np.ndarray:
+    raw = _chroma_filterbank(sr, n_fft, tuning) @ power
+    peak = raw.max(axis=0)
+    return raw / np.where(peak > np.finfo(np.float32).tiny, peak, 1.0)
+
+
+def log_mel_spectrogram(*, y: np.ndarray | None = None, S: np.ndarray | None = None,
+                        sr: int = SAMPLE_RATE, n_fft: int = FRAME_SIZE,
+                        hop_length: int = HOP_LENGTH, n_mels: int = 128, top_db: float = 80.0
+                        ) -> np.ndarray:
+    """Log-power mel spectrogram in dB, as ``librosa.power_to_db(librosa.feature.melspectrogram)``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], optional
+    S : np.ndarray [shape=(1 + n_fft // 2, t)], optional
+        **Power** spectrogram.
+    sr, n_fft, hop_length, n_mels : int
+    top_db : float
+        Values more than ``top_db`` below the clip's maximum are raised to it.
+
+    Returns
+    -------
+    S_db : np.ndarray [shape=(n_mels, t)]
+    """
+    S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=2.0)
+    return _log_mel(S, sr, n_fft, n_mels, top_db)
+
+
+def _log_mel(power: np.ndarray, sr: int, n_fft: int, n_mels: int, top_db: float = 80.0
+             ) -> np.ndarray:
+    mel = _mel_filterbank(sr, n_fft, n_mels) @ power
+    log_spec = 10.0 * np.log10(np.maximum(AMIN, mel))
+    return np.maximum(log_spec, log_spec.max() - top_db)
+
+
+def mfcc(*, y: np.ndarray | None = None, S: np.ndarray | None = None, sr: int = SAMPLE_RATE,
+         n_mfcc: int = 13, n_fft: int = FRAME_SIZE, hop_length: int = HOP_LENGTH,
+         n_mels: int = 128) -> np.ndarray:
+    r"""Mel-frequency cepstral coefficients, as ``librosa.feature.mfcc``.
+
+    .. math:: MFCC_k(j) = \mathrm{DCT\text{-}II}_j\left[10 \log_{10} \sum_n M_b(n)\,
+              m_k(n)^2\right]
+
+    with 128 mel filters :math:`M_b` (Slaney), a dB floor of :math:`10^{-10}` and 80 dB below
+    the clip's maximum, and the orthonormal DCT.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], optional
+    S : np.ndarray [shape=(n_mels, t)], optional
+        **Log-power mel** spectrogram (see :func:`log_mel_spectrogram`), as in librosa.
+    sr, n_mfcc, n_fft, hop_length, n_mels : int
+
+    Returns
+    -------
+    mfcc : np.ndarray [shape=(n_mfcc, t)]
+    """
+    if n_mfcc < 1:
+        raise FeatureError(f"n_mfcc must be at least 1, got {n_mfcc}")
+    if S is None:
+        if y is None:
+            raise FeatureError("pass either y= (the signal) or S= (a log-power mel spectrogram)")
+        S = log_mel_spectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
+    S = np.asarray(S)
+    if S.ndim != 2 or not np.all(np.isfinite(S)):
+        raise FeatureError("S must be a finite log-power mel spectrogram of shape (n_mels, t)")
+    if n_mfcc > S.shape[0]:
+        raise FeatureError(f"n_mfcc={n_mfcc} exceeds the {S.shape[0]} mel bands")
+    return scipy.fft.dct(S, axis=0, type=2, norm="ortho")[:n_mfcc]
+
+
+# ---------------------------------------------------------------------------------------------
+# Per clip
+
+
+def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int = FRAME_SIZE,
+                           hop_length: int = HOP_LENGTH, n_mfcc: int = 13,
+                           feature_set: str = "seed", tuning: float | None = 0.0
+                           ) -> dict[str, np.ndarray]:
+    """Every frame-level feature of a clip, from one shared STFT.
+
+    ``feature_set="seed"`` gives the study's nine: ``envelope``, ``rms``, ``zcr``, ``ber``,
+    ``spec_cent``, ``spec_bw``, ``rolloff`` (each shape ``(t,)``), ``chroma_stft``
+    ``(12, t)`` and ``mfcc`` ``(n_mfcc, t)``.
+
+    ``feature_set="extended"`` adds, beyond the study:
+
+    - ``spectral_contrast`` ``(7, t)``: peak-to-valley level in six octave bands plus the
+      rest (separates tonal peaks from noise: high for harmonic music, low for distorted or
+      percussive textures).
+    - ``spectral_flatness`` ``(t,)``: geometric over arithmetic mean of the power spectrum
+      (0 for a pure tone, 1 for white noise): how noise-like a frame is.
+    - ``onset_strength`` ``(t,)``: spectral flux of the log-mel spectrogram: how much new
+      energy starts in each frame (percussive attacks).
+    - ``delta_mfcc`` ``(n_mfcc, t)``: frame-to-frame change of the MFCCs (timbre dynamics;
+      its mean is near 0, so pool it with ``std``).
+    - ``tempo`` (a scalar, shape ``()``): beats per minute estimated from the onset strength.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    sr, n_fft, hop_length, n_mfcc : int
+    feature_set : {"seed", "extended"}
+    tuning : float or None
+        Chroma tuning (0.0 = A440; None estimates it).
+
+    Returns
+    -------
+    features : dict name -> np.ndarray
+    """
+    if feature_set not in FEATURE_SETS:
+        raise FeatureError(f"unknown feature_set {feature_set!r}; choose from {FEATURE_SETS}")
+    if n_mfcc < 1 or n_mfcc > 128:
+        raise FeatureError(f"n_mfcc must lie in 1..128, got {n_mfcc}")
+    y = _check_y(y)
+    if tuning is None:
+        import librosa
+
+        tuning = float(librosa.estimate_tuning(y=y, sr=sr, n_fft=n_fft))
+    frames = _frame(y, frame_length=n_fft, hop_length=hop_length)  # (t, F), a view
+    X = scipy.fft.rfft(frames * _hann(n_fft), axis=1)  # the one STFT, (t, bins)
+    mag = np.abs(X).T  # m_k(n), (bins, t)
+    power = mag**2
+    freq = _fft_frequencies(sr, n_fft)
+    centroid, bandwidth = _moments(mag, freq)
+    log_mel = _log_mel(power, sr, n_fft, 128)
+    out = {
+        "envelope": frames.max(axis=1),
+        "rms": np.sqrt(np.einsum("ij,ij->i", frames, frames) / n_fft),
+        "zcr": zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length),
+        "ber": _ber(power, freq, 2000.0),
+        "spec_cent": centroid,
+        "spec_bw": bandwidth,
+        "rolloff": freq[_rolloff_bins(mag, 0.85)],
+        "chroma_stft": _chroma(power, sr, n_fft, float(tuning)),
+        "mfcc": scipy.fft.dct(log_mel, axis=0, type=2, norm="ortho")[:n_mfcc],
+    }
+    if feature_set == "extended":
+        import librosa
+
+        oenv = librosa.onset.onset_strength(S=log_mel, sr=sr, hop_length=hop_length)
+        out["spectral_contrast"] = librosa.feature.spectral_contrast(S=mag, sr=sr, n_fft=n_fft)
+        out["spectral_flatness"] = librosa.feature.spectral_flatness(S=mag, amin=AMIN)[0]
+        out["onset_strength"] = oenv
+        out["delta_mfcc"] = librosa.feature.delta(out["mfcc"])
+        out["tempo"] = np.asarray(
+            librosa.feature.tempo(onset_envelope=oenv, sr=sr, hop_length=hop_length)[0])
+    return out
+
+
+# Names of the rows of each multi-row feature, used to build column names.
+def _row_names(name: str, n_rows: int) -> list[str]:
+    if name == "chroma_stft":
+        return [f"chroma_stft{p}" for p in PITCH_CLASSES]
+    if name in ("mfcc", "delta_mfcc", "spectral_contrast"):
+        return [f"{name}{j + 1}" for j in range(n_rows)]
+    return [f"{name}{j}" for j in range(n_rows)]
+
+
+def _check_stats(stats: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(stats, str):
+        stats = [s for s in stats.split(",") if s]
+    stats = tuple(stats)
+    unknown = [s for s in stats if s not in STATS]
+    if not stats or unknown:
+        raise FeatureError(f"unknown pooling statistic(s) {unknown or stats}; choose from "
+                           f"{list(STATS)}")
+    return stats
+
+
+def pool_features(frame_features: dict[str, np.ndarray], *, stats: Iterable[str] = ("mean",)
+                  ) -> dict[str, float]:
+    """Pool frame series over time into named scalars: ``{stat}_{feature}`` per statistic.
+
+    Scalar features (``tempo``) are kept once, unpooled.
+
+    Parameters
+    ----------
+    frame_features : dict name -> np.ndarray [shape=(t,) or (rows, t) or ()]
+        As returned by :func:`compute_frame_features`.
+    stats : iterable of str
+        Names from :data:`STATS`; ``("mean",)`` gives the study's 32 columns.
+
+    Returns
+    -------
+    row : dict column name -> float
+    """
+    stats = _check_stats(stats)
+    row: dict[str, float] = {}
+    scalars = {}
+    for stat in stats:
+        fn = STATS[stat]
+        for name, x in frame_features.items():
+            x = np.asarray(x)
+            if x.ndim == 0:
+                scalars[name] = float(x)
+            elif x.ndim == 1:
+                row[f"{stat}_{name}"] = float(fn(x))
+            else:
+                values = fn(x, axis=1)
+                for col, v in zip(_row_names(name, x.shape[0]), values, strict=True):
+                    row[f"{stat}_{col}"] = float(v)
+    row.update(scalars)
+    return row
+
+
+def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
+                     stats: Iterable[str] = ("mean",), feature_set: str = "seed",
+                     n_fft: int = FRAME_SIZE, hop_length: int = HOP_LENGTH,
+                     tuning: float | None = 0.0) -> dict[str, float]:
+    """One clip's row of the feature table: frame features from one STFT, pooled over frames.
+
+    With the defaults, the study's 32 columns in this order: ``mean_envelope, mean_rms,
+    mean_zcr, mean_ber, mean_spec_cent, mean_spec_bw, mean_rolloff, mean_chroma_stftC ...
+    mean_chroma_stftB, mean_mfcc1 ... mean_mfcc13``. Each further statistic in ``stats`` adds
+    its own prefixed block (``std_rms``, ...).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        A clip (e.g. from :func:`bag_of_songs.data.load_audio`).
+    sr : int
+    n_mfcc : int
+    stats : iterable of str
+        Pooling statistics (``mean``, ``std``, ``median``, ``min``, ``max``).
+    feature_set : {"seed", "extended"}
+        See :func:`compute_frame_features`.
+    n_fft, hop_length : int
+        F and H.
+    tuning : float or None
+        Chroma tuning (0.0 = A440).
+
+    Returns
+    -------
+    row : dict column name -> float
+        Every value finite.
+
+    Raises
+    ------
+    FeatureError
+        On empty, multi-channel or non-finite input.
+    """
+    stats = _check_stats(stats)
+    frame_features = compute_frame_features(
+        y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc, feature_set=feature_set,
+        tuning=tuning)
+    row = pool_features(frame_features, stats=stats)
+    bad = [k for k, v in row.items() if not np.isfinite(v)]
+    if bad:  # should not happen for finite input; never let a NaN into a table
+        raise FeatureError(f"non-finite feature values: {bad}")
+    return row
+
+
+def feature_names(*, n_mfcc: int = 13, stats: Iterable[str] = ("mean",),
+                  feature_set: str = "seed") -> list[str]:
+    """The column names :func:`extract_features` returns for these settings, in order."""
+    y = np.random.default_rng(0).standard_normal(SAMPLE_RATE * 2).astype(np.float32) * 0.1
+    return list(extract_features(y, n_mfcc=n_mfcc, stats=stats, feature_set=feature_set))
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpus tables
+
+
+def _features_for_file(path: str, settings: dict) -> tuple[dict | None, str | None]:
+    try:
+        y = load_audio(path, sr=settings["sr"])
+        return extract_features(y, sr=settings["sr"], n_mfcc=settings["n_mfcc"],
+                                stats=settings["stats"], feature_set=settings["feature_set"]
+                                ), None
+    except (AudioLoadError, FeatureError) as exc:
+        return None, str(exc)
+
+
+def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
+                     stats: Iterable[str] = ("mean",), feature_set: str = "seed") -> dict:
+    """The settings that define a feature table (stored beside it as ``features.json``)."""
+    return {"sr": sr, "n_fft": FRAME_SIZE, "hop_length": HOP_LENGTH, "n_mfcc": int(n_mfcc),
+            "stats": list(_check_stats(stats)), "feature_set": feature_set, "tuning": 0.0}
+
+
+def read_feature_settings(split_dir: str | os.PathLike) -> dict:
+    """Read ``features.json`` written by :func:`build_feature_table` (defaults when absent)."""
+    import json
+
+    path = Path(split_dir) / "features.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    return feature_settings()
+
+
+def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = ("mean",),
+                        feature_set: str = "seed", n_mfcc: int = 13, n_jobs: int = -1,
+                        progress: bool = True, log=None) -> pd.DataFrame:
+    """Extract every clip listed in ``split_dir/annotations.csv`` and write ``features.csv``.
+
+    Clips are read and featurised one at a time in joblib worker processes, so memory stays
+    flat however large the corpus. The joblib backend follows ``joblib.parallel_config``: for
+    a corpus larger than one machine, start a Dask cluster and run inside
+    ``with joblib.parallel_config(backend="dask"): build_feature_table(...)`` (needs
+    ``distributed``; the clips must be on storage the workers can read).
+
+    Parameters
+    ----------
+    split_dir : path-like
+        A prepared split, e.g. ``ccmusic/train``.
+    stats : iterable of str
+    feature_set : {"seed", "extended"}
+    n_mfcc : int
+    n_jobs : int
+        Worker processes (-1 = all cores).
+    progress : bool
+    log : callable, optional
+        Receives one line per clip left out (default: stderr).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``audio_file``, the label column(s), then the feature columns; also written to
+        ``split_dir/features.csv`` (atomically), with the settings in ``features.json``.
+        A missing or unreadable clip is reported and left out, never written as a NaN row.
+    """
+    import json
+
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    if feature_set not in FEATURE_SETS:
+        raise FeatureError(f"unknown feature_set {feature_set!r}; choose from {FEATURE_SETS}")
+    if log is None:
+        def log(msg):
+            print(msg, file=sys.stderr)
+    split_dir = Path(split_dir)
+    settings = feature_settings(n_mfcc=n_mfcc, stats=stats, feature_set=feature_set)
+    ann = read_annotations(split_dir)
+    labels = label_columns(ann)
+    root = split_dir.parent
+    files = ann["audio_file"].to_numpy()
+    jobs = (delayed(_features_for_file)(str(root / f), settings) for f in files)
+    results = Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs")(jobs)
+    rows, kept, skipped = [], [], []
+    for i, (row, reason) in enumerate(tqdm(results, total=len(files), disable=not progress,
+                                           desc=f"features {split_dir.name}", file=sys.stderr)):
+        if row is None:
+            skipped.append((files[i], reason))
+            log(f"left out {files[i]}: {reason}")
+        else:
+            rows.append(row)
+            kept.append(i)
+    columns = feature_names(n_mfcc=n_mfcc, stats=stats, feature_set=feature_set)
+    feats = pd.DataFrame(rows, columns=columns)
+    table = pd.concat([ann.iloc[kept][["audio_file", *labels]].reset_index(drop=True), feats],
+                      axis=1)
+    write_csv_atomic(table, split_dir / "features.csv")
+    (split_dir / "features.json").write_text(json.dumps(settings, indent=2))
+    if skipped:
+        write_csv_atomic(pd.DataFrame(skipped, columns=["audio_file", "reason"]),
+                         split_dir / "features_skipped.csv")
+    return table
+
+
+def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.DataFrame]:
+    """Run :func:`build_feature_table` on every prepared split under ``data_dir``."""
+    splits = list_splits(data_dir)
+    if not splits:
+        raise FileNotFoundError(f"{data_dir}: no prepared split (no */annotations.csv); "
+                                "run `bag-of-songs prepare` first")
+    return {s: build_feature_table(Path(data_dir) / s, **kwargs) for s in splits}
