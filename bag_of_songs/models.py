@@ -1,0 +1,846 @@
+"""Models: a TabularDataset, the study's 128-64-out MLP, SVC and random-forest baselines,
+evaluation, safe saving, and prediction of new audio files.
+
+Explained in ``notebooks/3-models-prediction.ipynb``.
+
+Every model is wrapped in a :class:`GenreClassifier` that carries what is needed to use it later:
+the fitted estimator, the class names, the feature columns, the scaler fitted on the training
+split, and the feature settings. :func:`evaluate` works the same for all three kinds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+)
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .data import LEVELS, list_splits, load_audio
+from .features import extract_features, read_feature_settings
+
+__all__ = [
+    "ModelError",
+    "TabularDataset",
+    "MLP",
+    "GenreClassifier",
+    "train_mlp",
+    "fit_svc",
+    "fit_random_forest",
+    "fit_model",
+    "evaluate",
+    "save_model",
+    "load_model",
+    "predict_file",
+    "read_features",
+    "available_levels",
+    "compare_models",
+    "MODEL_KINDS",
+]
+
+#: The model kinds, as the CLI names them.
+MODEL_KINDS = ("mlp", "svc", "rf")
+
+#: Columns never used as features.
+_NON_FEATURES = ("audio_file", "source", "label", *LEVELS)
+
+_FORMAT_VERSION = 1
+
+
+class ModelError(ValueError):
+    """Bad model input: unknown labels, missing columns, non-finite values, bad model files."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def read_features(features: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    """A features table from a CSV path (or a split folder holding ``features.csv``) or a DataFrame."""
+    if isinstance(features, pd.DataFrame):
+        return features
+    path = Path(features)
+    if path.is_dir():
+        path = path / "features.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no feature table; run `bag-of-songs features` first")
+    return pd.read_csv(path)
+
+
+class TabularDataset(Dataset):
+    """A feature table as a ``torch.utils.data.Dataset`` of (scaled features, class index).
+
+    As in the original study. Feature columns are every numeric column except the label and
+    ``drop_columns`` (``audio_file``, ``source`` and the other label levels are dropped
+    automatically). Without ``scaler`` a :class:`~sklearn.preprocessing.StandardScaler` is
+    fitted on this table; with one, the table is only transformed, so validation and test
+    splits are scaled with the training statistics and nothing leaks.
+
+    Parameters
+    ----------
+    features : path-like or pandas.DataFrame
+        A ``features.csv`` (or the split folder holding it) or a DataFrame.
+    label_column : str
+        The label column (``label``, or a CCMusic level such as ``fst_level_label``).
+    drop_columns : list of str, optional
+        Further columns that are not features (e.g. GTZAN's ``length``).
+    scaler : StandardScaler, optional
+        A fitted scaler (from the training dataset).
+    classes : list of str, optional
+        Class names; label ``classes[i]`` becomes index ``i``. Default: sorted names found.
+    feature_columns : list of str, optional
+        The feature columns, in order (from the training dataset); default: inferred.
+
+    Attributes
+    ----------
+    X : np.ndarray [shape=(n, d), dtype=float32]
+        Scaled features.
+    y : np.ndarray [shape=(n,), dtype=int64]
+        Class indices.
+    classes, scaler, feature_columns, label_column
+
+    Raises
+    ------
+    ModelError
+        On a missing column, a label not in ``classes``, or a non-finite value (named).
+    """
+
+    def __init__(self, features, *, label_column: str = "label",
+                 drop_columns: list[str] | None = None, scaler: StandardScaler | None = None,
+                 classes: list[str] | None = None, feature_columns: list[str] | None = None):
+        df = read_features(features)
+        if label_column not in df.columns:
+            raise ModelError(f"no label column {label_column!r}; columns: {list(df.columns)}")
+        if len(df) == 0:
+            raise ModelError("the feature table is empty")
+        drop = set(_NON_FEATURES) | set(drop_columns or ()) | {label_column}
+        if feature_columns is None:
+            feature_columns = [c for c in df.columns
+                               if c not in drop and pd.api.types.is_numeric_dtype(df[c])]
+            if not feature_columns:
+                raise ModelError("the table has no numeric feature columns")
+        missing = [c for c in feature_columns if c not in df.columns]
+        if missing:
+            raise ModelError(f"feature column(s) missing from the table: {missing}")
+        X = df[list(feature_columns)].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(X)
+        if bad.any():
+            rows, cols = np.nonzero(bad)
+            names = sorted({feature_columns[c] for c in cols})
+            raise ModelError(f"non-finite value(s) in column(s) {names} "
+                             f"(row(s) {sorted(set(rows.tolist()))[:10]})")
+        labels = df[label_column].astype(str).to_numpy()
+        if classes is None:
+            classes = sorted(set(labels))
+        classes = [str(c) for c in classes]
+        index = {c: i for i, c in enumerate(classes)}
+        unknown = sorted(set(labels) - set(index))
+        if unknown:
+            raise ModelError(f"label(s) {unknown} in {label_column!r} are not among the classes "
+                             f"{classes}")
+        if scaler is None:
+            scaler = StandardScaler().fit(X)
+        self.scaler = scaler
+        self.classes = classes
+        self.feature_columns = list(feature_columns)
+        self.label_column = label_column
+        self.X = scaler.transform(X).astype(np.float32)
+        self.y = np.array([index[v] for v in labels], dtype=np.int64)
+        self.frame = df
+
+    def derive(self, features) -> TabularDataset:
+        """Another table (validation, test) with this dataset's scaler, classes and columns."""
+        return TabularDataset(features, label_column=self.label_column, scaler=self.scaler,
+                              classes=self.classes, feature_columns=self.feature_columns)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return torch.from_numpy(self.X[i]), torch.tensor(self.y[i])
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Classifier wrapper
+
+
+@dataclass
+class GenreClassifier:
+    """A fitted model with everything needed to use it on new data.
+
+    Attributes
+    ----------
+    kind : {"mlp", "svc", "rf"}
+    estimator : torch.nn.Module or sklearn estimator
+    classes : list of str
+    feature_columns : list of str
+    label_column : str
+    scaler : StandardScaler
+    settings : dict
+        Feature settings (``stats``, ``feature_set``, ``n_mfcc``...) used to build the table.
+    info : dict
+        Training details (best epoch, chosen hyper-parameters...).
+    """
+
+    kind: str
+    estimator: object
+    classes: list
+    feature_columns: list
+    label_column: str
+    scaler: StandardScaler
+    settings: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    def dataset(self, features) -> TabularDataset:
+        """A table as a dataset scaled and labelled for this model."""
+        return TabularDataset(features, label_column=self.label_column, scaler=self.scaler,
+                              classes=self.classes, feature_columns=self.feature_columns)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities for **scaled** features ``X`` [shape=(n, d)] -> (n, n_classes)."""
+        X = np.asarray(X, dtype=np.float32)
+        if self.kind == "mlp":
+            return _mlp_proba(self.estimator, X, len(self.classes))
+        return _sk_proba(self.estimator, X, len(self.classes))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Class indices for **scaled** features ``X`` [shape=(n, d)]."""
+        return np.argmax(self.predict_proba(X), axis=1)
+
+
+def _mlp_proba(module: nn.Module, X: np.ndarray, n_classes: int) -> np.ndarray:
+    module.eval()
+    with torch.no_grad():
+        logits = module(torch.from_numpy(X))
+    if n_classes == 2:
+        p = torch.sigmoid(logits[:, 0]).numpy().astype(np.float64)
+        return np.stack([1 - p, p], axis=1)
+    return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+
+
+def _sk_proba(est, X: np.ndarray, n_classes: int) -> np.ndarray:
+    proba = np.zeros((len(X), n_classes))
+    proba[:, est.classes_] = est.predict_proba(X)
+    return proba
+
+
+# ---------------------------------------------------------------------------------------------
+# MLP
+
+
+class MLP(nn.Module):
+    """The study's network: Linear-128, ReLU, Linear-64, ReLU, Linear-``n_outputs``.
+
+    Two classes use one output (a logit for ``classes[1]``, trained with
+    ``BCEWithLogitsLoss`` as in the study); more classes use one output per class
+    (``CrossEntropyLoss``).
+    """
+
+    def __init__(self, n_features: int, n_outputs: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(n_features, 128), nn.ReLU(),
+            nn.Linear(128, 64), nn.ReLU(),
+            nn.Linear(64, n_outputs),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _loss_fn(n_classes: int):
+    if n_classes == 2:
+        bce = nn.BCEWithLogitsLoss()
+        return lambda logits, y: bce(logits[:, 0], y.float())
+    ce = nn.CrossEntropyLoss()
+    return lambda logits, y: ce(logits, y)
+
+
+def _predict_indices(logits: torch.Tensor, n_classes: int) -> torch.Tensor:
+    if n_classes == 2:
+        return (logits[:, 0] > 0).long()
+    return logits.argmax(dim=1)
+
+
+def _check_compatible(train_ds: TabularDataset, other: TabularDataset | None, name: str):
+    if other is None:
+        return
+    if other.classes != train_ds.classes or other.feature_columns != train_ds.feature_columns:
+        raise ModelError(f"the {name} dataset was not built like the training dataset: make it "
+                         "with train_ds.derive(table)")
+
+
+def train_mlp(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
+              epochs: int = 50, patience: int = 5, batch_size: int = 32, lr: float = 1e-3,
+              seed: int = 0) -> tuple[GenreClassifier, pd.DataFrame]:
+    """Train the study's MLP with Adam and early stopping on the validation loss.
+
+    Parameters
+    ----------
+    train_ds : TabularDataset
+    val_ds : TabularDataset, optional
+        Built with ``train_ds.derive(...)``. Without it, the MLP trains for ``epochs``.
+    epochs : int
+        At most this many epochs (50).
+    patience : int
+        Stop after this many epochs without a lower validation loss (5); the weights of the
+        best epoch are restored.
+    batch_size : int
+        32.
+    lr : float
+        Adam's learning rate, 1e-3.
+    seed : int
+        Seeds initialisation and shuffling: the same seed gives identical results on CPU.
+
+    Returns
+    -------
+    model : GenreClassifier
+        ``model.estimator`` is the :class:`MLP`; ``model.info["best_epoch"]`` and
+        ``["stopped_epoch"]`` say where it stopped.
+    history : pandas.DataFrame
+        One row per epoch: ``epoch, train_loss, train_accuracy, val_loss, val_accuracy``;
+        ``history.attrs`` holds ``best_epoch`` and ``stopped_epoch``.
+    """
+    _check_compatible(train_ds, val_ds, "validation")
+    n_classes = len(train_ds.classes)
+    if n_classes < 2:
+        raise ModelError(f"need at least two classes to train, got {train_ds.classes}")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = MLP(train_ds.n_features, 1 if n_classes == 2 else n_classes)
+    loss_fn = _loss_fn(n_classes)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, generator=gen)
+    Xtr, ytr = torch.from_numpy(train_ds.X), torch.from_numpy(train_ds.y)
+    Xva = torch.from_numpy(val_ds.X) if val_ds is not None else None
+    yva = torch.from_numpy(val_ds.y) if val_ds is not None else None
+
+    def measure(X, y):
+        model.eval()
+        with torch.no_grad():
+            logits = model(X)
+            return (float(loss_fn(logits, y)),
+                    float((_predict_indices(logits, n_classes) == y).float().mean()))
+
+    rows = []
+    best_loss, best_epoch, best_state, waited = np.inf, 0, None, 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+        tr_loss, tr_acc = measure(Xtr, ytr)
+        row = {"epoch": epoch, "train_loss": tr_loss, "train_accuracy": tr_acc,
+               "val_loss": np.nan, "val_accuracy": np.nan}
+        monitored = tr_loss
+        if val_ds is not None:
+            row["val_loss"], row["val_accuracy"] = measure(Xva, yva)
+            monitored = row["val_loss"]
+        rows.append(row)
+        if monitored < best_loss - 1e-12:
+            best_loss, best_epoch, waited = monitored, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            waited += 1
+            if val_ds is not None and waited >= patience:
+                break
+    if val_ds is None:  # no early stopping: keep the last weights
+        best_epoch, best_state = len(rows), None
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    history = pd.DataFrame(rows)
+    history.attrs["best_epoch"] = int(best_epoch)
+    history.attrs["stopped_epoch"] = int(len(rows))
+    info = {"best_epoch": int(best_epoch), "stopped_epoch": int(len(rows)), "epochs": epochs,
+            "patience": patience, "batch_size": batch_size, "lr": lr, "seed": seed}
+    clf = GenreClassifier("mlp", model, list(train_ds.classes), list(train_ds.feature_columns),
+                          train_ds.label_column, train_ds.scaler, info=info)
+    return clf, history
+
+
+# ---------------------------------------------------------------------------------------------
+# scikit-learn baselines
+
+
+def _select_on_validation(make, grid: list[dict], train_ds, val_ds):
+    """Fit one model per setting on train, keep the best macro-F1 on validation, then refit
+    that setting on train + validation (the test split is never seen)."""
+    best_score, best_params = -np.inf, None
+    for params in grid:
+        est = make(**params).fit(train_ds.X, train_ds.y)
+        score = f1_score(val_ds.y, est.predict(val_ds.X), average="macro", zero_division=0)
+        if score > best_score + 1e-12:
+            best_score, best_params = score, params
+    X = np.vstack([train_ds.X, val_ds.X])
+    y = np.concatenate([train_ds.y, val_ds.y])
+    return make(y=y, **best_params).fit(X, y), best_params, float(best_score)
+
+
+def _calibrated_svc(*, C: float, gamma, seed: int, y: np.ndarray):
+    """An RBF SVC with probabilities (Platt scaling by cross-validation when classes allow)."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
+    svc = SVC(kernel="rbf", C=C, gamma=gamma, random_state=seed)
+    n_min = int(np.bincount(y).min()) if len(y) else 0
+    if n_min >= 3:
+        return CalibratedClassifierCV(svc, method="sigmoid", cv=min(5, n_min), ensemble=False)
+    return _SoftmaxSVC(svc)
+
+
+class _SoftmaxSVC:
+    """Fallback for tiny classes: scores from the decision function, normalised to sum to 1."""
+
+    def __init__(self, svc):
+        self.svc = svc
+
+    def fit(self, X, y):
+        self.svc.fit(X, y)
+        self.classes_ = self.svc.classes_
+        return self
+
+    def predict(self, X):
+        return self.svc.predict(X)
+
+    def predict_proba(self, X):
+        d = self.svc.decision_function(X)
+        if d.ndim == 1:
+            d = np.stack([-d, d], axis=1)
+        e = np.exp(d - d.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_svc(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *, seed: int = 0,
+            grid: list[dict] | None = None) -> GenreClassifier:
+    """An RBF support-vector classifier on the scaled features.
+
+    Defaults: ``C=10``, ``gamma="scale"``. With ``val_ds``, a small grid (``C`` in 1, 10, 100;
+    ``gamma`` ``"scale"`` or ``0.5 / d``) is searched on the validation split (macro F1), and
+    the best setting refitted on train + validation; the test split is never looked at. Probabilities come from Platt
+    scaling fitted by cross-validation on the training split.
+
+    Returns
+    -------
+    model : GenreClassifier
+        ``model.info["params"]`` holds the chosen setting.
+    """
+    _check_compatible(train_ds, val_ds, "validation")
+    if len(train_ds.classes) < 2:
+        raise ModelError(f"need at least two classes to train, got {train_ds.classes}")
+    d = train_ds.n_features
+    if grid is None:
+        grid = [{"C": C, "gamma": g} for C in (1.0, 10.0, 100.0) for g in ("scale", 0.5 / d)]
+    if val_ds is None:
+        grid = [{"C": 10.0, "gamma": "scale"}]
+
+    def make(y=train_ds.y, **p):
+        return _calibrated_svc(seed=seed, y=y, **p)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=FutureWarning)
+        if val_ds is None:
+            est, params, score = make(**grid[0]).fit(train_ds.X, train_ds.y), grid[0], None
+        else:
+            est, params, score = _select_on_validation(make, grid, train_ds, val_ds)
+    return GenreClassifier("svc", est, list(train_ds.classes), list(train_ds.feature_columns),
+                           train_ds.label_column, train_ds.scaler,
+                           info={"params": params, "val_f1_macro": score, "seed": seed})
+
+
+def fit_random_forest(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
+                      seed: int = 0, grid: list[dict] | None = None,
+                      n_jobs: int = -1) -> GenreClassifier:
+    """A random forest (500 trees) on the scaled features.
+
+    With ``val_ds``, ``max_features`` (``"sqrt"``, 0.33) and ``min_samples_leaf`` (1, 3) are
+    chosen on the validation split (macro F1) and the forest refitted on train + validation.
+
+    Returns
+    -------
+    model : GenreClassifier
+    """
+    from sklearn.ensemble import RandomForestClassifier
+
+    _check_compatible(train_ds, val_ds, "validation")
+    if len(train_ds.classes) < 2:
+        raise ModelError(f"need at least two classes to train, got {train_ds.classes}")
+    if grid is None:
+        grid = [{"max_features": m, "min_samples_leaf": n} for m in ("sqrt", 0.33) for n in (1, 3)]
+    if val_ds is None:
+        grid = [{"max_features": "sqrt", "min_samples_leaf": 1}]
+
+    def make(y=None, **p):
+        return RandomForestClassifier(n_estimators=500, random_state=seed, n_jobs=n_jobs, **p)
+
+    if val_ds is None:
+        est, params, score = make(**grid[0]).fit(train_ds.X, train_ds.y), grid[0], None
+    else:
+        est, params, score = _select_on_validation(make, grid, train_ds, val_ds)
+    est.n_jobs = 1  # predictions of a loaded model stay single-process
+    return GenreClassifier("rf", est, list(train_ds.classes), list(train_ds.feature_columns),
+                           train_ds.label_column, train_ds.scaler,
+                           info={"params": params, "val_f1_macro": score, "seed": seed})
+
+
+def fit_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
+              seed: int = 0) -> GenreClassifier:
+    """Fit a model of ``kind`` (``"mlp"``, ``"svc"`` or ``"rf"``) with its defaults."""
+    if kind == "mlp":
+        return train_mlp(train_ds, val_ds, seed=seed)[0]
+    if kind == "svc":
+        return fit_svc(train_ds, val_ds, seed=seed)
+    if kind == "rf":
+        return fit_random_forest(train_ds, val_ds, seed=seed)
+    raise ModelError(f"unknown model kind {kind!r}; choose from {MODEL_KINDS}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def evaluate(model: GenreClassifier, dataset) -> dict:
+    """Metrics of a model on a dataset (a TabularDataset, a DataFrame or a features CSV).
+
+    Returns
+    -------
+    metrics : dict
+        ``accuracy``; ``f1_macro``; ``f1`` (binary: the F1 of the positive class
+        ``classes[1]``, as the study reported; otherwise the macro F1); ``report`` (per-class
+        precision, recall, F1 and support); ``confusion_matrix`` (rows true, columns
+        predicted, in the order of ``classes``); ``classes``; ``n``.
+    """
+    if not isinstance(model, GenreClassifier):
+        raise ModelError(f"expected a GenreClassifier, got {type(model).__name__}")
+    ds = dataset if isinstance(dataset, TabularDataset) else model.dataset(dataset)
+    if ds.feature_columns != model.feature_columns or ds.classes != model.classes:
+        ds = model.dataset(ds.frame)
+    y_true = ds.y
+    y_pred = model.predict(ds.X)
+    labels = list(range(len(model.classes)))
+    f1_macro = float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+    if len(model.classes) == 2:
+        f1 = float(f1_score(y_true, y_pred, pos_label=1, average="binary", zero_division=0))
+    else:
+        f1 = f1_macro
+    report = classification_report(y_true, y_pred, labels=labels, target_names=model.classes,
+                                   output_dict=True, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1_macro": f1_macro,
+        "f1": f1,
+        "report": report,
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "classes": list(model.classes),
+        "n": int(len(y_true)),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving and loading (safe formats only)
+
+_TRUSTED_PREFIXES = ("sklearn.svm.", "sklearn.ensemble.", "sklearn.tree.", "sklearn.calibration.",
+                     "sklearn.isotonic.", "sklearn.linear_model.", "numpy.",
+                     "bag_of_songs.models._SoftmaxSVC")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
+    """Save a model as a folder: ``model.json`` (metadata) plus the weights.
+
+    MLP weights are a torch ``state_dict`` (``weights.pt``, loaded with
+    ``weights_only=True``); scikit-learn models go through ``skops.io`` (``estimator.skops``),
+    which loads without running arbitrary code. The scaler is stored as JSON numbers. The JSON
+    records the weights file's SHA-256, so a truncated or altered file is refused on load.
+
+    Returns
+    -------
+    path : Path
+        The model folder.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if model.kind == "mlp":
+        weights = path / "weights.pt"
+        _atomic(weights, lambda tmp: torch.save(model.estimator.state_dict(), tmp))
+        arch = {"n_features": len(model.feature_columns),
+                "n_outputs": 1 if len(model.classes) == 2 else len(model.classes)}
+    else:
+        import skops.io as sio
+
+        if isinstance(model.estimator, _SoftmaxSVC):
+            raise ModelError("this SVC was fitted on classes with fewer than 3 examples and "
+                             "has no calibrated probabilities; it cannot be saved")
+        weights = path / "estimator.skops"
+        _atomic(weights, lambda tmp: sio.dump(model.estimator, tmp))
+        arch = {}
+    meta = {
+        "format_version": _FORMAT_VERSION,
+        "kind": model.kind,
+        "classes": list(model.classes),
+        "feature_columns": list(model.feature_columns),
+        "label_column": model.label_column,
+        "scaler": {"mean": model.scaler.mean_.tolist(), "scale": model.scaler.scale_.tolist(),
+                   "var": model.scaler.var_.tolist(),
+                   "n_samples_seen": int(np.max(model.scaler.n_samples_seen_))},
+        "settings": model.settings,
+        "info": model.info,
+        "architecture": arch,
+        "weights_file": weights.name,
+        "weights_sha256": _sha256(weights),
+    }
+    _atomic(path / "model.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+    return path
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_model(path: str | os.PathLike) -> GenreClassifier:
+    """Load a model saved by :func:`save_model`.
+
+    Raises
+    ------
+    ModelError
+        When the folder or its files are missing, truncated, altered, or hold types that are not
+        on the list of trusted scikit-learn types.
+    """
+    path = Path(path)
+    meta_path = path / "model.json"
+    if not meta_path.exists():
+        raise ModelError(f"{path}: not a saved model (no model.json)")
+    try:
+        meta = json.loads(meta_path.read_text())
+        kind = meta["kind"]
+        weights = path / meta["weights_file"]
+        classes = [str(c) for c in meta["classes"]]
+        feature_columns = [str(c) for c in meta["feature_columns"]]
+        scaler = StandardScaler()
+        scaler.mean_ = np.asarray(meta["scaler"]["mean"], dtype=np.float64)
+        scaler.scale_ = np.asarray(meta["scaler"]["scale"], dtype=np.float64)
+        scaler.var_ = np.asarray(meta["scaler"]["var"], dtype=np.float64)
+        scaler.n_samples_seen_ = int(meta["scaler"]["n_samples_seen"])
+        scaler.n_features_in_ = len(scaler.mean_)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{meta_path}: unreadable model metadata ({exc})") from exc
+    if kind not in MODEL_KINDS or Path(meta["weights_file"]).name != meta["weights_file"]:
+        raise ModelError(f"{meta_path}: unknown model kind or weights file")
+    if len(scaler.mean_) != len(feature_columns):
+        raise ModelError(f"{meta_path}: scaler and feature columns disagree")
+    if not weights.exists():
+        raise ModelError(f"{weights}: missing weights file")
+    if _sha256(weights) != meta.get("weights_sha256"):
+        raise ModelError(f"{weights}: the file does not match the checksum in model.json "
+                         "(truncated or altered); refusing to load it")
+    if kind == "mlp":
+        try:
+            state = torch.load(weights, weights_only=True, map_location="cpu")
+            arch = meta["architecture"]
+            est = MLP(int(arch["n_features"]), int(arch["n_outputs"]))
+            est.load_state_dict(state)
+        except Exception as exc:
+            raise ModelError(f"{weights}: cannot load the MLP weights ({exc})") from exc
+        est.eval()
+    else:
+        import skops.io as sio
+
+        try:
+            untrusted = sio.get_untrusted_types(file=weights)
+            refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+            if refused:
+                raise ModelError(f"{weights}: refusing to load untrusted type(s) {refused}")
+            est = sio.load(weights, trusted=untrusted)
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"{weights}: cannot load the scikit-learn model ({exc})") from exc
+    return GenreClassifier(kind, est, classes, feature_columns, meta["label_column"], scaler,
+                           settings=meta.get("settings", {}), info=meta.get("info", {}))
+
+
+# ---------------------------------------------------------------------------------------------
+# Prediction of new audio
+
+
+def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.PathLike
+                 ) -> dict[str, float]:
+    """Genre probabilities for any audio file.
+
+    Runs :func:`~bag_of_songs.data.load_audio`, :func:`~bag_of_songs.features.extract_features`
+    with the model's feature settings, the model's scaler and the model.
+
+    Parameters
+    ----------
+    model : GenreClassifier or path of a saved model
+    path : path-like
+        Any audio file soundfile decodes (wav, flac, ogg, mp3).
+
+    Returns
+    -------
+    probabilities : dict class -> probability, most likely first
+    """
+    if not isinstance(model, GenreClassifier):
+        model = load_model(model)
+    s = model.settings or {}
+    y = load_audio(path, sr=int(s.get("sr", 22050)))
+    row = extract_features(y, sr=int(s.get("sr", 22050)), n_mfcc=int(s.get("n_mfcc", 13)),
+                           stats=s.get("stats", ("mean",)),
+                           feature_set=s.get("feature_set", "seed"))
+    missing = [c for c in model.feature_columns if c not in row]
+    if missing:
+        raise ModelError(f"the model expects feature(s) {missing[:5]} that these settings do "
+                         "not produce")
+    x = np.array([[row[c] for c in model.feature_columns]], dtype=np.float64)
+    proba = model.predict_proba(model.scaler.transform(x).astype(np.float32))[0]
+    order = np.argsort(-proba, kind="stable")
+    return {model.classes[i]: float(proba[i]) for i in order}
+
+
+# ---------------------------------------------------------------------------------------------
+# Training on a prepared data folder, and the comparison table
+
+
+def available_levels(table: pd.DataFrame) -> list[str]:
+    """Label columns of a features table that have at least two classes."""
+    return [c for c in ("fst_level_label", "sec_level_label", "thr_level_label", "label")
+            if c in table.columns and table[c].nunique() >= 2]
+
+
+def load_splits(data_dir: str | os.PathLike, *, label_column: str, seed: int = 0,
+                val_fraction: float = 0.15):
+    """Train and validation datasets from ``data_dir/{train,validation}/features.csv``.
+
+    When there is no validation split, a stratified ``val_fraction`` of train is held out
+    (seeded) for early stopping and model selection.
+
+    Returns
+    -------
+    train_ds, val_ds : TabularDataset
+    settings : dict
+        The feature settings of the training table.
+    """
+    from sklearn.model_selection import train_test_split
+
+    data_dir = Path(data_dir)
+    train = read_features(data_dir / "train")
+    if label_column not in train.columns:
+        raise ModelError(f"{data_dir / 'train' / 'features.csv'} has no column {label_column!r}; "
+                         f"label columns present: {available_levels(train)}")
+    settings = read_feature_settings(data_dir / "train")
+    val_path = data_dir / "validation" / "features.csv"
+    if val_path.exists():
+        val = read_features(val_path)
+    else:
+        strat = train[label_column].astype(str)
+        strat = strat if strat.value_counts().min() >= 2 else None
+        train, val = train_test_split(train, test_size=val_fraction, random_state=seed,
+                                      stratify=strat)
+    # Class names from every split of the folder (names only, no features), so that a class
+    # seen only in a small test split still has a row in the confusion matrix.
+    names = set(train[label_column].astype(str)) | set(val[label_column].astype(str))
+    for split in list_splits(data_dir):
+        f = data_dir / split / "features.csv"
+        if f.exists():
+            other = pd.read_csv(f, usecols=lambda c: c == label_column)
+            if label_column in other.columns:
+                names |= set(other[label_column].astype(str))
+    classes = sorted(names)
+    train_ds = TabularDataset(train, label_column=label_column, classes=classes)
+    return train_ds, train_ds.derive(val), settings
+
+
+def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str,
+                    seed: int = 0) -> tuple[GenreClassifier, pd.DataFrame | None]:
+    """Fit one model on a prepared folder's train split, selected on its validation split."""
+    train_ds, val_ds, settings = load_splits(data_dir, label_column=label_column, seed=seed)
+    history = None
+    if kind == "mlp":
+        model, history = train_mlp(train_ds, val_ds, seed=seed)
+    else:
+        model = fit_model(kind, train_ds, val_ds, seed=seed)
+    model.settings = settings
+    return model, history
+
+
+def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = None,
+                   kinds: tuple[str, ...] = MODEL_KINDS, split: str = "test", seed: int = 0,
+                   models_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Train every model kind on every label level and evaluate on ``split``.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        A prepared folder with ``train`` (and ideally ``validation``) and ``split`` feature
+        tables.
+    levels : list of str, optional
+        Label columns; default: all with at least two classes.
+    kinds : tuple of str
+    split : str
+        The split evaluated (never used for training or selection).
+    seed : int
+    models_dir : path-like, optional
+        Where to save each model (``<models_dir>/<kind>-<level>``).
+
+    Returns
+    -------
+    results : pandas.DataFrame
+        One row per (level, model): ``level, model, n_classes, n_test, accuracy, f1_macro,
+        f1``.
+    """
+    data_dir = Path(data_dir)
+    if split not in list_splits(data_dir) or not (data_dir / split / "features.csv").exists():
+        raise FileNotFoundError(f"{data_dir / split / 'features.csv'}: no feature table to "
+                                "evaluate on")
+    train = read_features(data_dir / "train")
+    levels = levels or available_levels(train)
+    if not levels:
+        raise ModelError(f"{data_dir}: no label column with at least two classes")
+    test = read_features(data_dir / split)
+    rows = []
+    for level in levels:
+        for kind in kinds:
+            model, _ = train_on_folder(data_dir, kind=kind, label_column=level, seed=seed)
+            m = evaluate(model, test)
+            rows.append({"level": level, "model": kind, "n_classes": len(model.classes),
+                         "n_test": m["n"], "accuracy": m["accuracy"], "f1_macro": m["f1_macro"],
+                         "f1": m["f1"]})
+            if models_dir is not None:
+                save_model(model, Path(models_dir) / f"{kind}-{level}")
+    return pd.DataFrame(rows)
