@@ -55,6 +55,9 @@ __all__ = [
     "read_annotations",
     "label_columns",
     "PrepareReport",
+    "list_splits",
+    "class_balance",
+    "read_skipped",
 ]
 
 #: Sampling rate of every prepared clip, in Hz.
@@ -297,11 +300,11 @@ class Item:
 # Demo corpus (synthetic)
 
 _DEMO_STYLES = {
-    # style: (fst, sec, thr)
-    "symphony": ("Classic", "Symphony", "Symphony"),
-    "solo": ("Classic", "Solo", "Solo"),
-    "rock": ("Non_classic", "Rock", "Soft_rock"),
-    "dance": ("Non_classic", "Dance_and_house", "Dance_pop"),
+    # style: (fst, sec, thr for even seeds, thr for odd seeds)
+    "symphony": ("Classic", "Symphony", "Symphony", "Symphony"),
+    "solo": ("Classic", "Solo", "Solo", "Solo"),
+    "rock": ("Non_classic", "Rock", "Soft_rock", "Uplifting_anthemic_rock"),
+    "dance": ("Non_classic", "Dance_and_house", "Dance_pop", "Contemporary_dance_pop"),
 }
 
 _MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
@@ -368,10 +371,12 @@ def synthesize_demo_clip(
     - ``"symphony"`` (Classic / Symphony / Symphony): sustained chords of several harmonic
       voices with vibrato and slow attacks, no percussion.
     - ``"solo"`` (Classic / Solo / Solo): one melodic voice with vibrato and slow attacks.
-    - ``"rock"`` (Non_classic / Rock / Soft_rock): kick, snare and hi-hat pattern, bass,
-      clipped power chords with sharp attacks.
-    - ``"dance"`` (Non_classic / Dance_and_house / Dance_pop): four-on-the-floor kick,
-      off-beat hi-hats, a saw-like synth bass and stabs.
+    - ``"rock"`` (Non_classic / Rock): kick, snare and hi-hat pattern, bass, clipped power
+      chords with sharp attacks; even seeds are Soft_rock (slower, lighter distortion), odd
+      seeds Uplifting_anthemic_rock (faster, heavier distortion, eighth-note hi-hats).
+    - ``"dance"`` (Non_classic / Dance_and_house): four-on-the-floor kick, off-beat hi-hats,
+      a saw-like synth bass and stabs; even seeds are Dance_pop, odd seeds
+      Contemporary_dance_pop (sixteenth-note hi-hats, brighter stabs).
 
     Key, mode, tempo, timbre (number and strength of partials) and loudness vary with ``seed``.
 
@@ -429,7 +434,12 @@ def synthesize_demo_clip(
                     attack=rng.uniform(0.15, 0.4), release=0.3))
             t0 += length
     else:
-        tempo = rng.uniform(95, 125) if style == "rock" else rng.uniform(118, 132)
+        variant = seed % 2  # the third-level class within the style
+        if style == "rock":
+            tempo = rng.uniform(120, 140) if variant else rng.uniform(85, 110)
+        else:
+            tempo = rng.uniform(124, 132) if variant else rng.uniform(116, 124)
+        drive = 6.0 if variant else 2.0
         beat = 60.0 / tempo
         kick = _kick(sr, rng)
         snare = 0.5 * _noise_burst(int(0.2 * sr), sr, rng, decay_s=0.05)
@@ -448,20 +458,23 @@ def synthesize_demo_clip(
                 if pos in (1, 3):
                     _add(out, i, snare)
                 for half in (0, 1):
-                    _add(out, i + int(half * beat / 2 * sr), hat)
+                    _add(out, i + int(half * beat / 2 * sr), (0.6 + 0.6 * variant) * hat)
                 if pos == 0:
                     n = int(4 * beat * sr)
                     power = sum(_tone(_midi_to_hz(m), n, sr, rng, partials=8, decay=0.8,
                                       attack=0.005, release=0.05)
                                 for m in (pitch(chord, 4), pitch(chord, 4) + 7))
-                    _add(out, i, 0.35 * np.tanh(3.0 * power))
+                    _add(out, i, 0.35 * np.tanh(drive * power))
             else:
                 _add(out, i, kick)
                 _add(out, i + int(beat / 2 * sr), 1.5 * hat)
+                if variant:
+                    for q in (1, 3):
+                        _add(out, i + int(q * beat / 4 * sr), 0.8 * hat)
                 if pos in (1, 3):
                     _add(out, i + int(beat / 2 * sr), 0.6 * _tone(
-                        _midi_to_hz(pitch(chord + 2, 5)), int(0.15 * sr), sr, rng, partials=10,
-                        decay=0.85, attack=0.002, release=0.05))
+                        _midi_to_hz(pitch(chord + 2, 5 + variant)), int(0.15 * sr), sr, rng,
+                        partials=10, decay=0.7 + 0.2 * variant, attack=0.002, release=0.05))
             _add(out, i, 0.5 * _tone(_midi_to_hz(pitch(chord, 2)), int(0.9 * beat * sr), sr, rng,
                                      partials=bass_partials, decay=0.85, attack=0.005,
                                      release=0.05))
@@ -475,8 +488,9 @@ def list_demo_items(n_per_style: int = 20) -> list[Item]:
     if n_per_style < 1:
         raise ValueError(f"n_per_style must be at least 1, got {n_per_style}")
     items = []
-    for style, (fst, sec, thr) in _DEMO_STYLES.items():
+    for style, (fst, sec, *thr_by_parity) in _DEMO_STYLES.items():
         for seed in range(n_per_style):
+            thr = thr_by_parity[seed % 2]
             items.append(Item(
                 source=f"demo:{style}:{seed}",
                 labels={"fst_level_label": fst, "sec_level_label": sec, "thr_level_label": thr},
@@ -1113,3 +1127,41 @@ def _json_default(o):
 
 def dumps(obj) -> str:
     return json.dumps(obj, default=_json_default, indent=2)
+
+
+def class_balance(data_dir: str | os.PathLike) -> pd.DataFrame:
+    """Clips per class, per split and label level, of a prepared folder.
+
+    Returns
+    -------
+    balance : pandas.DataFrame
+        Columns ``split, level, class, count``, in split order (train, validation, test...).
+    """
+    rows = []
+    for split in list_splits(data_dir):
+        ann = read_annotations(Path(data_dir) / split)
+        for level in label_columns(ann):
+            counts = ann[level].astype(str).value_counts().sort_index()
+            rows.extend({"split": split, "level": level, "class": c, "count": int(n)}
+                        for c, n in counts.items())
+    return pd.DataFrame(rows, columns=["split", "level", "class", "count"])
+
+
+def read_skipped(data_dir: str | os.PathLike) -> pd.DataFrame:
+    """Every input that preparation skipped, with its split and the reason.
+
+    Returns
+    -------
+    skipped : pandas.DataFrame
+        Columns ``split, source, reason`` (empty when nothing was skipped).
+    """
+    frames = []
+    for split in list_splits(data_dir):
+        path = Path(data_dir) / split / "skipped.csv"
+        if path.exists():
+            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+            if len(df):
+                frames.append(df.assign(split=split)[["split", "source", "reason"]])
+    if not frames:
+        return pd.DataFrame(columns=["split", "source", "reason"])
+    return pd.concat(frames, ignore_index=True)

@@ -32,6 +32,7 @@ import scipy.fft
 from .data import (
     FRAME_SIZE,
     HOP_LENGTH,
+    LEVELS,
     SAMPLE_RATE,
     AudioLoadError,
     label_columns,
@@ -63,6 +64,8 @@ __all__ = [
     "build_feature_table",
     "build_feature_tables",
     "read_feature_settings",
+    "rank_features",
+    "log_mel_spectrogram",
 ]
 
 #: Pitch-class names of the 12 chroma bins, in librosa's order (C first).
@@ -866,3 +869,51 @@ def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.
         raise FileNotFoundError(f"{data_dir}: no prepared split (no */annotations.csv); "
                                 "run `bag-of-songs prepare` first")
     return {s: build_feature_table(Path(data_dir) / s, **kwargs) for s in splits}
+
+
+def rank_features(table: pd.DataFrame, *, label_column: str) -> pd.DataFrame:
+    """How well each feature separates the classes, by effect size, best first.
+
+    Two classes: Cohen's d (difference of means over the pooled standard deviation), ranked
+    by its absolute value. More classes: eta squared from a one-way ANOVA (the share of the
+    feature's variance explained by the class), also reported as ``effect``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A feature table (``features.csv``).
+    label_column : str
+
+    Returns
+    -------
+    ranking : pandas.DataFrame
+        Columns ``feature, effect, measure`` and, for two classes, ``higher_in`` (the class
+        with the larger mean).
+    """
+    if label_column not in table.columns:
+        raise FeatureError(f"no column {label_column!r} in the table")
+    labels = table[label_column].astype(str).to_numpy()
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise FeatureError(f"{label_column!r} has fewer than two classes")
+    drop = {"audio_file", "source", "label", *LEVELS}
+    cols = [c for c in table.columns
+            if c not in drop and pd.api.types.is_numeric_dtype(table[c])]
+    rows = []
+    for c in cols:
+        x = table[c].to_numpy(dtype=float)
+        groups = [x[labels == k] for k in classes]
+        if len(classes) == 2:
+            a, b = groups
+            pooled = np.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1))
+                             / max(len(a) + len(b) - 2, 1)) if min(len(a), len(b)) > 1 else 0.0
+            d = (b.mean() - a.mean()) / pooled if pooled > 0 else 0.0
+            rows.append({"feature": c, "effect": float(abs(d)), "measure": "|Cohen's d|",
+                         "higher_in": classes[1] if d > 0 else classes[0]})
+        else:
+            grand = x.mean()
+            between = sum(len(g) * (g.mean() - grand) ** 2 for g in groups if len(g))
+            total = ((x - grand) ** 2).sum()
+            rows.append({"feature": c, "effect": float(between / total) if total > 0 else 0.0,
+                         "measure": "eta squared"})
+    return pd.DataFrame(rows).sort_values("effect", ascending=False, ignore_index=True)
