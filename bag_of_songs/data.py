@@ -146,12 +146,22 @@ def fix_length(y: np.ndarray, n_samples: int = N_SAMPLES) -> np.ndarray:
     Returns
     -------
     y_fixed : np.ndarray [shape=(n_samples,), dtype=float32]
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not 1-D, is empty, or holds non-finite samples (a dataset row with no
+        audio must not become a silent clip).
     """
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ValueError(f"fix_length expects a mono signal of shape (n,), got shape {y.shape}")
     if n_samples <= 0:
         raise ValueError(f"n_samples must be positive, got {n_samples}")
+    if y.size == 0:
+        raise ValueError("the signal holds no samples")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("the signal holds non-finite samples (NaN or infinity)")
     if len(y) >= n_samples:
         return np.ascontiguousarray(y[:n_samples])
     out = np.zeros(n_samples, dtype=np.float32)
@@ -255,7 +265,10 @@ def load_audio(
     >>> y.shape
     (661500,)
     """
-    name = getattr(path, "name", None) or str(path)
+    if isinstance(path, (str, os.PathLike)):
+        name = os.fspath(path)  # the whole path (a Path's .name would be the base name only)
+    else:
+        name = str(getattr(path, "name", None) or path)
     if isinstance(path, (str, os.PathLike)):
         p = Path(path)
         if not p.exists():
@@ -271,6 +284,10 @@ def load_audio(
             y = f.read(frames=n_read, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError, EOFError) as exc:
         reason = str(exc).strip() or type(exc).__name__
+        if "does not exist" in reason:
+            # libsndfile says "File does not exist or is not a regular file" when its MP3
+            # decoder rejects the content of a file that does exist.
+            reason = "not a recognised audio format, or a corrupt file"
         raise AudioLoadError(f"{name}: cannot decode audio ({reason})") from exc
     if y.shape[0] == 0:
         raise AudioLoadError(f"{name}: holds no audio samples")
@@ -766,12 +783,16 @@ def parse_splits(spec: str | dict | None) -> dict[str, float]:
             if "=" not in part:
                 raise ValueError(f"bad split spec {part!r}: expected NAME=FRACTION")
             k, v = part.split("=", 1)
+            if k.strip() in fractions:
+                raise ValueError(f"bad split spec {spec!r}: split {k.strip()!r} given twice")
             try:
                 fractions[k.strip()] = float(v)
             except ValueError:
                 raise ValueError(f"bad split fraction {v!r} for {k.strip()!r}") from None
-    if not fractions or any(v < 0 for v in fractions.values()) or sum(fractions.values()) <= 0:
-        raise ValueError(f"bad split spec {spec!r}: fractions must be >= 0 and not all zero")
+    if (not fractions or not all(math.isfinite(v) and v >= 0 for v in fractions.values())
+            or sum(fractions.values()) <= 0):
+        raise ValueError(f"bad split spec {spec!r}: fractions must be finite, >= 0 and not all "
+                         "zero")
     if any(not k or "/" in k or k.startswith(".") for k in fractions):
         raise ValueError(f"bad split name in {spec!r}")
     total = sum(fractions.values())
@@ -881,6 +902,22 @@ def _wav_is_complete(path: Path) -> bool:
     return info.frames == N_SAMPLES and info.samplerate == SAMPLE_RATE and info.channels == 1
 
 
+def _remove_stale_temp_files(split_dir: Path, split: str) -> None:
+    """Delete the temporary files a killed run of :func:`prepare` left in ``split_dir``.
+
+    Only names that :func:`_atomic_write_bytes` gives this split's outputs match
+    (``.audio_<split>_<i>.wav.<random>.wav.tmp``, ``.annotations.csv.<random>.csv.tmp``,
+    ``.skipped.csv.<random>.csv.tmp``); nothing else is touched.
+    """
+    patterns = [(split_dir / "audios", f".audio_{split}_", ".wav.tmp"),
+                (split_dir, ".annotations.csv.", ".csv.tmp"),
+                (split_dir, ".skipped.csv.", ".csv.tmp")]
+    for folder, prefix, suffix in patterns:
+        for p in folder.iterdir():
+            if p.name.startswith(prefix) and p.name.endswith(suffix) and p.is_file():
+                p.unlink(missing_ok=True)
+
+
 @dataclass
 class PrepareReport:
     """What :func:`prepare` did: per split, the rows written and the inputs skipped."""
@@ -910,6 +947,7 @@ def _prepare_split(items: _Items, split: str, out_dir: Path, *, n_jobs: int, pro
 
     split_dir = out_dir / split
     (split_dir / "audios").mkdir(parents=True, exist_ok=True)
+    _remove_stale_temp_files(split_dir, split)
     ann_path = split_dir / "annotations.csv"
     previous: dict[str, str] = {}
     if ann_path.exists():
