@@ -1017,6 +1017,8 @@ def prepare(
     label_column: str | None = None,
     revision: str | None = None,
     dataset_path: str | os.PathLike | None = None,
+    config: str | None = None,
+    trust_remote_code: bool = False,
     demo_size: int = 20,
     classic: Iterable[str] | None = None,
     n_jobs: int = -1,
@@ -1047,6 +1049,11 @@ def prepare(
         Hub revision (CCMusic: one that still has the loading script).
     dataset_path : path-like, optional
         For ``source="ccmusic"``: a local copy of the corpus (``save_to_disk`` folder).
+    config : str, optional
+        Configuration (subset) name of a hub dataset.
+    trust_remote_code : bool
+        Let a hub dataset run its loading script (needed by script-based datasets such as
+        CCMusic's ``default`` subset, which always sets it). Only for datasets you trust.
     demo_size : int
         Clips per style of the demo corpus.
     classic : iterable of str, optional
@@ -1085,8 +1092,9 @@ def prepare(
         flat = _Items.from_list(list_folder_items(src, classic=classic))
     else:
         name = Path(src).name if Path(src).exists() else src
-        grouped = _hf_items(load_hf_dataset(src, revision=revision), label_column=label_column,
-                            source_name=name)
+        dsdict = load_hf_dataset(src, name=config, revision=revision,
+                                 trust_remote_code=trust_remote_code)
+        grouped = _hf_items(dsdict, label_column=label_column, source_name=name)
 
     if grouped is not None and (split is not None or len(grouped) == 1):
         flat, grouped = _Items.concat(list(grouped.values())), None
@@ -1095,7 +1103,7 @@ def prepare(
             grouped = {split: flat}
         else:
             fractions = parse_splits(splits)
-            strat = _stratify_column(flat.labels[0]) if len(flat) else "label"
+            strat = _stratify_column(flat.labels, fractions)
             idx = split_items([lab.get(strat, "") for lab in flat.labels], fractions, seed=seed)
             grouped = {k: flat.subset(v) for k, v in idx.items() if v}
 
@@ -1117,11 +1125,26 @@ def _validate_split_name(name: str) -> None:
         raise ValueError(f"invalid split name {name!r}")
 
 
-def _stratify_column(labels: dict) -> str:
-    for c in ("thr_level_label", "label", "sec_level_label", "fst_level_label"):
-        if c in labels:
+def _stratify_column(labels: list[dict], fractions: dict[str, float]) -> str:
+    """The finest label level whose classes are all large enough to reach every split.
+
+    A class needs about ``1 / min(fraction)`` members to put one in the smallest split; when the
+    finest level has smaller classes (a tiny corpus), stratify on a coarser one instead, so that
+    every split still gets every coarse class.
+    """
+    present = [c for c in ("thr_level_label", "label", "sec_level_label", "fst_level_label")
+               if labels and c in labels[0]]
+    if not present:
+        return next(iter(labels[0])) if labels and labels[0] else "label"
+    smallest = min((f for f in fractions.values() if f > 0), default=1.0)
+    need = int(np.ceil(1.0 / smallest - 1e-9))
+    for c in present:
+        counts: dict[str, int] = {}
+        for lab in labels:
+            counts[lab.get(c, "")] = counts.get(lab.get(c, ""), 0) + 1
+        if min(counts.values()) >= need:
             return c
-    return next(iter(labels))
+    return present[-1]
 
 
 def _looks_like_hf_folder(p: Path) -> bool:

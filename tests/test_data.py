@@ -1044,3 +1044,24 @@ def test_prepare_splits_follow_the_seed(tmp_path):
         got = list(read_annotations(tmp_path / "a" / split)["source"])
         assert got == [sources[i] for i in idx]
     assert os.path.isdir(tmp_path / "a" / "train" / "audios")
+
+
+def test_small_demo_stratifies_on_a_coarser_level_so_every_split_has_both_first_level_classes(
+        tmp_path):
+    from bag_of_songs.data import prepare, read_annotations
+
+    prepare("demo", tmp_path / "out", demo_size=5, n_jobs=1, progress=False, log=lambda m: None)
+    for split in ("train", "validation", "test"):
+        ann = read_annotations(tmp_path / "out" / split)
+        assert set(ann["fst_level_label"]) == {"Classic", "Non_classic"}, split
+
+
+def test_stratify_column_prefers_the_finest_level_with_large_enough_classes():
+    from bag_of_songs.data import _stratify_column
+
+    fractions = {"train": 0.8, "validation": 0.1, "test": 0.1}
+    big = [{"fst_level_label": f, "thr_level_label": f"{f}{i % 2}"}
+           for f in ("A", "B") for i in range(20)]
+    assert _stratify_column(big, fractions) == "thr_level_label"
+    small = big[:6] + big[20:26]
+    assert _stratify_column(small, fractions) == "fst_level_label"
