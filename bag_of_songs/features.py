@@ -445,8 +445,12 @@ def _rolloff_bins(S: np.ndarray, roll_percent: float, block: int = 32) -> np.nda
     before = np.where(b > 0, csum[rows, np.maximum(b - 1, 0)], 0.0)
     idx = b[:, None] * block + np.arange(block)
     inside = np.where(idx < n_bins, T[rows[:, None], np.minimum(idx, n_bins - 1)], 0.0)
-    within = before[:, None] + np.cumsum(inside, axis=1)
-    return np.minimum(b * block + np.argmax(within >= threshold[:, None], axis=1), n_bins - 1)
+    reached = before[:, None] + np.cumsum(inside, axis=1, dtype=np.float64) >= threshold[:, None]
+    # The block total and the running sum inside the block may round differently; if the
+    # running sum falls an ulp short, the crossing is the block's last bin (not its first).
+    last = np.minimum(block, n_bins - b * block) - 1
+    offset = np.where(reached.any(axis=1), np.argmax(reached, axis=1), last)
+    return np.minimum(b * block + offset, n_bins - 1)
 
 
 @functools.lru_cache(maxsize=8)
@@ -596,7 +600,7 @@ def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int =
     - ``onset_strength`` ``(t,)``: spectral flux of the log-mel spectrogram: how much new
       energy starts in each frame (percussive attacks).
     - ``delta_mfcc`` ``(n_mfcc, t)``: frame-to-frame change of the MFCCs (timbre dynamics;
-      its mean is near 0, so pool it with ``std``).
+      its mean is near 0, so pool it with ``std``); ``librosa.feature.delta`` over 9 frames.
     - ``tempo`` (a scalar, shape ``()``): beats per minute estimated from the onset strength.
 
     Parameters
@@ -616,14 +620,14 @@ def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int =
     if n_mfcc < 1 or n_mfcc > 128:
         raise FeatureError(f"n_mfcc must lie in 1..128, got {n_mfcc}")
     y = _check_y(y)
-    if tuning is None:
-        import librosa
-
-        tuning = float(librosa.estimate_tuning(y=y, sr=sr, n_fft=n_fft))
     frames = _frame(y, frame_length=n_fft, hop_length=hop_length)  # (t, F), a view
     X = scipy.fft.rfft(frames * _hann(n_fft), axis=1)  # the one STFT, (t, bins)
     mag = np.abs(X).T  # m_k(n), (bins, t)
     power = mag**2
+    if tuning is None:  # from the power spectrogram, as chroma() and librosa.chroma_stft do
+        import librosa
+
+        tuning = float(librosa.estimate_tuning(S=power, sr=sr, n_fft=n_fft, bins_per_octave=12))
     freq = _fft_frequencies(sr, n_fft)
     centroid, bandwidth = _moments(mag, freq)
     log_mel = _log_mel(power, sr, n_fft, 128)
@@ -645,7 +649,10 @@ def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int =
         out["spectral_contrast"] = librosa.feature.spectral_contrast(S=mag, sr=sr, n_fft=n_fft)
         out["spectral_flatness"] = librosa.feature.spectral_flatness(S=mag, amin=AMIN)[0]
         out["onset_strength"] = oenv
-        out["delta_mfcc"] = librosa.feature.delta(out["mfcc"])
+        # librosa's default (interp) edge mode needs 9 frames; shorter signals use the
+        # nearest frame at the edges instead of failing.
+        out["delta_mfcc"] = librosa.feature.delta(
+            out["mfcc"], mode="interp" if out["mfcc"].shape[1] >= 9 else "nearest")
         out["tempo"] = np.asarray(
             librosa.feature.tempo(onset_envelope=oenv, sr=sr, hop_length=hop_length)[0])
     return out
@@ -821,7 +828,8 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     table : pandas.DataFrame
         ``audio_file``, the label column(s), then the feature columns; also written to
         ``split_dir/features.csv`` (atomically), with the settings in ``features.json``.
-        A missing or unreadable clip is reported and left out, never written as a NaN row.
+        A missing or unreadable clip is reported (``log``) and left out, never written as a
+        NaN row; the clips left out and why are listed in ``split_dir/features_skipped.csv``.
     """
     import json
 
@@ -856,9 +864,9 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
                       axis=1)
     write_csv_atomic(table, split_dir / "features.csv")
     (split_dir / "features.json").write_text(json.dumps(settings, indent=2))
-    if skipped:
-        write_csv_atomic(pd.DataFrame(skipped, columns=["audio_file", "reason"]),
-                         split_dir / "features_skipped.csv")
+    skip_path = split_dir / "features_skipped.csv"
+    if skipped or skip_path.exists():  # rewritten, never left stale from an earlier run
+        write_csv_atomic(pd.DataFrame(skipped, columns=["audio_file", "reason"]), skip_path)
     return table
 
 
@@ -896,7 +904,7 @@ def rank_features(table: pd.DataFrame, *, label_column: str) -> pd.DataFrame:
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise FeatureError(f"{label_column!r} has fewer than two classes")
-    drop = {"audio_file", "source", "label", *LEVELS}
+    drop = {"audio_file", "source", "label", label_column, *LEVELS}
     cols = [c for c in table.columns
             if c not in drop and pd.api.types.is_numeric_dtype(table[c])]
     rows = []
@@ -907,9 +915,10 @@ def rank_features(table: pd.DataFrame, *, label_column: str) -> pd.DataFrame:
             a, b = groups
             pooled = np.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1))
                              / max(len(a) + len(b) - 2, 1)) if min(len(a), len(b)) > 1 else 0.0
-            d = (b.mean() - a.mean()) / pooled if pooled > 0 else 0.0
+            diff = b.mean() - a.mean()
+            d = diff / pooled if pooled > 0 else 0.0
             rows.append({"feature": c, "effect": float(abs(d)), "measure": "|Cohen's d|",
-                         "higher_in": classes[1] if d > 0 else classes[0]})
+                         "higher_in": classes[1] if diff > 0 else classes[0]})
         else:
             grand = x.mean()
             between = sum(len(g) * (g.mean() - grand) ** 2 for g in groups if len(g))
