@@ -580,6 +580,22 @@ def mfcc(*, y: np.ndarray | None = None, S: np.ndarray | None = None, sr: int = 
 # Per clip
 
 
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _single_threaded_blas():
+    """Limit BLAS to one thread for the duration of a block.
+
+    The per-clip matrix products are small (at most 12 x 1025 x 1292): spreading them over
+    threads costs more than it saves, and much more on a busy machine.
+    """
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
 def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int = FRAME_SIZE,
                            hop_length: int = HOP_LENGTH, n_mfcc: int = 13,
                            feature_set: str = "seed", tuning: float | None = 0.0
@@ -629,7 +645,9 @@ def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int =
 
         tuning = float(librosa.estimate_tuning(S=power, sr=sr, n_fft=n_fft, bins_per_octave=12))
     freq = _fft_frequencies(sr, n_fft)
-    centroid, bandwidth = _moments(mag, freq)
+    with _single_threaded_blas():  # small products: threads cost more than they save
+        centroid, bandwidth = _moments(mag, freq)
+        chromagram = _chroma(power, sr, n_fft, float(tuning))
     log_mel = _log_mel(power, sr, n_fft, 128)
     out = {
         "envelope": frames.max(axis=1),
@@ -639,7 +657,7 @@ def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int =
         "spec_cent": centroid,
         "spec_bw": bandwidth,
         "rolloff": freq[_rolloff_bins(mag, 0.85)],
-        "chroma_stft": _chroma(power, sr, n_fft, float(tuning)),
+        "chroma_stft": chromagram,
         "mfcc": scipy.fft.dct(log_mel, axis=0, type=2, norm="ortho")[:n_mfcc],
     }
     if feature_set == "extended":
