@@ -1,0 +1,204 @@
+"""The three notebooks, executed top to bottom with nbclient: on the synthetic demo corpus and on
+the real clips in ../shared/data/emotify-dev.
+
+Parameters reach the notebooks through the environment variables their first cell (tagged
+``parameters``) reads; the kernel inherits the test's environment. The kernel is this Python
+(``sys.executable``), through a kernel spec written to a temporary ``JUPYTER_PATH``, so a
+``python3`` kernel spec elsewhere on the machine cannot hijack the run. No network: the
+Hugging Face libraries are told to stay offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = [ROOT / "notebooks" / name for name in (
+    "1-data-preparation.ipynb",
+    "2-features-explanation.ipynb",
+    "3-models-prediction.ipynb",
+)]
+KERNEL_NAME = "bag-of-songs-test"
+CELL_TIMEOUT = 600  # seconds per cell
+
+#: Figures each notebook writes to IMG_DIR when SAVE_FIGURES is on (the README's figures).
+SAVED_FIGURES = {
+    "1-data-preparation.ipynb": ["class_balance.png", "homogenised_clip.png"],
+    "2-features-explanation.ipynb": [
+        "waveform_envelope.png", "rms_zcr.png", "spectrum.png", "spectrogram.png",
+        "band_energy_ratio.png", "spectral_centroid.png", "spectral_bandwidth.png",
+        "spectral_rolloff.png", "chromagram.png", "mfcc.png", "feature_boxplots.png",
+        "feature_correlation.png", "feature_ranking.png",
+    ],
+    "3-models-prediction.ipynb": [
+        "training_history.png", "confusion_matrix.png", "confusion_matrices.png",
+        "results.png", "prediction.png",
+    ],
+}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def notebook_env(tmp_path, monkeypatch):
+    """A kernel spec for this interpreter, offline Hugging Face, inline plots, clean knobs."""
+    spec_dir = tmp_path / "jupyter" / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Bag of Songs (tests)",
+        "language": "python",
+    }))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(var, "1")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    for var in [v for v in os.environ if v.startswith("BAG_OF_SONGS_")]:
+        monkeypatch.delenv(var)
+    workdir = tmp_path / "cwd"  # the kernel's working directory: the notebooks must not need it
+    workdir.mkdir()
+    return workdir
+
+
+def run_notebooks(workdir: Path) -> dict[str, nbformat.NotebookNode]:
+    """Execute the three notebooks in order (in memory; the committed files are not touched)."""
+    executed = {}
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        client = nbclient.NotebookClient(
+            nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL_NAME, allow_errors=False,
+            resources={"metadata": {"path": str(workdir)}})
+        start = time.monotonic()
+        client.execute()  # raises CellExecutionError, with the cell and traceback, on any error
+        print(f"{path.name}: {time.monotonic() - start:.1f} s")
+        executed[path.name] = nb
+    return executed
+
+
+def outputs(nb, output_type=None):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if output_type is None or o.output_type == output_type]
+
+
+def n_figures(nb) -> int:
+    return sum("image/png" in o.get("data", {}) for o in outputs(nb))
+
+
+def text_of(nb) -> str:
+    parts = []
+    for o in outputs(nb):
+        if o.output_type == "stream":
+            parts.append(o.text)
+        elif "text/plain" in o.get("data", {}):
+            parts.append(o.data["text/plain"])
+    return "\n".join(parts)
+
+
+def check_executed(executed: dict) -> None:
+    for name, nb in executed.items():
+        assert not outputs(nb, "error"), f"{name} has error outputs"
+        code_cells = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count is not None for c in code_cells), f"{name}: cells not run"
+        assert n_figures(nb) >= 1, f"{name} produced no figure"
+    # Every figure-drawing cell produced its figure (a lower bound per notebook).
+    assert n_figures(executed["1-data-preparation.ipynb"]) >= 2
+    assert n_figures(executed["2-features-explanation.ipynb"]) >= 13
+    assert n_figures(executed["3-models-prediction.ipynb"]) >= 5
+
+
+def test_notebooks_run_on_the_demo_corpus(notebook_env, tmp_path, monkeypatch):
+    data_dir, img_dir = tmp_path / "data", tmp_path / "img"
+    monkeypatch.setenv("BAG_OF_SONGS_SOURCE", "demo")
+    monkeypatch.setenv("BAG_OF_SONGS_DEMO_SIZE", "8")  # 32 clips: 24 train, 4 val, 4 test
+    monkeypatch.setenv("BAG_OF_SONGS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("BAG_OF_SONGS_IMG_DIR", str(img_dir))
+    monkeypatch.setenv("BAG_OF_SONGS_SAVE_FIGURES", "1")
+    monkeypatch.setenv("BAG_OF_SONGS_N_JOBS", "2")
+
+    executed = run_notebooks(notebook_env)
+    check_executed(executed)
+
+    # What notebook 1 and 2 wrote is what notebooks 2 and 3 read.
+    for split in ("train", "validation", "test"):
+        assert (data_dir / split / "annotations.csv").exists()
+        assert (data_dir / split / "features.csv").exists()
+    assert "(661500,)" in text_of(executed["1-data-preparation.ipynb"])
+    assert "fst_level_label" in text_of(executed["3-models-prediction.ipynb"])
+    # SAVE_FIGURES wrote every README figure, small enough for the repository.
+    expected = sorted(f for names in SAVED_FIGURES.values() for f in names)
+    assert sorted(p.name for p in img_dir.glob("*.png")) == expected
+    too_big = [p.name for p in img_dir.glob("*.png") if p.stat().st_size > 200_000]
+    assert not too_big, f"figures over 200 KB: {too_big}"
+    # Nothing was written where the kernel ran.
+    assert not any(notebook_env.iterdir())
+
+
+def test_notebooks_run_on_real_clips(notebook_env, emotify_dir, tmp_path, monkeypatch):
+    data_dir, img_dir = tmp_path / "data", tmp_path / "img"
+    monkeypatch.setenv("BAG_OF_SONGS_SOURCE", str(emotify_dir))
+    monkeypatch.setenv("BAG_OF_SONGS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("BAG_OF_SONGS_IMG_DIR", str(img_dir))
+    monkeypatch.setenv("BAG_OF_SONGS_N_JOBS", "2")
+
+    executed = run_notebooks(notebook_env)
+    check_executed(executed)
+
+    nb1 = text_of(executed["1-data-preparation.ipynb"])
+    assert "44100 Hz" in nb1 and "22050 Hz" in nb1  # the mp3s are homogenised
+    assert "0 input(s) skipped out of 120" in nb1
+    nb3 = text_of(executed["3-models-prediction.ipynb"])
+    assert "LEVEL = fst_level_label" in nb3  # the default level of a folder with classical
+    assert not img_dir.exists()  # SAVE_FIGURES defaults to off
+
+
+def test_notebook_1_explains_an_unreachable_ccmusic(notebook_env, tmp_path, monkeypatch):
+    """The default source offline: notebook 1 stops at `prepare` with the package's clear error
+    (naming the ways out), never with an empty corpus."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("BAG_OF_SONGS_SOURCE", "ccmusic")
+    monkeypatch.setenv("BAG_OF_SONGS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("BAG_OF_SONGS_IMG_DIR", str(tmp_path / "img"))
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL_NAME,
+                                     resources={"metadata": {"path": str(notebook_env)}})
+    with pytest.raises(nbclient.exceptions.CellExecutionError) as info:
+        client.execute()
+    assert info.value.ename == "DataSourceError"
+    assert "Ways out" in info.value.evalue and "ModelScope" in info.value.evalue
+    failed = [c for c in nb.cells if c.cell_type == "code"
+              and any(o.output_type == "error" for o in c.get("outputs", []))]
+    assert len(failed) == 1 and "prepare(" in failed[0].source
+    assert not list(data_dir.glob("*/annotations.csv"))
+
+
+def test_committed_notebooks_are_stripped_and_parameterised():
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        code_cells = [c for c in nb.cells if c.cell_type == "code"]
+        assert "parameters" in code_cells[0].metadata.get("tags", []), path.name
+        for var in ("BAG_OF_SONGS_SOURCE", "BAG_OF_SONGS_DATA_DIR", "BAG_OF_SONGS_IMG_DIR",
+                    "BAG_OF_SONGS_LEVEL", "BAG_OF_SONGS_SAVE_FIGURES"):
+            assert var in code_cells[0].source, (path.name, var)
+        assert all(c.outputs == [] and c.execution_count is None for c in code_cells), \
+            f"{path.name}: commit it with outputs stripped"
+        # No logic in notebooks: functions and classes belong in the package.
+        assert not any(line.lstrip().startswith(("def ", "class ", "sys.path"))
+                       for c in code_cells for line in c.source.splitlines()), path.name
+
+
+def test_importing_plot_changes_no_global_style():
+    code = ("import matplotlib as mpl; before = dict(mpl.rcParams); import bag_of_songs.plot; "
+            "import seaborn; changed = [k for k, v in mpl.rcParams.items() if before[k] != v]; "
+            "assert not changed, changed")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "MPLBACKEND": "Agg"})
