@@ -36,6 +36,10 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
                         "when present, else 'label')")
     p.add_argument("--revision", metavar="REV",
                    help="hub revision (for CCMusic: one that still has the loading script)")
+    p.add_argument("--config", metavar="NAME", help="configuration (subset) of a hub dataset")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="let a hub dataset run its loading script (only for datasets you trust; "
+                        "always on for ccmusic, whose default subset needs it)")
     p.add_argument("--dataset-path", metavar="PATH",
                    help="with source ccmusic: a local copy of the corpus (a save_to_disk folder, "
                         "e.g. from ModelScope) instead of the hub")
@@ -134,7 +138,8 @@ def _prepare(args, out: Path):
 
     report = prepare(
         args.source, out, split=args.split, splits=args.splits, label_column=args.label_column,
-        revision=args.revision, dataset_path=args.dataset_path, demo_size=args.demo_size,
+        revision=args.revision, dataset_path=args.dataset_path, config=args.config,
+        trust_remote_code=args.trust_remote_code, demo_size=args.demo_size,
         classic=args.classic.split(",") if args.classic else None, n_jobs=args.n_jobs,
         seed=args.seed, progress=not args.quiet, log=_log)
     _log(report.summary())
@@ -224,7 +229,7 @@ def _default_run_dir(source: str) -> Path:
 
 
 def _cmd_run(args) -> int:
-    from .data import write_csv_atomic
+    from .data import list_splits, write_csv_atomic
     from .models import MODEL_KINDS, compare_models
 
     kinds = tuple(k for k in args.models.split(",") if k)
@@ -234,6 +239,12 @@ def _cmd_run(args) -> int:
     out = Path(args.out) if args.out else _default_run_dir(args.source)
     _log(f"== prepare {args.source} -> {out}")
     _prepare(args, out)
+    missing = [s for s in ("train", "test") if s not in list_splits(out)]
+    if missing:
+        raise ValueError(
+            f"{out}: no {' and no '.join(missing)} split after preparing {args.source!r}: "
+            "--splits names none, or the source has too few clips for every split to get one "
+            "(use --splits with train and test shares, more clips, or a larger --demo-size)")
     _log("== features")
     _features(args, out)
     _log("== train and evaluate")
@@ -261,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given")
     try:
         return _COMMANDS[args.command](args)
-    except (AudioLoadError, DataSourceError, FeatureError, ModelError, FileNotFoundError,
+    except (AudioLoadError, DataSourceError, FeatureError, ModelError, OSError,
             ValueError) as exc:
         _log(f"error: {exc}")
         return EXIT_ERROR

@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .data import LEVELS, list_splits, load_audio
+from .data import FRAME_SIZE, HOP_LENGTH, LEVELS, SAMPLE_RATE, list_splits, load_audio
 from .features import extract_features, read_feature_settings
 
 __all__ = [
@@ -144,6 +144,10 @@ class TabularDataset(Dataset):
             names = sorted({feature_columns[c] for c in cols})
             raise ModelError(f"non-finite value(s) in column(s) {names} "
                              f"(row(s) {sorted(set(rows.tolist()))[:10]})")
+        missing_labels = df[label_column].isna().to_numpy()
+        if missing_labels.any():
+            raise ModelError(f"missing label(s) in {label_column!r} (row(s) "
+                             f"{np.flatnonzero(missing_labels).tolist()[:10]})")
         labels = df[label_column].astype(str).to_numpy()
         if classes is None:
             classes = sorted(set(labels))
@@ -281,10 +285,19 @@ def _predict_indices(logits: torch.Tensor, n_classes: int) -> torch.Tensor:
     return logits.argmax(dim=1)
 
 
+def _same_scaling(a: StandardScaler, b: StandardScaler) -> bool:
+    """Whether two fitted scalers transform identically (the same object, or equal numbers)."""
+    if a is b:
+        return True
+    return (np.array_equal(np.asarray(a.mean_), np.asarray(b.mean_))
+            and np.array_equal(np.asarray(a.scale_), np.asarray(b.scale_)))
+
+
 def _check_compatible(train_ds: TabularDataset, other: TabularDataset | None, name: str):
     if other is None:
         return
-    if other.classes != train_ds.classes or other.feature_columns != train_ds.feature_columns:
+    if (other.classes != train_ds.classes or other.feature_columns != train_ds.feature_columns
+            or not _same_scaling(other.scaler, train_ds.scaler)):
         raise ModelError(f"the {name} dataset was not built like the training dataset: make it "
                          "with train_ds.derive(table)")
 
@@ -404,7 +417,9 @@ def _calibrated_svc(*, C: float, gamma, seed: int, y: np.ndarray):
     from sklearn.svm import SVC
 
     svc = SVC(kernel="rbf", C=C, gamma=gamma, random_state=seed)
-    n_min = int(np.bincount(y).min()) if len(y) else 0
+    counts = np.bincount(y) if len(y) else np.zeros(0, dtype=int)
+    counts = counts[counts > 0]  # classes absent from train (seen only in test) do not count
+    n_min = int(counts.min()) if len(counts) else 0
     if n_min >= 3:
         return CalibratedClassifierCV(svc, method="sigmoid", cv=min(5, n_min), ensemble=False)
     return _SoftmaxSVC(svc)
@@ -526,7 +541,8 @@ def evaluate(model: GenreClassifier, dataset) -> dict:
     Returns
     -------
     metrics : dict
-        ``accuracy``; ``f1_macro``; ``f1`` (binary: the F1 of the positive class
+        ``accuracy``; ``f1_macro`` (over the classes that occur in the split or its
+        predictions); ``f1`` (binary: the F1 of the positive class
         ``classes[1]``, as the study reported; otherwise the macro F1); ``report`` (per-class
         precision, recall, F1 and support); ``confusion_matrix`` (rows true, columns
         predicted, in the order of ``classes``); ``classes``; ``n``.
@@ -534,12 +550,18 @@ def evaluate(model: GenreClassifier, dataset) -> dict:
     if not isinstance(model, GenreClassifier):
         raise ModelError(f"expected a GenreClassifier, got {type(model).__name__}")
     ds = dataset if isinstance(dataset, TabularDataset) else model.dataset(dataset)
-    if ds.feature_columns != model.feature_columns or ds.classes != model.classes:
+    if (ds.feature_columns != model.feature_columns or ds.classes != model.classes
+            or not _same_scaling(ds.scaler, model.scaler)):
+        # Built another way (e.g. its own scaler fitted on the test table): rebuild it with the
+        # model's columns, classes and training statistics.
         ds = model.dataset(ds.frame)
     y_true = ds.y
     y_pred = model.predict(ds.X)
     labels = list(range(len(model.classes)))
-    f1_macro = float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+    # Macro F1 over the classes that occur (truly or predicted): a class absent from this split
+    # and never predicted has no F1, and must not count as a zero.
+    seen = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
+    f1_macro = float(f1_score(y_true, y_pred, labels=seen, average="macro", zero_division=0))
     if len(model.classes) == 2:
         f1 = float(f1_score(y_true, y_pred, pos_label=1, average="binary", zero_division=0))
     else:
@@ -560,9 +582,11 @@ def evaluate(model: GenreClassifier, dataset) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Saving and loading (safe formats only)
 
+#: Types a saved scikit-learn model may hold beyond skops' own trusted list: the model families
+#: used here. Anything else (a function, another library's type) is refused on load.
 _TRUSTED_PREFIXES = ("sklearn.svm.", "sklearn.ensemble.", "sklearn.tree.", "sklearn.calibration.",
-                     "sklearn.isotonic.", "sklearn.linear_model.", "numpy.",
-                     "bag_of_songs.models._SoftmaxSVC")
+                     "sklearn.isotonic.")
+_TRUSTED_NAMES = ("bag_of_songs.models._SoftmaxSVC",)
 
 
 def _sha256(path: Path) -> str:
@@ -596,9 +620,6 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
     else:
         import skops.io as sio
 
-        if isinstance(model.estimator, _SoftmaxSVC):
-            raise ModelError("this SVC was fitted on classes with fewer than 3 examples and "
-                             "has no calibrated probabilities; it cannot be saved")
         weights = path / "estimator.skops"
         _atomic(weights, lambda tmp: sio.dump(model.estimator, tmp))
         arch = {}
@@ -652,6 +673,7 @@ def load_model(path: str | os.PathLike) -> GenreClassifier:
         weights = path / meta["weights_file"]
         classes = [str(c) for c in meta["classes"]]
         feature_columns = [str(c) for c in meta["feature_columns"]]
+        label_column = str(meta["label_column"])
         scaler = StandardScaler()
         scaler.mean_ = np.asarray(meta["scaler"]["mean"], dtype=np.float64)
         scaler.scale_ = np.asarray(meta["scaler"]["scale"], dtype=np.float64)
@@ -683,7 +705,8 @@ def load_model(path: str | os.PathLike) -> GenreClassifier:
 
         try:
             untrusted = sio.get_untrusted_types(file=weights)
-            refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+            refused = [t for t in untrusted
+                       if not (t.startswith(_TRUSTED_PREFIXES) or t in _TRUSTED_NAMES)]
             if refused:
                 raise ModelError(f"{weights}: refusing to load untrusted type(s) {refused}")
             est = sio.load(weights, trusted=untrusted)
@@ -691,7 +714,7 @@ def load_model(path: str | os.PathLike) -> GenreClassifier:
             raise
         except Exception as exc:
             raise ModelError(f"{weights}: cannot load the scikit-learn model ({exc})") from exc
-    return GenreClassifier(kind, est, classes, feature_columns, meta["label_column"], scaler,
+    return GenreClassifier(kind, est, classes, feature_columns, label_column, scaler,
                            settings=meta.get("settings", {}), info=meta.get("info", {}))
 
 
@@ -719,10 +742,14 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
     if not isinstance(model, GenreClassifier):
         model = load_model(model)
     s = model.settings or {}
-    y = load_audio(path, sr=int(s.get("sr", 22050)))
-    row = extract_features(y, sr=int(s.get("sr", 22050)), n_mfcc=int(s.get("n_mfcc", 13)),
+    sr = int(s.get("sr", SAMPLE_RATE))
+    y = load_audio(path, sr=sr)
+    row = extract_features(y, sr=sr, n_mfcc=int(s.get("n_mfcc", 13)),
                            stats=s.get("stats", ("mean",)),
-                           feature_set=s.get("feature_set", "seed"))
+                           feature_set=s.get("feature_set", "seed"),
+                           n_fft=int(s.get("n_fft", FRAME_SIZE)),
+                           hop_length=int(s.get("hop_length", HOP_LENGTH)),
+                           tuning=s.get("tuning", 0.0))
     missing = [c for c in model.feature_columns if c not in row]
     if missing:
         raise ModelError(f"the model expects feature(s) {missing[:5]} that these settings do "
