@@ -847,8 +847,13 @@ def split_items(labels: list[str], fractions: dict[str, float], *, seed: int = 0
 # Writing
 
 
-def _atomic_write_bytes(path: Path, write: Callable[[str], None], suffix: str) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``."""
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp"
+                 ) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    Readers never see a half-written file; on any error the temporary file is removed.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
@@ -863,7 +868,7 @@ def _atomic_write_bytes(path: Path, write: Callable[[str], None], suffix: str) -
 
 def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a DataFrame as CSV through a temporary file and a rename (never half-written)."""
-    _atomic_write_bytes(Path(path), lambda tmp: df.to_csv(tmp, index=False), ".csv.tmp")
+    atomic_write(Path(path), lambda tmp: df.to_csv(tmp, index=False), ".csv.tmp")
 
 
 def _decode_item(item: Item) -> np.ndarray:
@@ -887,7 +892,7 @@ def _prepare_one(item: Item, wav_path: str) -> tuple[str, str | None]:
         y = _decode_item(item)
     except AudioLoadError as exc:
         return "skipped", str(exc)
-    _atomic_write_bytes(
+    atomic_write(
         Path(wav_path),
         lambda tmp: sf.write(tmp, y, SAMPLE_RATE, subtype="PCM_16", format="WAV"),
         ".wav.tmp")
@@ -905,7 +910,7 @@ def _wav_is_complete(path: Path) -> bool:
 def _remove_stale_temp_files(split_dir: Path, split: str) -> None:
     """Delete the temporary files a killed run of :func:`prepare` left in ``split_dir``.
 
-    Only names that :func:`_atomic_write_bytes` gives this split's outputs match
+    Only names that :func:`atomic_write` gives this split's outputs match
     (``.audio_<split>_<i>.wav.<random>.wav.tmp``, ``.annotations.csv.<random>.csv.tmp``,
     ``.skipped.csv.<random>.csv.tmp``); nothing else is touched.
     """

@@ -35,6 +35,7 @@ from .data import (
     LEVELS,
     SAMPLE_RATE,
     AudioLoadError,
+    atomic_write,
     label_columns,
     list_splits,
     load_audio,
@@ -881,7 +882,8 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     table = pd.concat([ann.iloc[kept][["audio_file", *labels]].reset_index(drop=True), feats],
                       axis=1)
     write_csv_atomic(table, split_dir / "features.csv")
-    (split_dir / "features.json").write_text(json.dumps(settings, indent=2))
+    atomic_write(split_dir / "features.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(settings, indent=2)))
     skip_path = split_dir / "features_skipped.csv"
     if skipped or skip_path.exists():  # rewritten, never left stale from an earlier run
         write_csv_atomic(pd.DataFrame(skipped, columns=["audio_file", "reason"]), skip_path)

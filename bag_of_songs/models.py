@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,15 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .data import FRAME_SIZE, HOP_LENGTH, LEVELS, SAMPLE_RATE, list_splits, load_audio
+from .data import (
+    FRAME_SIZE,
+    HOP_LENGTH,
+    LEVELS,
+    SAMPLE_RATE,
+    atomic_write,
+    list_splits,
+    load_audio,
+)
 from .features import extract_features, read_feature_settings
 
 __all__ = [
@@ -614,14 +621,14 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     if model.kind == "mlp":
         weights = path / "weights.pt"
-        _atomic(weights, lambda tmp: torch.save(model.estimator.state_dict(), tmp))
+        atomic_write(weights, lambda tmp: torch.save(model.estimator.state_dict(), tmp))
         arch = {"n_features": len(model.feature_columns),
                 "n_outputs": 1 if len(model.classes) == 2 else len(model.classes)}
     else:
         import skops.io as sio
 
         weights = path / "estimator.skops"
-        _atomic(weights, lambda tmp: sio.dump(model.estimator, tmp))
+        atomic_write(weights, lambda tmp: sio.dump(model.estimator, tmp))
         arch = {}
     meta = {
         "format_version": _FORMAT_VERSION,
@@ -638,20 +645,9 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
         "weights_file": weights.name,
         "weights_sha256": _sha256(weights),
     }
-    _atomic(path / "model.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+    atomic_write(path / "model.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
     return path
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_model(path: str | os.PathLike) -> GenreClassifier:
