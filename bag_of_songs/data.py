@@ -17,7 +17,6 @@ path), a folder of genre subfolders, or the synthetic demo corpus.
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 import sys
@@ -54,6 +53,13 @@ __all__ = [
     "prepare",
     "read_annotations",
     "label_columns",
+    "feature_columns",
+    "NON_LABEL_COLUMNS",
+    "atomic_write",
+    "write_csv_atomic",
+    "log_to_stderr",
+    "default_data_dir",
+    "default_img_dir",
     "PrepareReport",
     "list_splits",
     "class_balance",
@@ -116,6 +122,26 @@ CLASSIC_FOLDER_NAMES = (
 )
 
 _CCMUSIC_ID = "ccmusic-database/music_genre"
+
+
+def _project_dir() -> Path:
+    """The repository checkout the package runs from, or the working directory otherwise."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").exists() else Path.cwd()
+
+
+def default_data_dir() -> Path:
+    """Where prepared data lives by default: ``$BAG_OF_SONGS_DATA_DIR``, else ``ccmusic/`` in
+    the repository checkout (or in the working directory for a non-editable install)."""
+    env = os.environ.get("BAG_OF_SONGS_DATA_DIR")
+    return Path(env).expanduser() if env else _project_dir() / "ccmusic"
+
+
+def default_img_dir() -> Path:
+    """Where figures are saved by default: ``$BAG_OF_SONGS_IMG_DIR``, else ``img/`` beside
+    ``ccmusic/``."""
+    env = os.environ.get("BAG_OF_SONGS_IMG_DIR")
+    return Path(env).expanduser() if env else _project_dir() / "img"
 
 
 class AudioLoadError(RuntimeError):
@@ -184,7 +210,8 @@ def to_clip(
     Parameters
     ----------
     y : np.ndarray [shape=(n,) or (n, channels)]
-        Decoded audio. For 2-D input the channels lie along ``channel_axis``.
+        Decoded audio, floating point in [-1, 1] or PCM integers (scaled by their range).
+        For 2-D input the channels lie along ``channel_axis``.
     orig_sr : int > 0
         Sampling rate of ``y``.
     sr : int > 0
@@ -204,7 +231,10 @@ def to_clip(
     ValueError
         If the signal is empty or holds non-finite samples.
     """
-    y = np.asarray(y, dtype=np.float32)
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.integer):  # PCM integers: scale to [-1, 1) as soundfile does
+        y = y.astype(np.float32) / np.float32(-np.iinfo(y.dtype).min)
+    y = y.astype(np.float32, copy=False)
     if y.ndim == 2:
         y = y.mean(axis=channel_axis, dtype=np.float32)
     elif y.ndim != 1:
@@ -847,6 +877,12 @@ def split_items(labels: list[str], fractions: dict[str, float], *, seed: int = 0
 # Writing
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp"
                  ) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
@@ -859,6 +895,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -886,6 +923,14 @@ def _decode_item(item: Item) -> np.ndarray:
     raise ValueError(f"unknown item kind {item.kind!r}")
 
 
+def _write_float_wav(path: str, y: np.ndarray) -> None:
+    """A 32-bit float WAV: exact (no clipping or quantisation of the clip) and byte-for-byte
+    reproducible (libsndfile would add a PEAK chunk with a time stamp)."""
+    import scipy.io.wavfile
+
+    scipy.io.wavfile.write(path, SAMPLE_RATE, np.ascontiguousarray(y, dtype=np.float32))
+
+
 def _prepare_one(item: Item, wav_path: str) -> tuple[str, str | None]:
     """Decode, homogenise and atomically write one clip. Returns (status, reason)."""
     try:
@@ -894,7 +939,7 @@ def _prepare_one(item: Item, wav_path: str) -> tuple[str, str | None]:
         return "skipped", str(exc)
     atomic_write(
         Path(wav_path),
-        lambda tmp: sf.write(tmp, y, SAMPLE_RATE, subtype="PCM_16", format="WAV"),
+        lambda tmp: _write_float_wav(tmp, y),
         ".wav.tmp")
     return "written", None
 
@@ -968,9 +1013,15 @@ def _prepare_split(items: _Items, split: str, out_dir: Path, *, n_jobs: int, pro
         label_cols.extend(c for c in labels if c not in label_cols)
     rows: dict[int, dict] = {}
     todo: list[tuple[int, dict]] = []
+    skipped: list[tuple[str, str]] = []
     for i in range(len(items)):
         rel = f"{split}/audios/audio_{split}_{i}.wav"
         row = {"audio_file": rel, **items.labels[i], "source": items.sources[i]}
+        unlabelled = [c for c in label_cols if not str(items.labels[i].get(c, "")).strip()]
+        if unlabelled:  # e.g. a ClassLabel of -1: nothing to learn from
+            skipped.append((items.sources[i], f"no label in {unlabelled}"))
+            log(f"skipped {items.sources[i]}: no label in {unlabelled}")
+            continue
         # Resume: a clip listed for the same source whose WAV is complete is kept as it is.
         if previous.get(rel) == items.sources[i] and _wav_is_complete(out_dir / rel):
             rows[i] = row
@@ -983,7 +1034,6 @@ def _prepare_split(items: _Items, split: str, out_dir: Path, *, n_jobs: int, pro
                           columns=["audio_file", *label_cols, "source"])
         write_csv_atomic(df, ann_path)
 
-    skipped: list[tuple[str, str]] = []
     if todo:
         jobs = (delayed(_prepare_one)(items[i], str(out_dir / row["audio_file"]))
                 for i, row in todo)
@@ -1083,8 +1133,7 @@ def prepare(
     """
     out_dir = Path(out_dir)
     if log is None:
-        def log(msg):
-            print(msg, file=sys.stderr)
+        log = log_to_stderr
     src = str(source)
     grouped: dict[str, _Items] | None = None  # a dataset's own splits
     flat: _Items | None = None  # or one pool of items, split here
@@ -1163,17 +1212,67 @@ def _looks_like_hf_folder(p: Path) -> bool:
 # Reading prepared data
 
 
+#: Columns of an annotations or features table that are neither labels nor features.
+NON_LABEL_COLUMNS = ("audio_file", "source")
+
+
 def read_annotations(split_dir: str | os.PathLike) -> pd.DataFrame:
-    """Read ``split_dir/annotations.csv`` (clear error when missing)."""
+    """Read ``split_dir/annotations.csv``, every column as text.
+
+    Parameters
+    ----------
+    split_dir : path-like
+        A prepared split, e.g. ``ccmusic/train``.
+
+    Returns
+    -------
+    annotations : pandas.DataFrame
+        ``audio_file``, the label column(s), ``source``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no annotations file.
+    ValueError
+        When the file is not a readable annotations table.
+    """
     path = Path(split_dir) / "annotations.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no annotations; run `bag-of-songs prepare` first")
-    return pd.read_csv(path)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ValueError(f"{path}: not a readable annotations table ({exc})") from exc
+    if "audio_file" not in df.columns:
+        raise ValueError(f"{path}: no 'audio_file' column (columns: {list(df.columns)})")
+    return df
 
 
 def label_columns(df: pd.DataFrame) -> list[str]:
-    """The label columns of an annotations or features table, coarse to fine."""
-    return [c for c in ("label", *LEVELS) if c in df.columns]
+    """The label columns of an annotations or features table.
+
+    The CCMusic levels (coarse to fine), then ``label``, then any other text column except
+    ``audio_file`` and ``source`` (e.g. a custom ``--label-column``). A features table read with
+    :func:`bag_of_songs.models.read_features` carries its list in ``df.attrs``.
+    """
+    if "label_columns" in df.attrs:
+        return [c for c in df.attrs["label_columns"] if c in df.columns]
+    known = [c for c in (*LEVELS, "label") if c in df.columns]
+    others = [c for c in df.columns if c not in known and c not in NON_LABEL_COLUMNS
+              and not pd.api.types.is_numeric_dtype(df[c])]
+    return known + others
+
+
+def feature_columns(df: pd.DataFrame, *, exclude: Iterable[str] = ()) -> list[str]:
+    """The numeric feature columns of a table: everything but labels, ids and ``exclude``."""
+    drop = set(NON_LABEL_COLUMNS) | set(label_columns(df)) | set(LEVELS) | {"label"} \
+        | set(exclude)
+    return [c for c in df.columns if c not in drop and pd.api.types.is_numeric_dtype(df[c])]
+
+
+def log_to_stderr(msg: str) -> None:
+    """The default progress logger: one line on stderr."""
+    print(msg, file=sys.stderr)
 
 
 def list_splits(data_dir: str | os.PathLike) -> list[str]:
@@ -1184,15 +1283,6 @@ def list_splits(data_dir: str | os.PathLike) -> list[str]:
     order = {"train": 0, "validation": 1, "test": 2}
     return sorted(found, key=lambda s: (order.get(s, 3), s))
 
-
-def _json_default(o):
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(type(o).__name__)
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, default=_json_default, indent=2)
 
 
 def class_balance(data_dir: str | os.PathLike) -> pd.DataFrame:

@@ -32,13 +32,14 @@ import scipy.fft
 from .data import (
     FRAME_SIZE,
     HOP_LENGTH,
-    LEVELS,
     SAMPLE_RATE,
     AudioLoadError,
     atomic_write,
+    feature_columns,
     label_columns,
     list_splits,
     load_audio,
+    log_to_stderr,
     read_annotations,
     write_csv_atomic,
 )
@@ -572,6 +573,9 @@ def mfcc(*, y: np.ndarray | None = None, S: np.ndarray | None = None, sr: int = 
     S = np.asarray(S)
     if S.ndim != 2 or not np.all(np.isfinite(S)):
         raise FeatureError("S must be a finite log-power mel spectrogram of shape (n_mels, t)")
+    if S.shape[0] == n_fft // 2 + 1:
+        raise FeatureError(f"S has {S.shape[0]} rows, like an STFT with n_fft={n_fft}: mfcc "
+                           "expects a log-power mel spectrogram (see log_mel_spectrogram)")
     if n_mfcc > S.shape[0]:
         raise FeatureError(f"n_mfcc={n_mfcc} exceeds the {S.shape[0]} mel bands")
     return scipy.fft.dct(S, axis=0, type=2, norm="ortho")[:n_mfcc]
@@ -618,7 +622,8 @@ def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int =
       energy starts in each frame (percussive attacks).
     - ``delta_mfcc`` ``(n_mfcc, t)``: frame-to-frame change of the MFCCs (timbre dynamics;
       its mean is near 0, so pool it with ``std``); ``librosa.feature.delta`` over 9 frames.
-    - ``tempo`` (a scalar, shape ``()``): beats per minute estimated from the onset strength.
+    - ``tempo`` (a scalar, shape ``()``): beats per minute estimated from the onset strength
+      (0 when there is no onset at all, e.g. silence).
 
     Parameters
     ----------
@@ -672,8 +677,10 @@ def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int =
         # nearest frame at the edges instead of failing.
         out["delta_mfcc"] = librosa.feature.delta(
             out["mfcc"], mode="interp" if out["mfcc"].shape[1] >= 9 else "nearest")
+        # No onsets at all (silence, a steady tone): no beat, tempo 0 rather than the prior's.
         out["tempo"] = np.asarray(
-            librosa.feature.tempo(onset_envelope=oenv, sr=sr, hop_length=hop_length)[0])
+            librosa.feature.tempo(onset_envelope=oenv, sr=sr, hop_length=hop_length)[0]
+            if np.any(oenv > 0) else 0.0)
     return out
 
 
@@ -803,7 +810,17 @@ def _features_for_file(path: str, settings: dict) -> tuple[dict | None, str | No
 
 def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
                      stats: Iterable[str] = ("mean",), feature_set: str = "seed") -> dict:
-    """The settings that define a feature table (stored beside it as ``features.json``)."""
+    """The settings that define a feature table (stored beside it as ``features.json``).
+
+    Raises
+    ------
+    FeatureError
+        On an unknown statistic or feature set, or ``n_mfcc`` outside 1..128.
+    """
+    if feature_set not in FEATURE_SETS:
+        raise FeatureError(f"unknown feature_set {feature_set!r}; choose from {FEATURE_SETS}")
+    if not 1 <= int(n_mfcc) <= 128:
+        raise FeatureError(f"n_mfcc must lie in 1..128 (the mel bands), got {n_mfcc}")
     return {"sr": sr, "n_fft": FRAME_SIZE, "hop_length": HOP_LENGTH, "n_mfcc": int(n_mfcc),
             "stats": list(_check_stats(stats)), "feature_set": feature_set, "tuning": 0.0}
 
@@ -845,7 +862,8 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     Returns
     -------
     table : pandas.DataFrame
-        ``audio_file``, the label column(s), then the feature columns; also written to
+        ``audio_file``, the label column(s) (every column of ``annotations.csv`` but
+        ``audio_file`` and ``source``), then the feature columns; also written to
         ``split_dir/features.csv`` (atomically), with the settings in ``features.json``.
         A missing or unreadable clip is reported (``log``) and left out, never written as a
         NaN row; the clips left out and why are listed in ``split_dir/features_skipped.csv``.
@@ -855,11 +873,7 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    if feature_set not in FEATURE_SETS:
-        raise FeatureError(f"unknown feature_set {feature_set!r}; choose from {FEATURE_SETS}")
-    if log is None:
-        def log(msg):
-            print(msg, file=sys.stderr)
+    log = log or log_to_stderr
     split_dir = Path(split_dir)
     settings = feature_settings(n_mfcc=n_mfcc, stats=stats, feature_set=feature_set)
     ann = read_annotations(split_dir)
@@ -882,8 +896,9 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     table = pd.concat([ann.iloc[kept][["audio_file", *labels]].reset_index(drop=True), feats],
                       axis=1)
     write_csv_atomic(table, split_dir / "features.csv")
+    meta = {**settings, "label_columns": labels}
     atomic_write(split_dir / "features.json",
-                 lambda tmp: Path(tmp).write_text(json.dumps(settings, indent=2)))
+                 lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
     skip_path = split_dir / "features_skipped.csv"
     if skipped or skip_path.exists():  # rewritten, never left stale from an earlier run
         write_csv_atomic(pd.DataFrame(skipped, columns=["audio_file", "reason"]), skip_path)
@@ -924,9 +939,7 @@ def rank_features(table: pd.DataFrame, *, label_column: str) -> pd.DataFrame:
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise FeatureError(f"{label_column!r} has fewer than two classes")
-    drop = {"audio_file", "source", "label", label_column, *LEVELS}
-    cols = [c for c in table.columns
-            if c not in drop and pd.api.types.is_numeric_dtype(table[c])]
+    cols = feature_columns(table, exclude=[label_column])
     rows = []
     for c in cols:
         x = table[c].to_numpy(dtype=float)

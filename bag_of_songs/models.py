@@ -33,12 +33,13 @@ from torch.utils.data import DataLoader, Dataset
 from .data import (
     FRAME_SIZE,
     HOP_LENGTH,
-    LEVELS,
     SAMPLE_RATE,
     atomic_write,
+    label_columns,
     list_splits,
     load_audio,
 )
+from .data import feature_columns as data_feature_columns
 from .features import extract_features, read_feature_settings
 
 __all__ = [
@@ -63,8 +64,6 @@ __all__ = [
 #: The model kinds, as the CLI names them.
 MODEL_KINDS = ("mlp", "svc", "rf")
 
-#: Columns never used as features.
-_NON_FEATURES = ("audio_file", "source", "label", *LEVELS)
 
 _FORMAT_VERSION = 1
 
@@ -78,7 +77,11 @@ class ModelError(ValueError):
 
 
 def read_features(features: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
-    """A features table from a CSV path (or a split folder holding ``features.csv``) or a DataFrame."""
+    """A features table from a CSV path (or a split folder holding ``features.csv``) or a DataFrame.
+
+    Label columns (listed in the ``features.json`` beside the table) are read as text, so that
+    labels such as ``"NA"`` or ``"1"`` stay labels; ``df.attrs["label_columns"]`` lists them.
+    """
     if isinstance(features, pd.DataFrame):
         return features
     path = Path(features)
@@ -86,7 +89,18 @@ def read_features(features: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         path = path / "features.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no feature table; run `bag-of-songs features` first")
-    return pd.read_csv(path)
+    labels = read_feature_settings(path.parent).get("label_columns")
+    try:
+        if labels is None:
+            df = pd.read_csv(path)
+        else:
+            df = pd.read_csv(path, dtype={c: str for c in labels}, keep_default_na=False,
+                             na_values=[""])
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ModelError(f"{path}: not a readable feature table ({exc})") from exc
+    if labels is not None:
+        df.attrs["label_columns"] = [c for c in labels if c in df.columns]
+    return df
 
 
 class TabularDataset(Dataset):
@@ -135,10 +149,9 @@ class TabularDataset(Dataset):
             raise ModelError(f"no label column {label_column!r}; columns: {list(df.columns)}")
         if len(df) == 0:
             raise ModelError("the feature table is empty")
-        drop = set(_NON_FEATURES) | set(drop_columns or ()) | {label_column}
         if feature_columns is None:
-            feature_columns = [c for c in df.columns
-                               if c not in drop and pd.api.types.is_numeric_dtype(df[c])]
+            feature_columns = data_feature_columns(
+                df, exclude=[*(drop_columns or ()), label_column])
             if not feature_columns:
                 raise ModelError("the table has no numeric feature columns")
         missing = [c for c in feature_columns if c not in df.columns]
@@ -176,8 +189,7 @@ class TabularDataset(Dataset):
 
     def derive(self, features) -> TabularDataset:
         """Another table (validation, test) with this dataset's scaler, classes and columns."""
-        return TabularDataset(features, label_column=self.label_column, scaler=self.scaler,
-                              classes=self.classes, feature_columns=self.feature_columns)
+        return _dataset_like(self, features)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -188,6 +200,12 @@ class TabularDataset(Dataset):
     @property
     def n_features(self) -> int:
         return self.X.shape[1]
+
+
+def _dataset_like(ref, features) -> TabularDataset:
+    """A table scaled, labelled and column-ordered like ``ref`` (a dataset or a model)."""
+    return TabularDataset(features, label_column=ref.label_column, scaler=ref.scaler,
+                          classes=ref.classes, feature_columns=ref.feature_columns)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,8 +241,7 @@ class GenreClassifier:
 
     def dataset(self, features) -> TabularDataset:
         """A table as a dataset scaled and labelled for this model."""
-        return TabularDataset(features, label_column=self.label_column, scaler=self.scaler,
-                              classes=self.classes, feature_columns=self.feature_columns)
+        return _dataset_like(self, features)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities for **scaled** features ``X`` [shape=(n, d)] -> (n, n_classes)."""
@@ -527,14 +544,29 @@ def fit_random_forest(train_ds: TabularDataset, val_ds: TabularDataset | None = 
 
 
 def fit_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
-              seed: int = 0) -> GenreClassifier:
-    """Fit a model of ``kind`` (``"mlp"``, ``"svc"`` or ``"rf"``) with its defaults."""
+              seed: int = 0, n_jobs: int = -1) -> GenreClassifier:
+    """Fit a model of ``kind`` (``"mlp"``, ``"svc"`` or ``"rf"``) with its defaults.
+
+    Parameters
+    ----------
+    kind : {"mlp", "svc", "rf"}
+    train_ds : TabularDataset
+    val_ds : TabularDataset, optional
+        For early stopping (MLP) or hyper-parameter choice (SVC, RF).
+    seed : int
+    n_jobs : int
+        Worker processes of the random forest (-1 = all cores).
+
+    Returns
+    -------
+    model : GenreClassifier
+    """
     if kind == "mlp":
         return train_mlp(train_ds, val_ds, seed=seed)[0]
     if kind == "svc":
         return fit_svc(train_ds, val_ds, seed=seed)
     if kind == "rf":
-        return fit_random_forest(train_ds, val_ds, seed=seed)
+        return fit_random_forest(train_ds, val_ds, seed=seed, n_jobs=n_jobs)
     raise ModelError(f"unknown model kind {kind!r}; choose from {MODEL_KINDS}")
 
 
@@ -607,10 +639,18 @@ def _sha256(path: Path) -> str:
 def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
     """Save a model as a folder: ``model.json`` (metadata) plus the weights.
 
-    MLP weights are a torch ``state_dict`` (``weights.pt``, loaded with
-    ``weights_only=True``); scikit-learn models go through ``skops.io`` (``estimator.skops``),
-    which loads without running arbitrary code. The scaler is stored as JSON numbers. The JSON
-    records the weights file's SHA-256, so a truncated or altered file is refused on load.
+    MLP weights are a torch ``state_dict`` (``weights-<sha>.pt``, loaded with
+    ``weights_only=True``); scikit-learn models go through ``skops.io``
+    (``estimator-<sha>.skops``), which loads without running arbitrary code. The scaler is
+    stored as JSON numbers. The JSON records the weights file's SHA-256, so a truncated or
+    altered file is refused on load. Saving over an existing model is atomic: until the new
+    ``model.json`` is in place, the old model loads unchanged.
+
+    Parameters
+    ----------
+    model : GenreClassifier
+    path : path-like
+        The model folder (created if needed).
 
     Returns
     -------
@@ -620,16 +660,23 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     if model.kind == "mlp":
-        weights = path / "weights.pt"
-        atomic_write(weights, lambda tmp: torch.save(model.estimator.state_dict(), tmp))
+        stem, ext = "weights", ".pt"
+        write = lambda tmp: torch.save(model.estimator.state_dict(), tmp)  # noqa: E731
         arch = {"n_features": len(model.feature_columns),
                 "n_outputs": 1 if len(model.classes) == 2 else len(model.classes)}
     else:
         import skops.io as sio
 
-        weights = path / "estimator.skops"
-        atomic_write(weights, lambda tmp: sio.dump(model.estimator, tmp))
+        stem, ext = "estimator", ".skops"
+        write = lambda tmp: sio.dump(model.estimator, tmp)  # noqa: E731
         arch = {}
+    # The weights go to a file named by its checksum and model.json is replaced last, so a
+    # crash at any point leaves the previous model (JSON and weights) whole.
+    staged = path / f".{stem}.staged{ext}"
+    atomic_write(staged, write)
+    digest = _sha256(staged)
+    weights = path / f"{stem}-{digest[:16]}{ext}"
+    os.replace(staged, weights)
     meta = {
         "format_version": _FORMAT_VERSION,
         "kind": model.kind,
@@ -643,10 +690,13 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
         "info": model.info,
         "architecture": arch,
         "weights_file": weights.name,
-        "weights_sha256": _sha256(weights),
+        "weights_sha256": digest,
     }
     atomic_write(path / "model.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+    for old in [*path.glob("weights*.pt"), *path.glob("estimator*.skops")]:
+        if old.name != weights.name:  # weights of the model this one replaced
+            old.unlink()
     return path
 
 
@@ -710,6 +760,10 @@ def load_model(path: str | os.PathLike) -> GenreClassifier:
             raise
         except Exception as exc:
             raise ModelError(f"{weights}: cannot load the scikit-learn model ({exc})") from exc
+    n_in = (est.net[0].in_features if kind == "mlp" else getattr(est, "n_features_in_", None))
+    if n_in is not None and n_in != len(feature_columns):
+        raise ModelError(f"{weights}: the model takes {n_in} features but model.json lists "
+                         f"{len(feature_columns)} feature columns")
     return GenreClassifier(kind, est, classes, feature_columns, label_column, scaler,
                            settings=meta.get("settings", {}), info=meta.get("info", {}))
 
@@ -761,9 +815,8 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
 
 
 def available_levels(table: pd.DataFrame) -> list[str]:
-    """Label columns of a features table that have at least two classes."""
-    return [c for c in ("fst_level_label", "sec_level_label", "thr_level_label", "label")
-            if c in table.columns and table[c].nunique() >= 2]
+    """Label columns of a features table that have at least two classes (coarse to fine)."""
+    return [c for c in label_columns(table) if table[c].nunique() >= 2]
 
 
 def load_splits(data_dir: str | os.PathLike, *, label_column: str, seed: int = 0,
@@ -795,36 +848,49 @@ def load_splits(data_dir: str | os.PathLike, *, label_column: str, seed: int = 0
         strat = strat if strat.value_counts().min() >= 2 else None
         train, val = train_test_split(train, test_size=val_fraction, random_state=seed,
                                       stratify=strat)
-    # Class names from every split of the folder (names only, no features), so that a class
-    # seen only in a small test split still has a row in the confusion matrix.
-    names = set(train[label_column].astype(str)) | set(val[label_column].astype(str))
-    for split in list_splits(data_dir):
-        f = data_dir / split / "features.csv"
-        if f.exists():
-            other = pd.read_csv(f, usecols=lambda c: c == label_column)
-            if label_column in other.columns:
-                names |= set(other[label_column].astype(str))
-    classes = sorted(names)
+    # Classes from train and validation only: the test split never shapes the model.
+    classes = sorted(set(train[label_column].dropna().astype(str))
+                     | set(val[label_column].dropna().astype(str)))
     train_ds = TabularDataset(train, label_column=label_column, classes=classes)
     return train_ds, train_ds.derive(val), settings
 
 
 def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str,
-                    seed: int = 0) -> tuple[GenreClassifier, pd.DataFrame | None]:
-    """Fit one model on a prepared folder's train split, selected on its validation split."""
+                    seed: int = 0, n_jobs: int = -1
+                    ) -> tuple[GenreClassifier, pd.DataFrame | None]:
+    """Fit one model on a prepared folder's train split, selected on its validation split.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        A folder with ``train/features.csv`` (and ideally ``validation/features.csv``).
+    kind : {"mlp", "svc", "rf"}
+    label_column : str
+    seed : int
+    n_jobs : int
+        Worker processes of the random forest.
+
+    Returns
+    -------
+    model : GenreClassifier
+        With the feature settings of the training table.
+    history : pandas.DataFrame or None
+        The MLP's training history (None for the other kinds).
+    """
     train_ds, val_ds, settings = load_splits(data_dir, label_column=label_column, seed=seed)
     history = None
     if kind == "mlp":
         model, history = train_mlp(train_ds, val_ds, seed=seed)
     else:
-        model = fit_model(kind, train_ds, val_ds, seed=seed)
+        model = fit_model(kind, train_ds, val_ds, seed=seed, n_jobs=n_jobs)
     model.settings = settings
     return model, history
 
 
 def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = None,
                    kinds: tuple[str, ...] = MODEL_KINDS, split: str = "test", seed: int = 0,
-                   models_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+                   models_dir: str | os.PathLike | None = None, n_jobs: int = -1
+                   ) -> pd.DataFrame:
     """Train every model kind on every label level and evaluate on ``split``.
 
     Parameters
@@ -840,6 +906,8 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
     seed : int
     models_dir : path-like, optional
         Where to save each model (``<models_dir>/<kind>-<level>``).
+    n_jobs : int
+        Worker processes of the random forest.
 
     Returns
     -------
@@ -859,7 +927,8 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
     rows = []
     for level in levels:
         for kind in kinds:
-            model, _ = train_on_folder(data_dir, kind=kind, label_column=level, seed=seed)
+            model, _ = train_on_folder(data_dir, kind=kind, label_column=level, seed=seed,
+                                       n_jobs=n_jobs)
             m = evaluate(model, test)
             rows.append({"level": level, "model": kind, "n_classes": len(model.classes),
                          "n_test": m["n"], "accuracy": m["accuracy"], "f1_macro": m["f1_macro"],

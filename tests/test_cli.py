@@ -186,10 +186,10 @@ def test_evaluate_tampered_model(tmp_path, capsys, demo_dir):
                  "--out", str(model)]) == 0
     status, out, err = run_cli(capsys, "evaluate", model, demo_dir, "--split", "nope")
     assert_clean_error(status, out, err, "nope")
-    weights = model / "weights.pt"
+    weights = next(model.glob("weights-*.pt"))
     weights.write_bytes(weights.read_bytes()[:-10])
     status, out, err = run_cli(capsys, "evaluate", model, demo_dir, "--json")
-    assert_clean_error(status, out, err, "weights.pt")
+    assert_clean_error(status, out, err, weights.name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -44,8 +44,9 @@ from bag_of_songs.data import (
 
 SR = SAMPLE_RATE
 QUIET = {"progress": False, "log": lambda msg: None}
-# A PCM_16 WAV read back as float differs from the float it was written from by < 2 / 32768.
-PCM16_ATOL = 1e-4
+# Prepared WAVs are 32-bit float: read back, they equal the clip exactly (kept as a tolerance
+# name for the comparisons below).
+PCM16_ATOL = 1e-7
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,10 +66,10 @@ def peak_hz(y: np.ndarray, sr: int) -> float:
 
 
 def wav_is_clip(path: Path) -> bool:
-    """A prepared WAV: mono, 22,050 Hz, exactly 661,500 samples, 16-bit PCM."""
+    """A prepared WAV: mono, 22,050 Hz, exactly 661,500 samples, 32-bit float."""
     info = sf.info(str(path))
     return (info.frames == N_SAMPLES and info.samplerate == SR and info.channels == 1
-            and info.format == "WAV" and info.subtype == "PCM_16")
+            and info.format == "WAV" and info.subtype == "FLOAT")
 
 
 def write_folder(root: Path, spec: dict[str, list[float]], *, sr: int = 16000,

@@ -462,7 +462,8 @@ def test_feature_tables_of_a_prepared_corpus(demo_dir):
         assert list(table["audio_file"]) == list(ann["audio_file"])
         assert not table.isna().any().any()
         settings = json.loads((demo_dir / split / "features.json").read_text())
-        assert settings == F.feature_settings()
+        assert settings == {**F.feature_settings(), "label_columns": [
+            "fst_level_label", "sec_level_label", "thr_level_label"]}
         assert F.read_feature_settings(demo_dir / split) == settings
     # A row equals extract_features of its clip (the table went through CSV and processes).
     row = pd.read_csv(demo_dir / splits[0] / "features.csv").iloc[0]

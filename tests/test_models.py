@@ -434,7 +434,11 @@ def test_save_load_round_trip(fitted_models, kind, tmp_path):
     model = models[kind]
     path = save_model(model, tmp_path / "model")
     assert (path / "model.json").exists()
-    assert (path / ("weights.pt" if kind == "mlp" else "estimator.skops")).exists()
+    assert weights_file(path).exists()
+    assert weights_file(path).name.startswith("weights-" if kind == "mlp" else "estimator-")
+    # saving again over it leaves one weights file, the new one
+    save_model(model, path)
+    assert len(list(path.glob("weights*"))) + len(list(path.glob("estimator*"))) == 1
     assert not list(path.glob("*.tmp")) and not list(path.glob("*.pkl"))
     loaded = load_model(path)
     assert loaded.kind == kind
@@ -467,6 +471,11 @@ def test_model_json_holds_everything_needed(fitted_models, kind, tmp_path):
     assert len(meta["weights_sha256"]) == 64
 
 
+def weights_file(path):
+    """The weights file a saved model's model.json points to."""
+    return path / json.loads((path / "model.json").read_text())["weights_file"]
+
+
 def _rewrite_checksum(path):
     """Make model.json agree with whatever weights file is there (a deliberate forgery)."""
     import hashlib
@@ -480,7 +489,7 @@ def _rewrite_checksum(path):
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
 def test_tampered_weights_are_refused(fitted_models, kind, damage, tmp_path):
     path = save_model(fitted_models[0][kind], tmp_path / "m")
-    weights = path / ("weights.pt" if kind == "mlp" else "estimator.skops")
+    weights = weights_file(path)
     data = bytearray(weights.read_bytes())
     if damage == "flip":
         data[len(data) // 2] ^= 0xFF
@@ -489,14 +498,14 @@ def test_tampered_weights_are_refused(fitted_models, kind, damage, tmp_path):
         weights.write_bytes(bytes(data[: len(data) // 2]))
     else:
         weights.unlink()
-    with pytest.raises(ModelError, match="weights.pt|estimator.skops"):
+    with pytest.raises(ModelError, match="weights-.*pt|estimator-.*skops"):
         load_model(path)
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
 def test_truncated_weights_with_matching_checksum_are_a_clear_error(fitted_models, kind, tmp_path):
     path = save_model(fitted_models[0][kind], tmp_path / "m")
-    weights = path / ("weights.pt" if kind == "mlp" else "estimator.skops")
+    weights = weights_file(path)
     weights.write_bytes(weights.read_bytes()[:300])
     _rewrite_checksum(path)
     with pytest.raises(ModelError, match="cannot load"):
@@ -530,7 +539,7 @@ def test_skops_file_with_untrusted_type_is_refused(fitted_models, tmp_path):
 
     path = save_model(fitted_models[0]["svc"], tmp_path / "m")
     # A valid skops file whose object is not one of the model families, holding os.system.
-    sio.dump(FunctionTransformer(func=os.system), path / "estimator.skops")
+    sio.dump(FunctionTransformer(func=os.system), weights_file(path))
     _rewrite_checksum(path)  # the attacker also fixed the checksum
     with pytest.raises(ModelError, match="untrusted.*(FunctionTransformer|system)"):
         load_model(path)
@@ -538,7 +547,7 @@ def test_skops_file_with_untrusted_type_is_refused(fitted_models, tmp_path):
     est = fitted_models[0]["rf"].estimator
     est.evil = np.load
     try:
-        sio.dump(est, path / "estimator.skops")
+        sio.dump(est, weights_file(path))
     finally:
         del est.evil
     _rewrite_checksum(path)
@@ -560,7 +569,7 @@ def test_mlp_weights_loaded_with_weights_only(fitted_models, tmp_path, monkeypat
     assert calls and all(c.get("weights_only") is True for c in calls)
     monkeypatch.undo()
     # A weights file holding an arbitrary object (pickle) is refused, even with its checksum.
-    torch.save({"net.0.weight": zipfile.ZipInfo("x")}, path / "weights.pt")
+    torch.save({"net.0.weight": zipfile.ZipInfo("x")}, weights_file(path))
     _rewrite_checksum(path)
     with pytest.raises(ModelError, match="cannot load the MLP weights"):
         load_model(path)
