@@ -17,8 +17,22 @@ from .data import AudioLoadError, DataSourceError
 EXIT_ERROR = 2
 
 
+def _n_jobs(text: str) -> int:
+    n = int(text)
+    if n == 0:
+        raise argparse.ArgumentTypeError("must be a positive count, or negative (-1: all cores)")
+    return n
+
+
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--n-jobs", type=int, default=-1,
+    p.add_argument("--n-jobs", type=_n_jobs, default=-1,
                    help="worker processes for decoding and feature extraction (-1: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -43,7 +57,7 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset-path", metavar="PATH",
                    help="with source ccmusic: a local copy of the corpus (a save_to_disk folder, "
                         "e.g. from ModelScope) instead of the hub")
-    p.add_argument("--demo-size", type=int, default=20, metavar="N",
+    p.add_argument("--demo-size", type=_positive, default=20, metavar="N",
                    help="demo corpus: clips per style (4 styles; default 20)")
     p.add_argument("--classic", metavar="GENRES",
                    help="folder source: comma-separated genre folders that are Classic "
@@ -58,7 +72,8 @@ def _add_feature_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feature-set", choices=("seed", "extended"), default="seed",
                    help="seed: the study's nine features; extended: adds spectral contrast, "
                         "flatness, onset strength, tempo and MFCC deltas")
-    p.add_argument("--n-mfcc", type=int, default=13, metavar="N", help="MFCCs (default 13)")
+    p.add_argument("--n-mfcc", type=_positive, default=13, metavar="N",
+                   help="MFCCs, 1 to 128 (default 13)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,7 +157,6 @@ def _prepare(args, out: Path):
         trust_remote_code=args.trust_remote_code, demo_size=args.demo_size,
         classic=args.classic.split(",") if args.classic else None, n_jobs=args.n_jobs,
         seed=args.seed, progress=not args.quiet, log=_log)
-    _log(report.summary())
     return report
 
 
@@ -229,7 +243,7 @@ def _default_run_dir(source: str) -> Path:
 
 
 def _cmd_run(args) -> int:
-    from .data import list_splits, write_csv_atomic
+    from .data import label_columns, list_splits, read_annotations, write_csv_atomic
     from .models import MODEL_KINDS, compare_models
 
     kinds = tuple(k for k in args.models.split(",") if k)
@@ -238,18 +252,23 @@ def _cmd_run(args) -> int:
         raise ValueError(f"unknown model(s) {bad}; choose from {MODEL_KINDS}")
     out = Path(args.out) if args.out else _default_run_dir(args.source)
     _log(f"== prepare {args.source} -> {out}")
-    _prepare(args, out)
+    _log(_prepare(args, out).summary())
     missing = [s for s in ("train", "test") if s not in list_splits(out)]
     if missing:
         raise ValueError(
             f"{out}: no {' and no '.join(missing)} split after preparing {args.source!r}: "
             "--splits names none, or the source has too few clips for every split to get one "
             "(use --splits with train and test shares, more clips, or a larger --demo-size)")
+    if args.level:
+        present = label_columns(read_annotations(out / "train"))
+        unknown = [c for c in args.level if c not in present]
+        if unknown:
+            raise ValueError(f"no label column(s) {unknown} in {out}; present: {present}")
     _log("== features")
     _features(args, out)
     _log("== train and evaluate")
     results = compare_models(out, levels=args.level, kinds=kinds, split="test", seed=args.seed,
-                             models_dir=out / "models")
+                             models_dir=out / "models", n_jobs=args.n_jobs)
     write_csv_atomic(results, out / "results.csv")
     with_float = results.to_string(index=False, float_format=lambda v: f"{v:.3f}")
     print(with_float)
@@ -265,15 +284,13 @@ _COMMANDS = {"prepare": _cmd_prepare, "features": _cmd_features, "train": _cmd_t
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bag-of-songs`` console script."""
-    from .features import FeatureError
-    from .models import ModelError
-
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given")
     try:
         return _COMMANDS[args.command](args)
-    except (AudioLoadError, DataSourceError, FeatureError, ModelError, OSError,
-            ValueError) as exc:
+    # FeatureError and ModelError are ValueErrors: catching those here keeps torch unimported
+    # for --help and the commands that do not need it.
+    except (AudioLoadError, DataSourceError, OSError, ValueError) as exc:
         _log(f"error: {exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:
