@@ -64,6 +64,8 @@ __all__ = [
     "list_splits",
     "class_balance",
     "read_skipped",
+    "count_files",
+    "imbalance",
 ]
 
 #: Sampling rate of every prepared clip, in Hz.
@@ -132,14 +134,20 @@ def _project_dir() -> Path:
 
 def default_data_dir() -> Path:
     """Where prepared data lives by default: ``$BAG_OF_SONGS_DATA_DIR``, else ``ccmusic/`` in
-    the repository checkout (or in the working directory for a non-editable install)."""
+    the repository checkout (or in the working directory for a non-editable install).
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (its parameters cell, ``DATA_DIR``).
+    """
     env = os.environ.get("BAG_OF_SONGS_DATA_DIR")
     return Path(env).expanduser() if env else _project_dir() / "ccmusic"
 
 
 def default_img_dir() -> Path:
     """Where figures are saved by default: ``$BAG_OF_SONGS_IMG_DIR``, else ``img/`` beside
-    ``ccmusic/``."""
+    ``ccmusic/``.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (its parameters cell, ``IMG_DIR``).
+    """
     env = os.environ.get("BAG_OF_SONGS_IMG_DIR")
     return Path(env).expanduser() if env else _project_dir() / "img"
 
@@ -161,6 +169,8 @@ class DataSourceError(RuntimeError):
 
 def fix_length(y: np.ndarray, n_samples: int = N_SAMPLES) -> np.ndarray:
     """Crop a signal from the start or zero-pad it at the end to exactly ``n_samples``.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 4, homogenisation).
 
     Parameters
     ----------
@@ -206,6 +216,8 @@ def to_clip(
     """Homogenise a decoded signal: mono, ``sr`` Hz, exactly ``duration`` seconds.
 
     Use this for arrays that come from a dataset (e.g. a Hugging Face ``Audio`` column).
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 4, homogenisation).
 
     Parameters
     ----------
@@ -270,6 +282,8 @@ def load_audio(
     then crops from the start or zero-pads at the end. The result equals
     ``librosa.fix_length(librosa.load(path, sr=sr, duration=duration)[0], size=...)``.
 
+    Explained in ``notebooks/1-data-preparation.ipynb``.
+
     Parameters
     ----------
     path : str, path-like or binary file object
@@ -291,8 +305,8 @@ def load_audio(
 
     Examples
     --------
-    >>> y = load_audio("song.mp3")   # doctest: +SKIP
-    >>> y.shape
+    >>> y = load_audio("song.mp3")  # doctest: +SKIP
+    >>> y.shape  # doctest: +SKIP
     (661500,)
     """
     if isinstance(path, (str, os.PathLike)):
@@ -427,6 +441,8 @@ def synthesize_demo_clip(
 
     Key, mode, tempo, timbre (number and strength of partials) and loudness vary with ``seed``.
 
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1, the ``demo`` source).
+
     Parameters
     ----------
     style : str
@@ -442,6 +458,11 @@ def synthesize_demo_clip(
     -------
     y : np.ndarray [shape=(round(sr * duration),), dtype=float32]
         Peak-normalised to a seed-dependent level below 1.
+
+    Raises
+    ------
+    ValueError
+        On an unknown style.
     """
     if style not in _DEMO_STYLES:
         raise ValueError(f"unknown demo style {style!r}; choose from {sorted(_DEMO_STYLES)}")
@@ -531,7 +552,25 @@ def synthesize_demo_clip(
 
 
 def list_demo_items(n_per_style: int = 20) -> list[Item]:
-    """The demo corpus: ``n_per_style`` clips of each style of :func:`synthesize_demo_clip`."""
+    """The demo corpus: ``n_per_style`` clips of each style of :func:`synthesize_demo_clip`.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1, the ``demo`` source).
+
+    Parameters
+    ----------
+    n_per_style : int >= 1
+        Clips per style (seeds ``0 .. n_per_style - 1``).
+
+    Returns
+    -------
+    items : list of Item [length 4 * n_per_style]
+        Labelled with CCMusic's three levels; the audio is synthesised when prepared.
+
+    Raises
+    ------
+    ValueError
+        When ``n_per_style`` is below 1.
+    """
     if n_per_style < 1:
         raise ValueError(f"n_per_style must be at least 1, got {n_per_style}")
     items = []
@@ -563,6 +602,8 @@ def list_folder_items(root: str | os.PathLike, *, classic: Iterable[str] | None 
     ``classical``, ``symphony``, ``opera``...) and others, a ``fst_level_label`` column
     (``Classic`` / ``Non_classic``) is added, matching CCMusic's first level.
 
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1, a folder source).
+
     Parameters
     ----------
     root : path-like
@@ -574,6 +615,11 @@ def list_folder_items(root: str | os.PathLike, *, classic: Iterable[str] | None 
     -------
     items : list of Item
         Sorted by genre and path, so the order (and so the output names) is reproducible.
+
+    Raises
+    ------
+    DataSourceError
+        When ``root`` is not a folder, has no genre subfolders, or they hold no files.
     """
     root = Path(root)
     if not root.is_dir():
@@ -622,10 +668,29 @@ def load_hf_dataset(source: str | os.PathLike, *, name: str | None = None,
     A local folder written by ``save_to_disk`` is read with ``datasets.load_from_disk``;
     any other local folder or a hub id goes through ``datasets.load_dataset``.
 
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1).
+
+    Parameters
+    ----------
+    source : str or path-like
+        A hub id (``"owner/name"``) or a local dataset folder.
+    name : str, optional
+        Configuration (subset) name (not used for a ``save_to_disk`` folder).
+    revision : str, optional
+        Hub revision: branch, tag or commit (not used for a ``save_to_disk`` folder).
+    trust_remote_code : bool
+        Let a script-based hub dataset run its loading script. Only for datasets you trust.
+
+    Returns
+    -------
+    dsdict : datasets.DatasetDict
+        The dataset's splits; a single ``Dataset`` becomes ``{"train": dataset}``.
+
     Raises
     ------
     DataSourceError
-        When nothing can be loaded (no network, unknown id, unreadable folder).
+        When nothing can be loaded (no network, unknown id, unreadable folder), or what loads
+        is neither a ``Dataset`` nor a ``DatasetDict``.
     """
     import datasets
 
@@ -677,11 +742,27 @@ def load_ccmusic(*, revision: str | None = None, path: str | os.PathLike | None 
     name="default", trust_remote_code=True, revision=revision)``; or, with ``path``, a local
     copy of the same schema (a ``save_to_disk`` folder, e.g. from ModelScope).
 
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1).
+
+    Parameters
+    ----------
+    revision : str, optional
+        A hub revision that still has the loading script ``music_genre.py`` (needs
+        ``datasets<4``). Not used with ``path``.
+    path : path-like, optional
+        A local copy of the ``default`` subset (a ``save_to_disk`` folder).
+
+    Returns
+    -------
+    dsdict : datasets.DatasetDict
+        CCMusic's splits, with an audio column and the three label levels of :data:`LEVELS`.
+
     Raises
     ------
     DataSourceError
         When it cannot be loaded, or when what loads has no audio column (the hub's ``main``
-        branch now serves only spectrogram images): the message names the ways out.
+        branch now serves only spectrogram images): the message names the ways out. Also
+        when a label level is missing.
     """
     try:
         if path is not None:
@@ -800,7 +881,30 @@ def _hf_split_items(ds, audio_col: str, label_cols: list[str], prefix: str) -> _
 
 
 def parse_splits(spec: str | dict | None) -> dict[str, float]:
-    """Parse ``"train=0.8,validation=0.1,test=0.1"`` into a dict of fractions summing to 1."""
+    """Parse ``"train=0.8,validation=0.1,test=0.1"`` into a dict of fractions summing to 1.
+
+    The fractions are divided by their sum, so ``"train=8,test=2"`` gives 0.8 and 0.2.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1: folder and demo sources are split 80 / 10 / 10).
+
+    Parameters
+    ----------
+    spec : str, dict or None
+        ``"NAME=FRACTION,..."``, a dict split name -> fraction, or None for the default
+        ``{"train": 0.8, "validation": 0.1, "test": 0.1}``.
+
+    Returns
+    -------
+    fractions : dict split name -> float
+        In the order given; the values sum to 1.
+
+    Raises
+    ------
+    ValueError
+        On a part without ``=``, a split given twice, a fraction that is not a number, is
+        negative or not finite, fractions that are all zero (or none at all), or a split name
+        that is empty, holds ``/`` or starts with ``.``.
+    """
     if spec is None:
         return {"train": 0.8, "validation": 0.1, "test": 0.1}
     if isinstance(spec, dict):
@@ -835,6 +939,8 @@ def split_items(labels: list[str], fractions: dict[str, float], *, seed: int = 0
 
     Each class is shuffled with the seed and cut by the fractions (largest remainder), so every
     split gets its share of every class that is large enough.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 3, stratified splits).
 
     Parameters
     ----------
@@ -888,6 +994,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
 
     Readers never see a half-written file; on any error the temporary file is removed.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: writes are atomic).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -904,7 +1012,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
 
 
 def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a DataFrame as CSV through a temporary file and a rename (never half-written)."""
+    """Write a DataFrame as CSV through a temporary file and a rename (never half-written).
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: writes are atomic).
+    """
     atomic_write(Path(path), lambda tmp: df.to_csv(tmp, index=False), ".csv.tmp")
 
 
@@ -970,7 +1081,10 @@ def _remove_stale_temp_files(split_dir: Path, split: str) -> None:
 
 @dataclass
 class PrepareReport:
-    """What :func:`prepare` did: per split, the rows written and the inputs skipped."""
+    """What :func:`prepare` did: per split, the rows written and the inputs skipped.
+
+    Explained in ``notebooks/1-data-preparation.ipynb``.
+    """
 
     out_dir: Path
     written: dict = field(default_factory=dict)  # split -> number of clips listed
@@ -1082,6 +1196,8 @@ def prepare(
     log: Callable[[str], None] | None = None,
 ) -> PrepareReport:
     """Prepare a corpus: 30 s mono 22,050 Hz WAVs plus ``annotations.csv`` per split.
+
+    Explained in ``notebooks/1-data-preparation.ipynb``.
 
     Parameters
     ----------
@@ -1219,6 +1335,8 @@ NON_LABEL_COLUMNS = ("audio_file", "source")
 def read_annotations(split_dir: str | os.PathLike) -> pd.DataFrame:
     """Read ``split_dir/annotations.csv``, every column as text.
 
+    Explained in ``notebooks/1-data-preparation.ipynb``.
+
     Parameters
     ----------
     split_dir : path-like
@@ -1254,6 +1372,18 @@ def label_columns(df: pd.DataFrame) -> list[str]:
     The CCMusic levels (coarse to fine), then ``label``, then any other text column except
     ``audio_file`` and ``source`` (e.g. a custom ``--label-column``). A features table read with
     :func:`bag_of_songs.models.read_features` carries its list in ``df.attrs``.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 2, label levels).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        An annotations table (:func:`read_annotations`) or a features table.
+
+    Returns
+    -------
+    columns : list of str
+        ``df.attrs["label_columns"]`` (those still in ``df``) when it is set, else as above.
     """
     if "label_columns" in df.attrs:
         return [c for c in df.attrs["label_columns"] if c in df.columns]
@@ -1264,19 +1394,54 @@ def label_columns(df: pd.DataFrame) -> list[str]:
 
 
 def feature_columns(df: pd.DataFrame, *, exclude: Iterable[str] = ()) -> list[str]:
-    """The numeric feature columns of a table: everything but labels, ids and ``exclude``."""
+    """The numeric feature columns of a table: everything but labels, ids and ``exclude``.
+
+    Used in ``notebooks/3-models-prediction.ipynb`` (section 1), where
+    :class:`~bag_of_songs.models.TabularDataset` picks its columns with it.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A features table.
+    exclude : iterable of str
+        Further columns that are not features (e.g. GTZAN's ``length``).
+
+    Returns
+    -------
+    columns : list of str
+        In table order, every numeric column but ``audio_file``, ``source``, the label columns
+        (:func:`label_columns`, the CCMusic levels and ``label``, even when numeric) and
+        ``exclude``.
+    """
     drop = set(NON_LABEL_COLUMNS) | set(label_columns(df)) | set(LEVELS) | {"label"} \
         | set(exclude)
     return [c for c in df.columns if c not in drop and pd.api.types.is_numeric_dtype(df[c])]
 
 
 def log_to_stderr(msg: str) -> None:
-    """The default progress logger: one line on stderr."""
+    """The default progress logger: one line on stderr.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 7: skipped inputs are reported on screen).
+    """
     print(msg, file=sys.stderr)
 
 
 def list_splits(data_dir: str | os.PathLike) -> list[str]:
-    """Splits under ``data_dir`` that have an ``annotations.csv`` (train, validation, test first)."""
+    """Splits under ``data_dir`` that have an ``annotations.csv`` (train, validation, test first).
+
+    Explained in ``notebooks/1-data-preparation.ipynb``.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        A prepared folder, e.g. ``ccmusic``.
+
+    Returns
+    -------
+    splits : list of str
+        ``train``, ``validation``, ``test`` first, then the other splits by name; empty when
+        ``data_dir`` is not a folder or holds no prepared split.
+    """
     data_dir = Path(data_dir)
     found = [p.name for p in data_dir.iterdir() if (p / "annotations.csv").exists()] \
         if data_dir.is_dir() else []
@@ -1287,6 +1452,8 @@ def list_splits(data_dir: str | os.PathLike) -> list[str]:
 
 def class_balance(data_dir: str | os.PathLike) -> pd.DataFrame:
     """Clips per class, per split and label level, of a prepared folder.
+
+    Explained in ``notebooks/1-data-preparation.ipynb``.
 
     Returns
     -------
@@ -1306,6 +1473,8 @@ def class_balance(data_dir: str | os.PathLike) -> pd.DataFrame:
 def read_skipped(data_dir: str | os.PathLike) -> pd.DataFrame:
     """Every input that preparation skipped, with its split and the reason.
 
+    Explained in ``notebooks/1-data-preparation.ipynb``.
+
     Returns
     -------
     skipped : pandas.DataFrame
@@ -1321,3 +1490,78 @@ def read_skipped(data_dir: str | os.PathLike) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["split", "source", "reason"])
     return pd.concat(frames, ignore_index=True)
+
+
+def count_files(data_dir: str | os.PathLike) -> pd.DataFrame:
+    """Files of each prepared split: clips on disk, clips annotated, inputs skipped.
+
+    Used in ``notebooks/1-data-preparation.ipynb`` (sections 2, 5 and 7) to check that every
+    annotated clip exists and to count the inputs that could not be read.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        A prepared folder (``data_dir/<split>/annotations.csv``).
+
+    Returns
+    -------
+    counts : pandas.DataFrame [shape=(n_splits, 3)]
+        Indexed by split (train, validation, test first), columns ``wav_files`` (WAV files in
+        ``<split>/audios/``), ``annotated`` (rows of ``annotations.csv``) and ``skipped`` (rows
+        of ``skipped.csv``, 0 without one). Empty when there is no prepared split.
+    """
+    data_dir = Path(data_dir)
+    splits = list_splits(data_dir)
+    skipped = read_skipped(data_dir)["split"].value_counts()
+    counts = pd.DataFrame(
+        {"wav_files": [sum(1 for _ in (data_dir / s / "audios").glob("*.wav")) for s in splits],
+         "annotated": [len(read_annotations(data_dir / s)) for s in splits],
+         "skipped": [int(skipped.get(s, 0)) for s in splits]},
+        index=pd.Index(splits, name="split"), dtype=int)
+    return counts
+
+
+def imbalance(balance: pd.DataFrame, *, split: str | None = None) -> pd.DataFrame:
+    """How unbalanced the classes of each label level are, in one split.
+
+    Used in ``notebooks/1-data-preparation.ipynb`` (section 3): the further ``ratio`` is above
+    1, the more the accuracy flatters a model that favours the large classes.
+
+    Parameters
+    ----------
+    balance : pandas.DataFrame
+        Columns ``split, level, class, count``, as returned by :func:`class_balance`.
+    split : str, optional
+        The split to measure (default: the first in ``balance``, normally ``train``).
+
+    Returns
+    -------
+    imbalance : pandas.DataFrame [shape=(n_levels, 4)]
+        Indexed by level (in ``balance``'s order), columns ``n_classes``, ``smallest`` and
+        ``largest`` (clips in the smallest and the largest class) and ``ratio`` (largest over
+        smallest). Only classes present in ``split`` count.
+
+    Raises
+    ------
+    ValueError
+        When ``balance`` has no row for ``split``.
+
+    Examples
+    --------
+    >>> balance = pd.DataFrame({"split": ["train"] * 2, "level": ["label"] * 2,
+    ...                         "class": ["a", "b"], "count": [30, 10]})
+    >>> imbalance(balance).loc["label"].to_dict()
+    {'n_classes': 2.0, 'smallest': 10.0, 'largest': 30.0, 'ratio': 3.0}
+    """
+    if split is None:
+        if balance.empty:
+            raise ValueError("the class balance table is empty")
+        split = balance["split"].iloc[0]
+    sub = balance[(balance["split"] == split) & (balance["count"] > 0)]
+    if sub.empty:
+        raise ValueError(f"no class counts for split {split!r} "
+                         f"(splits: {list(dict.fromkeys(balance['split']))})")
+    out = sub.groupby("level", sort=False)["count"].agg(n_classes="size", smallest="min",
+                                                        largest="max")
+    out["ratio"] = out["largest"] / out["smallest"]
+    return out

@@ -68,6 +68,7 @@ __all__ = [
     "read_feature_settings",
     "rank_features",
     "log_mel_spectrogram",
+    "correlated_pairs",
 ]
 
 #: Pitch-class names of the 12 chroma bins, in librosa's order (C first).
@@ -149,6 +150,8 @@ def compute_spectrogram(y: np.ndarray, *, n_fft: int = FRAME_SIZE, hop_length: i
     Centred frames (zero padding of ``n_fft // 2`` at both ends), periodic Hann window,
     float32 real FFT.
 
+    Explained in ``notebooks/2-features-explanation.ipynb``.
+
     Parameters
     ----------
     y : np.ndarray [shape=(n,)]
@@ -164,6 +167,13 @@ def compute_spectrogram(y: np.ndarray, *, n_fft: int = FRAME_SIZE, hop_length: i
     -------
     S : np.ndarray [shape=(1 + n_fft // 2, 1 + n // hop_length), dtype=float32]
         Equals ``np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length)) ** power``.
+
+    Examples
+    --------
+    >>> y = load_audio("ccmusic/train/audios/audio_train_0.wav")  # doctest: +SKIP
+    >>> S = compute_spectrogram(y)  # magnitude; S**2 is the power spectrogram  # doctest: +SKIP
+    >>> S.shape  # 1 + F/2 bins, 1 + 661500 // H frames  # doctest: +SKIP
+    (1025, 1292)
     """
     y = _check_y(y)
     frames = _frame(y, frame_length=n_fft, hop_length=hop_length)
@@ -199,6 +209,8 @@ def amplitude_envelope(y: np.ndarray, *, frame_length: int = FRAME_SIZE,
     As in the study, this is the maximum of :math:`s(i)`, not of :math:`|s(i)|`. Frames are
     centred with zero padding, as librosa centres them. A silent frame gives 0.
 
+    Explained in ``notebooks/2-features-explanation.ipynb``.
+
     Parameters
     ----------
     y : np.ndarray [shape=(n,)]
@@ -221,6 +233,8 @@ def rms(*, y: np.ndarray | None = None, S: np.ndarray | None = None,
 
     .. math:: RMS_k = \sqrt{\frac{1}{F} \sum_{i \in \text{frame } k} s(i)^2}
 
+    Explained in ``notebooks/2-features-explanation.ipynb``.
+
     Parameters
     ----------
     y : np.ndarray [shape=(n,)], optional
@@ -234,6 +248,18 @@ def rms(*, y: np.ndarray | None = None, S: np.ndarray | None = None,
     Returns
     -------
     rms : np.ndarray [shape=(t,)]
+
+    Examples
+    --------
+    >>> y = load_audio("ccmusic/train/audios/audio_train_0.wav")  # doctest: +SKIP
+    >>> rms(y=y).shape  # doctest: +SKIP
+    (1292,)
+
+    From the magnitude spectrogram the spectral features share (as ``librosa.feature.rms(S=S)``;
+    for a steady signal about 0.61 times ``rms(y=y)``, the Hann window's RMS):
+
+    >>> S = compute_spectrogram(y)  # doctest: +SKIP
+    >>> rms(S=S)  # doctest: +SKIP
     """
     if y is not None:
         frames = _frame(_check_y(y), frame_length=frame_length, hop_length=hop_length)
@@ -257,6 +283,8 @@ def zero_crossing_rate(y: np.ndarray, *, frame_length: int = FRAME_SIZE,
     Samples with :math:`|s(i)| \le` ``threshold`` count as positive zeros, and frames are
     centred with edge padding (librosa's ``zero_crossing_rate`` defaults). A silent frame has
     rate 0; white noise about 0.5.
+
+    Explained in ``notebooks/2-features-explanation.ipynb``.
 
     Parameters
     ----------
@@ -300,6 +328,18 @@ def band_energy_ratio(*, y: np.ndarray | None = None, S: np.ndarray | None = Non
     A silent frame (total power below ``1e-10``) has ratio 0; the denominator is floored at
     ``1e-10`` so a frame with no power above the split stays finite.
 
+    The split bin is the first FFT bin at or above ``split_frequency``: bins with
+    :math:`f(n) < f_s` are "below", all others "above". Some tutorials compute the split bin as
+    ``floor(f_s / (sr / 2) * n_bins)`` with ``n_bins = 1 + n_fft // 2``, which can be one bin
+    lower: with the defaults (``sr=22050``, ``n_fft=2048``, 2,000 Hz) this function splits at
+    bin 186 (2,002.6 Hz), that formula at bin 185 (1,991.8 Hz), so their ratios differ a little.
+
+    As every spectral function here, it takes keyword arguments only (librosa's convention):
+    ``band_energy_ratio(S=S, sr=sr)`` or ``band_energy_ratio(y=y, sr=sr)``; a positional call
+    such as ``band_energy_ratio(S, sr)`` raises ``TypeError``.
+
+    Explained in ``notebooks/2-features-explanation.ipynb``.
+
     Parameters
     ----------
     y : np.ndarray [shape=(n,)], optional
@@ -314,6 +354,20 @@ def band_energy_ratio(*, y: np.ndarray | None = None, S: np.ndarray | None = Non
     Returns
     -------
     ber : np.ndarray [shape=(t,)]
+
+    Raises
+    ------
+    FeatureError
+        When neither ``y`` nor ``S`` is given, on an invalid ``y`` or ``S``, or when
+        ``split_frequency`` is not in (0, sr / 2).
+
+    Examples
+    --------
+    >>> y = load_audio("ccmusic/train/audios/audio_train_0.wav")  # doctest: +SKIP
+    >>> ber = band_energy_ratio(y=y, sr=22050)  # doctest: +SKIP
+    >>> S = compute_spectrogram(y)  # magnitude, computed once for every feature  # doctest: +SKIP
+    >>> np.allclose(band_energy_ratio(S=S, sr=22050), ber)  # doctest: +SKIP
+    True
     """
     S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=1.0)
     if not 0 < split_frequency < sr / 2:
@@ -353,6 +407,8 @@ def spectral_centroid(*, y: np.ndarray | None = None, S: np.ndarray | None = Non
 
     A silent frame has centroid 0 (as in librosa). A pure tone's centroid is its frequency.
 
+    Explained in ``notebooks/2-features-explanation.ipynb``.
+
     Parameters
     ----------
     y : np.ndarray [shape=(n,)], optional
@@ -367,8 +423,11 @@ def spectral_centroid(*, y: np.ndarray | None = None, S: np.ndarray | None = Non
 
     Examples
     --------
-    >>> S = compute_spectrogram(y)            # doctest: +SKIP
-    >>> spectral_centroid(S=S, sr=22050)      # the same as spectral_centroid(y=y)  # doctest: +SKIP
+    >>> y = load_audio("ccmusic/train/audios/audio_train_0.wav")  # doctest: +SKIP
+    >>> cent = spectral_centroid(y=y, sr=22050)  # doctest: +SKIP
+    >>> S = compute_spectrogram(y)  # magnitude, computed once for every feature  # doctest: +SKIP
+    >>> np.allclose(spectral_centroid(S=S, sr=22050), cent)  # doctest: +SKIP
+    True
     """
     S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=1.0)
     return _moments(S, _fft_frequencies(sr, n_fft))[0]
@@ -383,6 +442,8 @@ def spectral_bandwidth(*, y: np.ndarray | None = None, S: np.ndarray | None = No
 
     (librosa's ``spectral_bandwidth`` with ``p=2``). A silent frame has bandwidth 0.
 
+    Explained in ``notebooks/2-features-explanation.ipynb``.
+
     Parameters
     ----------
     y : np.ndarray [shape=(n,)], optional
@@ -394,6 +455,14 @@ def spectral_bandwidth(*, y: np.ndarray | None = None, S: np.ndarray | None = No
     Returns
     -------
     bandwidth : np.ndarray [shape=(t,)], in Hz
+
+    Examples
+    --------
+    >>> y = load_audio("ccmusic/train/audios/audio_train_0.wav")  # doctest: +SKIP
+    >>> bw = spectral_bandwidth(y=y, sr=22050)  # doctest: +SKIP
+    >>> S = compute_spectrogram(y)  # magnitude  # doctest: +SKIP
+    >>> np.allclose(spectral_bandwidth(S=S, sr=22050), bw)  # doctest: +SKIP
+    True
     """
     S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=1.0)
     return _moments(S, _fft_frequencies(sr, n_fft))[1]
@@ -408,6 +477,8 @@ def spectral_rolloff(*, y: np.ndarray | None = None, S: np.ndarray | None = None
 
     A silent frame has roll-off 0.
 
+    Explained in ``notebooks/2-features-explanation.ipynb``.
+
     Parameters
     ----------
     y : np.ndarray [shape=(n,)], optional
@@ -420,6 +491,14 @@ def spectral_rolloff(*, y: np.ndarray | None = None, S: np.ndarray | None = None
     Returns
     -------
     rolloff : np.ndarray [shape=(t,)], in Hz
+
+    Examples
+    --------
+    >>> y = load_audio("ccmusic/train/audios/audio_train_0.wav")  # doctest: +SKIP
+    >>> ro = spectral_rolloff(y=y, sr=22050)  # doctest: +SKIP
+    >>> S = compute_spectrogram(y)  # magnitude  # doctest: +SKIP
+    >>> np.allclose(spectral_rolloff(S=S, sr=22050), ro)  # doctest: +SKIP
+    True
     """
     if not 0.0 < roll_percent < 1.0:
         raise FeatureError(f"roll_percent must lie in (0, 1), got {roll_percent}")
@@ -482,6 +561,8 @@ def chroma(*, y: np.ndarray | None = None, S: np.ndarray | None = None, sr: int 
     is scaled so its strongest pitch class is 1; a silent frame is all 0. A pure tone peaks at
     its pitch class.
 
+    Explained in ``notebooks/2-features-explanation.ipynb``.
+
     Parameters
     ----------
     y : np.ndarray [shape=(n,)], optional
@@ -497,6 +578,14 @@ def chroma(*, y: np.ndarray | None = None, S: np.ndarray | None = None, sr: int 
     Returns
     -------
     chroma : np.ndarray [shape=(12, t)], rows C, C#, ..., B
+
+    Examples
+    --------
+    >>> y = load_audio("ccmusic/train/audios/audio_train_0.wav")  # doctest: +SKIP
+    >>> C = chroma(y=y, sr=22050)  # doctest: +SKIP
+    >>> S = compute_spectrogram(y)  # magnitude  # doctest: +SKIP
+    >>> np.allclose(chroma(S=S**2, sr=22050), C)  # S**2: chroma takes the power  # doctest: +SKIP
+    True
     """
     S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=2.0)
     if tuning is None:
@@ -518,6 +607,8 @@ def log_mel_spectrogram(*, y: np.ndarray | None = None, S: np.ndarray | None = N
                         ) -> np.ndarray:
     """Log-power mel spectrogram in dB, as ``librosa.power_to_db(librosa.feature.melspectrogram)``.
 
+    Explained in ``notebooks/2-features-explanation.ipynb``.
+
     Parameters
     ----------
     y : np.ndarray [shape=(n,)], optional
@@ -530,6 +621,14 @@ def log_mel_spectrogram(*, y: np.ndarray | None = None, S: np.ndarray | None = N
     Returns
     -------
     S_db : np.ndarray [shape=(n_mels, t)]
+
+    Examples
+    --------
+    >>> y = load_audio("ccmusic/train/audios/audio_train_0.wav")  # doctest: +SKIP
+    >>> S_db = log_mel_spectrogram(y=y, sr=22050)  # doctest: +SKIP
+    >>> S = compute_spectrogram(y)  # magnitude  # doctest: +SKIP
+    >>> np.allclose(log_mel_spectrogram(S=S**2, sr=22050), S_db)  # from the power  # doctest: +SKIP
+    True
     """
     S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=2.0)
     return _log_mel(S, sr, n_fft, n_mels, top_db)
@@ -553,6 +652,8 @@ def mfcc(*, y: np.ndarray | None = None, S: np.ndarray | None = None, sr: int = 
     with 128 mel filters :math:`M_b` (Slaney), a dB floor of :math:`10^{-10}` and 80 dB below
     the clip's maximum, and the orthonormal DCT.
 
+    Explained in ``notebooks/2-features-explanation.ipynb``.
+
     Parameters
     ----------
     y : np.ndarray [shape=(n,)], optional
@@ -563,6 +664,15 @@ def mfcc(*, y: np.ndarray | None = None, S: np.ndarray | None = None, sr: int = 
     Returns
     -------
     mfcc : np.ndarray [shape=(n_mfcc, t)]
+
+    Examples
+    --------
+    >>> y = load_audio("ccmusic/train/audios/audio_train_0.wav")  # doctest: +SKIP
+    >>> M = mfcc(y=y, sr=22050, n_mfcc=13)  # doctest: +SKIP
+    >>> S = compute_spectrogram(y)  # magnitude  # doctest: +SKIP
+    >>> S_db = log_mel_spectrogram(S=S**2, sr=22050)  # log-power mel  # doctest: +SKIP
+    >>> np.allclose(mfcc(S=S_db, n_mfcc=13), M)  # doctest: +SKIP
+    True
     """
     if n_mfcc < 1:
         raise FeatureError(f"n_mfcc must be at least 1, got {n_mfcc}")
@@ -624,6 +734,9 @@ def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int =
       its mean is near 0, so pool it with ``std``); ``librosa.feature.delta`` over 9 frames.
     - ``tempo`` (a scalar, shape ``()``): beats per minute estimated from the onset strength
       (0 when there is no onset at all, e.g. silence).
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 6, through
+    :func:`extract_features`).
 
     Parameters
     ----------
@@ -708,18 +821,30 @@ def pool_features(frame_features: dict[str, np.ndarray], *, stats: Iterable[str]
                   ) -> dict[str, float]:
     """Pool frame series over time into named scalars: ``{stat}_{feature}`` per statistic.
 
-    Scalar features (``tempo``) are kept once, unpooled.
+    A feature of several rows gives one column per row (``mean_chroma_stftC`` ...
+    ``mean_chroma_stftB``, ``mean_mfcc1`` ... ``mean_mfcc13``). Scalar features (``tempo``) are
+    kept once, unpooled.
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 6, pooling).
 
     Parameters
     ----------
     frame_features : dict name -> np.ndarray [shape=(t,) or (rows, t) or ()]
         As returned by :func:`compute_frame_features`.
-    stats : iterable of str
-        Names from :data:`STATS`; ``("mean",)`` gives the study's 32 columns.
+    stats : iterable of str, or str
+        Names from :data:`STATS` (or one comma-separated string, ``"mean,std"``);
+        ``("mean",)`` gives the study's 32 columns.
 
     Returns
     -------
     row : dict column name -> float
+        The columns of each statistic in turn, features in the order of ``frame_features``;
+        then the scalar features under their own names.
+
+    Raises
+    ------
+    FeatureError
+        On an unknown statistic, or none.
     """
     stats = _check_stats(stats)
     row: dict[str, float] = {}
@@ -750,6 +875,8 @@ def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
     mean_zcr, mean_ber, mean_spec_cent, mean_spec_bw, mean_rolloff, mean_chroma_stftC ...
     mean_chroma_stftB, mean_mfcc1 ... mean_mfcc13``. Each further statistic in ``stats`` adds
     its own prefixed block (``std_rms``, ...).
+
+    Explained in ``notebooks/2-features-explanation.ipynb``.
 
     Parameters
     ----------
@@ -789,7 +916,32 @@ def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
 
 def feature_names(*, n_mfcc: int = 13, stats: Iterable[str] = ("mean",),
                   feature_set: str = "seed") -> list[str]:
-    """The column names :func:`extract_features` returns for these settings, in order."""
+    """The column names :func:`extract_features` returns for these settings, in order.
+
+    Found by extracting the features of 2 s of seeded noise, so they always match what
+    :func:`extract_features` produces.
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 6).
+
+    Parameters
+    ----------
+    n_mfcc : int
+        Number of MFCCs, 1..128.
+    stats : iterable of str
+        Pooling statistics, as in :func:`extract_features`.
+    feature_set : {"seed", "extended"}
+        See :func:`compute_frame_features`.
+
+    Returns
+    -------
+    names : list of str
+        With the defaults, the study's 32 names, ``mean_envelope`` ... ``mean_mfcc13``.
+
+    Raises
+    ------
+    FeatureError
+        On an unknown statistic or feature set, or ``n_mfcc`` outside 1..128.
+    """
     y = np.random.default_rng(0).standard_normal(SAMPLE_RATE * 2).astype(np.float32) * 0.1
     return list(extract_features(y, n_mfcc=n_mfcc, stats=stats, feature_set=feature_set))
 
@@ -812,6 +964,14 @@ def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
                      stats: Iterable[str] = ("mean",), feature_set: str = "seed") -> dict:
     """The settings that define a feature table (stored beside it as ``features.json``).
 
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
+
+    Returns
+    -------
+    settings : dict
+        ``sr, n_fft, hop_length, n_mfcc, stats, feature_set, tuning`` (F, H and the A440
+        tuning are fixed).
+
     Raises
     ------
     FeatureError
@@ -826,7 +986,27 @@ def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
 
 
 def read_feature_settings(split_dir: str | os.PathLike) -> dict:
-    """Read ``features.json`` written by :func:`build_feature_table` (defaults when absent)."""
+    """Read ``features.json`` written by :func:`build_feature_table` (defaults when absent).
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
+
+    Parameters
+    ----------
+    split_dir : path-like
+        A split folder with a feature table, e.g. ``ccmusic/train``.
+
+    Returns
+    -------
+    settings : dict
+        ``sr, n_fft, hop_length, n_mfcc, stats, feature_set, tuning`` and ``label_columns``
+        (the label columns of the table). Without ``features.json``: the defaults of
+        :func:`feature_settings` (the study's settings), without ``label_columns``.
+
+    Raises
+    ------
+    ValueError
+        When ``features.json`` is not valid JSON (``json.JSONDecodeError``).
+    """
     import json
 
     path = Path(split_dir) / "features.json"
@@ -845,6 +1025,9 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     a corpus larger than one machine, start a Dask cluster and run inside
     ``with joblib.parallel_config(backend="dask"): build_feature_table(...)`` (needs
     ``distributed``; the clips must be on storage the workers can read).
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 7, through
+    :func:`build_feature_tables`).
 
     Parameters
     ----------
@@ -906,7 +1089,31 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
 
 
 def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.DataFrame]:
-    """Run :func:`build_feature_table` on every prepared split under ``data_dir``."""
+    """Run :func:`build_feature_table` on every prepared split under ``data_dir``.
+
+    Explained in ``notebooks/2-features-explanation.ipynb``.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        A prepared folder (see :func:`bag_of_songs.data.prepare`), e.g. ``ccmusic``.
+    **kwargs
+        Passed to :func:`build_feature_table`: ``stats``, ``feature_set``, ``n_mfcc``,
+        ``n_jobs``, ``progress``, ``log``.
+
+    Returns
+    -------
+    tables : dict split name -> pandas.DataFrame
+        In split order (train, validation, test, then the others by name); each also written
+        to ``data_dir/<split>/features.csv``, with its settings in ``features.json``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``data_dir`` holds no prepared split (no ``*/annotations.csv``).
+    FeatureError
+        On an unknown statistic or feature set, or ``n_mfcc`` outside 1..128.
+    """
     splits = list_splits(data_dir)
     if not splits:
         raise FileNotFoundError(f"{data_dir}: no prepared split (no */annotations.csv); "
@@ -920,6 +1127,8 @@ def rank_features(table: pd.DataFrame, *, label_column: str) -> pd.DataFrame:
     Two classes: Cohen's d (difference of means over the pooled standard deviation), ranked
     by its absolute value. More classes: eta squared from a one-way ANOVA (the share of the
     feature's variance explained by the class), also reported as ``effect``.
+
+    Explained in ``notebooks/2-features-explanation.ipynb``.
 
     Parameters
     ----------
@@ -959,3 +1168,46 @@ def rank_features(table: pd.DataFrame, *, label_column: str) -> pd.DataFrame:
             rows.append({"feature": c, "effect": float(between / total) if total > 0 else 0.0,
                          "measure": "eta squared"})
     return pd.DataFrame(rows).sort_values("effect", ascending=False, ignore_index=True)
+
+
+def correlated_pairs(table: pd.DataFrame, *, top: int | None = 5) -> pd.DataFrame:
+    """The most strongly correlated pairs of features, by absolute Pearson correlation.
+
+    Used in ``notebooks/2-features-explanation.ipynb`` (section 7, beside the correlation
+    heatmap): strongly correlated features add little information to each other.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame [shape=(n_clips, n_columns)]
+        A feature table; only its feature columns (:func:`bag_of_songs.data.feature_columns`)
+        count, never the labels or ids.
+    top : int or None
+        How many pairs to return (None: all ``n_features * (n_features - 1) / 2``).
+
+    Returns
+    -------
+    pairs : pandas.DataFrame [shape=(top, 3)]
+        Columns ``feature_a, feature_b, r``, one row per pair of distinct features
+        (``feature_a`` comes first in the table), sorted by ``|r|``, largest first (ties in
+        table order). Pairs involving a constant feature, whose ``r`` is undefined, are left
+        out.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"a": [1.0, 2, 3, 4], "b": [2.0, 4, 6, 8], "c": [4.0, 1, 3, 2]})
+    >>> correlated_pairs(t, top=2)
+      feature_a feature_b    r
+    0         a         b  1.0
+    1         a         c -0.4
+    """
+    cols = feature_columns(table)
+    corr = table[cols].corr().to_numpy()
+    i, j = np.triu_indices(len(cols), k=1)
+    r = corr[i, j]
+    keep = np.isfinite(r)
+    pairs = pd.DataFrame({"feature_a": np.asarray(cols, dtype=object)[i[keep]],
+                          "feature_b": np.asarray(cols, dtype=object)[j[keep]],
+                          "r": r[keep]})
+    pairs = pairs.sort_values("r", key=np.abs, ascending=False, kind="stable",
+                              ignore_index=True)
+    return pairs if top is None else pairs.head(top)

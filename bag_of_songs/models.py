@@ -59,6 +59,7 @@ __all__ = [
     "available_levels",
     "compare_models",
     "MODEL_KINDS",
+    "best_per_level",
 ]
 
 #: The model kinds, as the CLI names them.
@@ -81,6 +82,29 @@ def read_features(features: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
 
     Label columns (listed in the ``features.json`` beside the table) are read as text, so that
     labels such as ``"NA"`` or ``"1"`` stay labels; ``df.attrs["label_columns"]`` lists them.
+
+    Explained in ``notebooks/3-models-prediction.ipynb``.
+
+    Parameters
+    ----------
+    features : path-like or pandas.DataFrame
+        A ``features.csv``, the split folder holding it (e.g. ``ccmusic/test``), or a
+        DataFrame, which is returned as it is.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        As :func:`bag_of_songs.features.build_feature_table` wrote it: ``audio_file``, the
+        label column(s), then the feature columns.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no feature table at that path.
+    ModelError
+        When the file is not a readable CSV table.
+    ValueError
+        When the ``features.json`` beside it is not valid JSON.
     """
     if isinstance(features, pd.DataFrame):
         return features
@@ -111,6 +135,8 @@ class TabularDataset(Dataset):
     automatically). Without ``scaler`` a :class:`~sklearn.preprocessing.StandardScaler` is
     fitted on this table; with one, the table is only transformed, so validation and test
     splits are scaled with the training statistics and nothing leaks.
+
+    Explained in ``notebooks/3-models-prediction.ipynb``.
 
     Parameters
     ----------
@@ -216,6 +242,9 @@ def _dataset_like(ref, features) -> TabularDataset:
 class GenreClassifier:
     """A fitted model with everything needed to use it on new data.
 
+    Returned by :func:`train_mlp`, :func:`fit_svc` and :func:`fit_random_forest`; explained in
+    ``notebooks/3-models-prediction.ipynb``.
+
     Attributes
     ----------
     kind : {"mlp", "svc", "rf"}
@@ -244,14 +273,38 @@ class GenreClassifier:
         return _dataset_like(self, features)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities for **scaled** features ``X`` [shape=(n, d)] -> (n, n_classes)."""
+        """Class probabilities for **scaled** features.
+
+        Parameters
+        ----------
+        X : np.ndarray [shape=(n, d)]
+            Features in the order of ``feature_columns``, already transformed by ``scaler``
+            (e.g. ``model.dataset(table).X``).
+
+        Returns
+        -------
+        proba : np.ndarray [shape=(n, n_classes), dtype=float64]
+            Column ``i`` is the probability of ``classes[i]``; each row sums to 1. With an SVC
+            or a random forest, a class the estimator was not fitted on has probability 0.
+        """
         X = np.asarray(X, dtype=np.float32)
         if self.kind == "mlp":
             return _mlp_proba(self.estimator, X, len(self.classes))
         return _sk_proba(self.estimator, X, len(self.classes))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Class indices for **scaled** features ``X`` [shape=(n, d)]."""
+        """Class indices for **scaled** features: the most probable class of each row.
+
+        Parameters
+        ----------
+        X : np.ndarray [shape=(n, d)]
+            As for :meth:`predict_proba`.
+
+        Returns
+        -------
+        y_pred : np.ndarray [shape=(n,), dtype=int]
+            Indices into ``classes`` (``classes[i]`` names class ``i``).
+        """
         return np.argmax(self.predict_proba(X), axis=1)
 
 
@@ -281,6 +334,8 @@ class MLP(nn.Module):
     Two classes use one output (a logit for ``classes[1]``, trained with
     ``BCEWithLogitsLoss`` as in the study); more classes use one output per class
     (``CrossEntropyLoss``).
+
+    Explained in ``notebooks/3-models-prediction.ipynb``.
     """
 
     def __init__(self, n_features: int, n_outputs: int):
@@ -330,6 +385,8 @@ def train_mlp(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
               epochs: int = 50, patience: int = 5, batch_size: int = 32, lr: float = 1e-3,
               seed: int = 0) -> tuple[GenreClassifier, pd.DataFrame]:
     """Train the study's MLP with Adam and early stopping on the validation loss.
+
+    Explained in ``notebooks/3-models-prediction.ipynb``.
 
     Parameters
     ----------
@@ -477,13 +534,37 @@ def fit_svc(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *, s
 
     Defaults: ``C=10``, ``gamma="scale"``. With ``val_ds``, a small grid (``C`` in 1, 10, 100;
     ``gamma`` ``"scale"`` or ``0.5 / d``) is searched on the validation split (macro F1), and
-    the best setting refitted on train + validation; the test split is never looked at. Probabilities come from Platt
-    scaling fitted by cross-validation on the training split.
+    the best setting refitted on train + validation; the test split is never looked at.
+    Probabilities come from Platt scaling fitted by cross-validation (up to 5 folds) on the data
+    the final model is fitted on; when its smallest class has fewer than 3 clips, from a softmax
+    of the SVC's decision function instead.
+
+    Explained in ``notebooks/3-models-prediction.ipynb``.
+
+    Parameters
+    ----------
+    train_ds : TabularDataset
+        The training split; its scaler, classes and feature columns carry over to the model.
+    val_ds : TabularDataset, optional
+        The validation split, built with ``train_ds.derive(...)``. Without it, the default
+        setting is fitted on train alone and ``grid`` is not used.
+    seed : int
+        Seeds the SVC (``random_state``).
+    grid : list of dict, optional
+        Settings to try on the validation split, each a dict of ``C`` and ``gamma``
+        (default: the grid above).
 
     Returns
     -------
     model : GenreClassifier
-        ``model.info["params"]`` holds the chosen setting.
+        ``model.info["params"]`` holds the chosen setting, ``model.info["val_f1_macro"]`` its
+        validation macro F1 (None without ``val_ds``).
+
+    Raises
+    ------
+    ModelError
+        When ``train_ds`` has fewer than two classes, or ``val_ds`` was not built with
+        ``train_ds.derive``.
     """
     _check_compatible(train_ds, val_ds, "validation")
     if len(train_ds.classes) < 2:
@@ -516,9 +597,37 @@ def fit_random_forest(train_ds: TabularDataset, val_ds: TabularDataset | None = 
     With ``val_ds``, ``max_features`` (``"sqrt"``, 0.33) and ``min_samples_leaf`` (1, 3) are
     chosen on the validation split (macro F1) and the forest refitted on train + validation.
 
+    Explained in ``notebooks/3-models-prediction.ipynb``.
+
+    Parameters
+    ----------
+    train_ds : TabularDataset
+        The training split; its scaler, classes and feature columns carry over to the model.
+    val_ds : TabularDataset, optional
+        The validation split, built with ``train_ds.derive(...)``. Without it,
+        ``max_features="sqrt"`` and ``min_samples_leaf=1`` are fitted on train alone and
+        ``grid`` is not used.
+    seed : int
+        Seeds the forest (``random_state``).
+    grid : list of dict, optional
+        Settings to try on the validation split, each a dict of
+        :class:`~sklearn.ensemble.RandomForestClassifier` arguments other than
+        ``n_estimators``, ``random_state`` and ``n_jobs`` (default: the grid above).
+    n_jobs : int
+        Worker processes while fitting (-1 = all cores); the returned forest predicts in one
+        process.
+
     Returns
     -------
     model : GenreClassifier
+        ``model.info["params"]`` holds the chosen setting, ``model.info["val_f1_macro"]`` its
+        validation macro F1 (None without ``val_ds``).
+
+    Raises
+    ------
+    ModelError
+        When ``train_ds`` has fewer than two classes, or ``val_ds`` was not built with
+        ``train_ds.derive``.
     """
     from sklearn.ensemble import RandomForestClassifier
 
@@ -547,6 +656,9 @@ def fit_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None
               seed: int = 0, n_jobs: int = -1) -> GenreClassifier:
     """Fit a model of ``kind`` (``"mlp"``, ``"svc"`` or ``"rf"``) with its defaults.
 
+    Explained in ``notebooks/3-models-prediction.ipynb`` (sections 2 and 4, one function per
+    kind).
+
     Parameters
     ----------
     kind : {"mlp", "svc", "rf"}
@@ -560,6 +672,12 @@ def fit_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None
     Returns
     -------
     model : GenreClassifier
+
+    Raises
+    ------
+    ModelError
+        On an unknown ``kind``, and as :func:`train_mlp`, :func:`fit_svc` and
+        :func:`fit_random_forest`.
     """
     if kind == "mlp":
         return train_mlp(train_ds, val_ds, seed=seed)[0]
@@ -577,6 +695,19 @@ def fit_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None
 def evaluate(model: GenreClassifier, dataset) -> dict:
     """Metrics of a model on a dataset (a TabularDataset, a DataFrame or a features CSV).
 
+    A dataset built another way (e.g. with its own scaler) is rebuilt with the model's feature
+    columns, classes and training statistics before it is scored.
+
+    Explained in ``notebooks/3-models-prediction.ipynb``.
+
+    Parameters
+    ----------
+    model : GenreClassifier
+    dataset : TabularDataset, pandas.DataFrame or path-like
+        The split to score: e.g. ``train_ds.derive(test_table)``, a test table, or
+        ``ccmusic/test`` (its ``features.csv``). It needs the model's label column and
+        feature columns.
+
     Returns
     -------
     metrics : dict
@@ -585,6 +716,15 @@ def evaluate(model: GenreClassifier, dataset) -> dict:
         ``classes[1]``, as the study reported; otherwise the macro F1); ``report`` (per-class
         precision, recall, F1 and support); ``confusion_matrix`` (rows true, columns
         predicted, in the order of ``classes``); ``classes``; ``n``.
+
+    Raises
+    ------
+    ModelError
+        When ``model`` is not a GenreClassifier, or the table lacks a feature or the label
+        column, holds a non-finite value or a missing label, or has a label not among
+        ``model.classes``.
+    FileNotFoundError
+        When a path holds no ``features.csv``.
     """
     if not isinstance(model, GenreClassifier):
         raise ModelError(f"expected a GenreClassifier, got {type(model).__name__}")
@@ -646,6 +786,9 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
     altered file is refused on load. Saving over an existing model is atomic: until the new
     ``model.json`` is in place, the old model loads unchanged.
 
+    See ``notebooks/3-models-prediction.ipynb`` (section 6: ``bag-of-songs predict`` uses a
+    saved model; the notebook keeps its models in memory).
+
     Parameters
     ----------
     model : GenreClassifier
@@ -702,6 +845,20 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
 
 def load_model(path: str | os.PathLike) -> GenreClassifier:
     """Load a model saved by :func:`save_model`.
+
+    See ``notebooks/3-models-prediction.ipynb`` (section 6: ``bag-of-songs predict`` uses a
+    saved model; the notebook keeps its models in memory).
+
+    Parameters
+    ----------
+    path : path-like
+        The model folder (``model.json`` and the weights file it names).
+
+    Returns
+    -------
+    model : GenreClassifier
+        Ready for :func:`predict_file` and :func:`evaluate`, with the feature settings saved
+        with it.
 
     Raises
     ------
@@ -779,6 +936,8 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
     Runs :func:`~bag_of_songs.data.load_audio`, :func:`~bag_of_songs.features.extract_features`
     with the model's feature settings, the model's scaler and the model.
 
+    Explained in ``notebooks/3-models-prediction.ipynb``.
+
     Parameters
     ----------
     model : GenreClassifier or path of a saved model
@@ -788,6 +947,13 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
     Returns
     -------
     probabilities : dict class -> probability, most likely first
+
+    Raises
+    ------
+    AudioLoadError
+        When the file cannot be decoded.
+    ModelError
+        When a saved model cannot be loaded, or expects features its settings do not produce.
     """
     if not isinstance(model, GenreClassifier):
         model = load_model(model)
@@ -815,7 +981,22 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
 
 
 def available_levels(table: pd.DataFrame) -> list[str]:
-    """Label columns of a features table that have at least two classes (coarse to fine)."""
+    """Label columns of a features table that have at least two classes (coarse to fine).
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (section 5); notebook 2 also uses it.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A features or annotations table (e.g. from :func:`read_features`).
+
+    Returns
+    -------
+    levels : list of str
+        In the order of :func:`bag_of_songs.data.label_columns`: the CCMusic levels present
+        (``fst_level_label``, ``sec_level_label``, ``thr_level_label``), ``label``, then any
+        other label column. Empty when no label column has two classes.
+    """
     return [c for c in label_columns(table) if table[c].nunique() >= 2]
 
 
@@ -823,14 +1004,38 @@ def load_splits(data_dir: str | os.PathLike, *, label_column: str, seed: int = 0
                 val_fraction: float = 0.15):
     """Train and validation datasets from ``data_dir/{train,validation}/features.csv``.
 
-    When there is no validation split, a stratified ``val_fraction`` of train is held out
-    (seeded) for early stopping and model selection.
+    When there is no validation split, a ``val_fraction`` of train is held out (seeded;
+    stratified when every class has at least two clips) for early stopping and model selection.
+    The classes are those of train and validation: the test split never shapes the model.
+
+    Explained in ``notebooks/3-models-prediction.ipynb``.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        A prepared folder with ``train/features.csv`` (and ideally
+        ``validation/features.csv``).
+    label_column : str
+        The label level to learn, e.g. ``fst_level_label``.
+    seed : int
+        Seed of the hold-out (only used without a validation split).
+    val_fraction : float in (0, 1)
+        Share of train held out when there is no validation split.
 
     Returns
     -------
     train_ds, val_ds : TabularDataset
+        ``val_ds`` is built with ``train_ds.derive``: scaled with the training statistics.
     settings : dict
         The feature settings of the training table.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no ``train/features.csv``.
+    ModelError
+        When the training table has no column ``label_column``, or a table is unreadable,
+        has a missing label or holds a non-finite value.
     """
     from sklearn.model_selection import train_test_split
 
@@ -859,6 +1064,9 @@ def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str
                     seed: int = 0, n_jobs: int = -1
                     ) -> tuple[GenreClassifier, pd.DataFrame | None]:
     """Fit one model on a prepared folder's train split, selected on its validation split.
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (section 5, through
+    :func:`compare_models`).
 
     Parameters
     ----------
@@ -892,6 +1100,8 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
                    models_dir: str | os.PathLike | None = None, n_jobs: int = -1
                    ) -> pd.DataFrame:
     """Train every model kind on every label level and evaluate on ``split``.
+
+    Explained in ``notebooks/3-models-prediction.ipynb``.
 
     Parameters
     ----------
@@ -936,3 +1146,39 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
             if models_dir is not None:
                 save_model(model, Path(models_dir) / f"{kind}-{level}")
     return pd.DataFrame(rows)
+
+
+def best_per_level(results: pd.DataFrame, *, metric: str = "f1_macro") -> pd.DataFrame:
+    """The best model of each label level in a :func:`compare_models` table.
+
+    Used in ``notebooks/3-models-prediction.ipynb`` (section 5).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame [shape=(n_levels * n_models, ...)]
+        One row per (level, model), with columns ``level``, ``model`` and ``metric``, as
+        returned by :func:`compare_models`.
+    metric : str
+        The column to maximise (default the macro F1, which weighs every class equally).
+
+    Returns
+    -------
+    best : pandas.DataFrame [shape=(n_levels, ...)]
+        ``results``' rows with the highest ``metric`` of each level, one per level, levels in
+        their order in ``results``; on a tie the model listed first wins.
+
+    Raises
+    ------
+    ModelError
+        When ``results`` is empty or lacks a column, or a level has no score.
+    """
+    missing = [c for c in ("level", "model", metric) if c not in results.columns]
+    if missing or results.empty:
+        raise ModelError(f"not a comparison table: empty or no column(s) {missing} "
+                         f"(columns: {list(results.columns)})")
+    scores = results[metric].astype(float)
+    unscored = [lv for lv, s in scores.groupby(results["level"], sort=False) if s.isna().all()]
+    if unscored:
+        raise ModelError(f"no {metric} for level(s) {unscored}")
+    best = scores.groupby(results["level"], sort=False).idxmax()
+    return results.loc[best.to_numpy()].reset_index(drop=True)

@@ -190,6 +190,10 @@ def test_committed_notebooks_are_stripped_and_parameterised():
         for var in ("BAG_OF_SONGS_SOURCE", "BAG_OF_SONGS_DATA_DIR", "BAG_OF_SONGS_IMG_DIR",
                     "BAG_OF_SONGS_LEVEL", "BAG_OF_SONGS_SAVE_FIGURES"):
             assert var in code_cells[0].source, (path.name, var)
+        # Default paths from the package's one place, never from where the package file sits
+        # (wrong for a non-editable install).
+        assert "default_data_dir()" in code_cells[0].source, path.name
+        assert "__file__" not in code_cells[0].source, path.name
         assert all(c.outputs == [] and c.execution_count is None for c in code_cells), \
             f"{path.name}: commit it with outputs stripped"
         # No logic in notebooks: functions and classes belong in the package.
