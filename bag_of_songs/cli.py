@@ -62,6 +62,12 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classic", metavar="GENRES",
                    help="folder source: comma-separated genre folders that are Classic "
                         "(default: classical, classic, symphony, opera, solo, chamber, ...)")
+    p.add_argument("--group-by", metavar="COL",
+                   help="folder source: keep clips sharing this column of the manifest (e.g. "
+                        "artist) in one split, for honest evaluation")
+    p.add_argument("--manifest", metavar="CSV",
+                   help="with --group-by: a CSV with 'path' (relative to the folder) and COL "
+                        "(default: FOLDER/manifest.csv)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
 
 
@@ -155,7 +161,8 @@ def _prepare(args, out: Path):
         args.source, out, split=args.split, splits=args.splits, label_column=args.label_column,
         revision=args.revision, dataset_path=args.dataset_path, config=args.config,
         trust_remote_code=args.trust_remote_code, demo_size=args.demo_size,
-        classic=args.classic.split(",") if args.classic else None, n_jobs=args.n_jobs,
+        classic=args.classic.split(",") if args.classic else None,
+        group_column=args.group_by, manifest=args.manifest, n_jobs=args.n_jobs,
         seed=args.seed, progress=not args.quiet, log=_log)
     return report
 

@@ -50,6 +50,8 @@ __all__ = [
     "load_hf_dataset",
     "load_ccmusic",
     "split_items",
+    "split_groups",
+    "read_groups",
     "prepare",
     "read_annotations",
     "label_columns",
@@ -979,6 +981,80 @@ def split_items(labels: list[str], fractions: dict[str, float], *, seed: int = 0
     return {k: sorted(v) for k, v in out.items()}
 
 
+def split_groups(labels: list[str], groups: list[str], fractions: dict[str, float], *,
+                 seed: int = 0) -> dict[str, list[int]]:
+    """Seeded split that keeps every group (e.g. an artist) whole, stratified by class.
+
+    Clips of one artist in both training and test splits flatter every model; this split puts
+    each group in exactly one split. Each group counts for its most common label; within a
+    class, groups are shuffled with the seed and, largest first, each goes to the split
+    furthest below its share of that class.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 3, stratified splits).
+
+    Parameters
+    ----------
+    labels : list of str [length n]
+        The stratification label of each item.
+    groups : list of str [length n]
+        The group of each item.
+    fractions : dict split name -> fraction
+    seed : int
+
+    Returns
+    -------
+    splits : dict split name -> sorted list of indices
+    """
+    if len(labels) != len(groups):
+        raise ValueError(f"{len(labels)} labels but {len(groups)} groups")
+    rng = np.random.default_rng(seed)
+    names = [k for k in fractions if fractions[k] > 0]
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(str(g), []).append(i)
+    group_label = {}
+    for g, idx in members.items():
+        values, counts = np.unique([labels[i] for i in idx], return_counts=True)
+        group_label[g] = str(values[np.argmax(counts)])
+    out: dict[str, list[int]] = {k: [] for k in fractions}
+    for lab in sorted(set(group_label.values())):
+        gs = [str(g) for g in rng.permutation(sorted(g for g in group_label
+                                                     if group_label[g] == lab))]
+        gs.sort(key=lambda g: -len(members[g]))  # stable: equal sizes keep the seeded order
+        total = sum(len(members[g]) for g in gs)
+        got = dict.fromkeys(names, 0)
+        for g in gs:
+            k = max(names, key=lambda k: (fractions[k] * total - got[k], fractions[k]))
+            got[k] += len(members[g])
+            out[k].extend(members[g])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def read_groups(manifest: str | os.PathLike, *, group_column: str) -> dict[str, str]:
+    """Map each clip's path (relative to the folder) to its group, from a manifest CSV.
+
+    Parameters
+    ----------
+    manifest : path-like
+        A CSV with a ``path`` column (relative to the genre folders' root, e.g.
+        ``rock/001.mp3``) and ``group_column``.
+    group_column : str
+        E.g. ``artist``.
+
+    Returns
+    -------
+    groups : dict path -> group
+    """
+    manifest = Path(manifest)
+    if not manifest.exists():
+        raise DataSourceError(f"{manifest}: no manifest to read groups from")
+    df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    missing = [c for c in ("path", group_column) if c not in df.columns]
+    if missing:
+        raise DataSourceError(f"{manifest}: no column(s) {missing} (columns: {list(df.columns)})")
+    return dict(zip(df["path"].to_numpy(), df[group_column].to_numpy(), strict=True))
+
+
 # ---------------------------------------------------------------------------------------------
 # Writing
 
@@ -1190,6 +1266,8 @@ def prepare(
     trust_remote_code: bool = False,
     demo_size: int = 20,
     classic: Iterable[str] | None = None,
+    group_column: str | None = None,
+    manifest: str | os.PathLike | None = None,
     n_jobs: int = -1,
     seed: int = 0,
     progress: bool = True,
@@ -1229,6 +1307,12 @@ def prepare(
         Clips per style of the demo corpus.
     classic : iterable of str, optional
         For folder sources, the genre folders that are Classic (see :func:`list_folder_items`).
+    group_column : str, optional
+        For folder sources split by fractions: keep the clips that share this column of the
+        manifest (e.g. ``artist``) in one split (see :func:`split_groups`), for honest
+        evaluation. Clips the manifest does not list form groups of their own.
+    manifest : path-like, optional
+        The CSV with ``path`` and ``group_column`` (default ``ROOT/manifest.csv``).
     n_jobs : int
         Parallel worker processes (joblib; -1 = all cores).
     seed : int
@@ -1253,6 +1337,7 @@ def prepare(
     src = str(source)
     grouped: dict[str, _Items] | None = None  # a dataset's own splits
     flat: _Items | None = None  # or one pool of items, split here
+    folder_root: Path | None = None
     if src == "demo":
         flat = _Items.from_list(list_demo_items(demo_size))
     elif src == "ccmusic":
@@ -1260,6 +1345,7 @@ def prepare(
                             label_column=label_column, source_name="ccmusic")
     elif Path(src).is_dir() and not _looks_like_hf_folder(Path(src)):
         flat = _Items.from_list(list_folder_items(src, classic=classic))
+        folder_root = Path(src)
     else:
         name = Path(src).name if Path(src).exists() else src
         dsdict = load_hf_dataset(src, name=config, revision=revision,
@@ -1274,7 +1360,16 @@ def prepare(
         else:
             fractions = parse_splits(splits)
             strat = _stratify_column(flat.labels, fractions)
-            idx = split_items([lab.get(strat, "") for lab in flat.labels], fractions, seed=seed)
+            strat_labels = [lab.get(strat, "") for lab in flat.labels]
+            if group_column is not None:
+                if folder_root is None:
+                    raise DataSourceError("group_column applies to folder sources only")
+                groups = read_groups(manifest or folder_root / "manifest.csv",
+                                     group_column=group_column)
+                idx = split_groups(strat_labels, [groups.get(src, src) for src in flat.sources],
+                                   fractions, seed=seed)
+            else:
+                idx = split_items(strat_labels, fractions, seed=seed)
             grouped = {k: flat.subset(v) for k, v in idx.items() if v}
 
     report = PrepareReport(out_dir=out_dir)

@@ -1066,3 +1066,53 @@ def test_stratify_column_prefers_the_finest_level_with_large_enough_classes():
     assert _stratify_column(big, fractions) == "thr_level_label"
     small = big[:6] + big[20:26]
     assert _stratify_column(small, fractions) == "fst_level_label"
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits that keep groups (artists) whole
+
+
+def test_split_groups_keeps_each_group_in_one_split_and_is_stratified():
+    from bag_of_songs.data import split_groups
+
+    labels = ["a"] * 40 + ["b"] * 40
+    groups = [f"a{i // 4}" for i in range(40)] + [f"b{i // 2}" for i in range(40)]
+    fractions = {"train": 0.8, "validation": 0.1, "test": 0.1}
+    out = split_groups(labels, groups, fractions, seed=3)
+    assert sorted(i for v in out.values() for i in v) == list(range(80))
+    where = {}
+    for split, idx in out.items():
+        for i in idx:
+            assert where.setdefault(groups[i], split) == split  # a group never spans splits
+    for lab in ("a", "b"):
+        n = {k: sum(labels[i] == lab for i in v) for k, v in out.items()}
+        assert n["train"] == 32 and n["validation"] == 4 and n["test"] == 4, n
+    assert split_groups(labels, groups, fractions, seed=3) == out
+    assert split_groups(labels, groups, fractions, seed=4) != out
+
+
+def test_prepare_folder_grouped_by_artist_from_the_manifest(emotify_dir, tmp_path):
+    import pandas as pd
+
+    from bag_of_songs.data import prepare, read_annotations
+
+    out = tmp_path / "out"
+    prepare(emotify_dir, out, group_column="artist", n_jobs=2, **QUIET)
+    manifest = pd.read_csv(emotify_dir / "manifest.csv", dtype=str)
+    artist = dict(zip(manifest["path"], manifest["artist"], strict=True))
+    seen = {}
+    for split in ("train", "validation", "test"):
+        ann = read_annotations(out / split)
+        assert len(ann) > 0 and set(ann["fst_level_label"]) == {"Classic", "Non_classic"}
+        for src in ann["source"]:
+            assert seen.setdefault(artist[src], split) == split, artist[src]
+
+
+def test_group_column_needs_a_folder_source_and_a_manifest(tmp_path):
+    from bag_of_songs.data import DataSourceError, prepare
+
+    with pytest.raises(DataSourceError, match="folder sources"):
+        prepare("demo", tmp_path / "o", demo_size=2, group_column="artist", **QUIET)
+    root = write_folder(tmp_path / "music", {"rock": [200, 300], "pop": [400, 500]})
+    with pytest.raises(DataSourceError, match="manifest"):
+        prepare(root, tmp_path / "o2", group_column="artist", n_jobs=1, **QUIET)
