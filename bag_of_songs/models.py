@@ -372,13 +372,16 @@ def _same_scaling(a: StandardScaler, b: StandardScaler) -> bool:
             and np.array_equal(np.asarray(a.scale_), np.asarray(b.scale_)))
 
 
-def _check_compatible(train_ds: TabularDataset, other: TabularDataset | None, name: str):
-    if other is None:
+def _check_trainable(train_ds: TabularDataset, val_ds: TabularDataset | None) -> None:
+    """At least two classes, and a validation set built with ``train_ds.derive``."""
+    if len(train_ds.classes) < 2:
+        raise ModelError(f"need at least two classes to train, got {train_ds.classes}")
+    if val_ds is None:
         return
-    if (other.classes != train_ds.classes or other.feature_columns != train_ds.feature_columns
-            or not _same_scaling(other.scaler, train_ds.scaler)):
-        raise ModelError(f"the {name} dataset was not built like the training dataset: make it "
-                         "with train_ds.derive(table)")
+    if (val_ds.classes != train_ds.classes or val_ds.feature_columns != train_ds.feature_columns
+            or not _same_scaling(val_ds.scaler, train_ds.scaler)):
+        raise ModelError("the validation dataset was not built like the training dataset: "
+                         "make it with train_ds.derive(table)")
 
 
 def train_mlp(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
@@ -414,10 +417,8 @@ def train_mlp(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
         One row per epoch: ``epoch, train_loss, train_accuracy, val_loss, val_accuracy``;
         ``history.attrs`` holds ``best_epoch`` and ``stopped_epoch``.
     """
-    _check_compatible(train_ds, val_ds, "validation")
+    _check_trainable(train_ds, val_ds)
     n_classes = len(train_ds.classes)
-    if n_classes < 2:
-        raise ModelError(f"need at least two classes to train, got {train_ds.classes}")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = MLP(train_ds.n_features, 1 if n_classes == 2 else n_classes)
@@ -566,9 +567,7 @@ def fit_svc(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *, s
         When ``train_ds`` has fewer than two classes, or ``val_ds`` was not built with
         ``train_ds.derive``.
     """
-    _check_compatible(train_ds, val_ds, "validation")
-    if len(train_ds.classes) < 2:
-        raise ModelError(f"need at least two classes to train, got {train_ds.classes}")
+    _check_trainable(train_ds, val_ds)
     d = train_ds.n_features
     if grid is None:
         grid = [{"C": C, "gamma": g} for C in (1.0, 10.0, 100.0) for g in ("scale", 0.5 / d)]
@@ -631,9 +630,7 @@ def fit_random_forest(train_ds: TabularDataset, val_ds: TabularDataset | None = 
     """
     from sklearn.ensemble import RandomForestClassifier
 
-    _check_compatible(train_ds, val_ds, "validation")
-    if len(train_ds.classes) < 2:
-        raise ModelError(f"need at least two classes to train, got {train_ds.classes}")
+    _check_trainable(train_ds, val_ds)
     if grid is None:
         grid = [{"max_features": m, "min_samples_leaf": n} for m in ("sqrt", 0.33) for n in (1, 3)]
     if val_ds is None:
