@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,8 @@ __all__ = [
     "evaluate",
     "save_model",
     "load_model",
+    "extraction_settings",
+    "TRUSTED_SKOPS_TYPES",
     "predict_file",
     "read_features",
     "available_levels",
@@ -66,7 +70,7 @@ __all__ = [
 MODEL_KINDS = ("mlp", "svc", "rf")
 
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 
 class ModelError(ValueError):
@@ -758,11 +762,25 @@ def evaluate(model: GenreClassifier, dataset) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Saving and loading (safe formats only)
 
-#: Types a saved scikit-learn model may hold beyond skops' own trusted list: the model families
-#: used here. Anything else (a function, another library's type) is refused on load.
-_TRUSTED_PREFIXES = ("sklearn.svm.", "sklearn.ensemble.", "sklearn.tree.", "sklearn.calibration.",
-                     "sklearn.isotonic.")
-_TRUSTED_NAMES = ("bag_of_songs.models._SoftmaxSVC",)
+#: The exact types, beyond skops' own trusted defaults, that the scikit-learn models this
+#: project saves contain (as ``skops.io.get_untrusted_types`` lists them for a calibrated SVC,
+#: the softmax fallback SVC and a random forest; pinned by a test). A file naming any other type
+#: is refused before ``skops.io.load`` runs: names are compared whole, never by prefix, since a
+#: crafted file can name e.g. ``sklearn.svm._libsvm.__builtins__.eval``.
+TRUSTED_SKOPS_TYPES = frozenset({
+    "bag_of_songs.models._SoftmaxSVC",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.tree._tree.Tree",
+})
+
+#: Names of the weights files :func:`save_model` writes: the kind's stem and the first 16 hex
+#: digits of the file's SHA-256.
+_WEIGHTS_NAME = re.compile(r"^(weights|estimator)-([0-9a-f]{16})\.(pt|skops)$")
+
+#: Feature-extraction settings a model carries (and nothing else from ``features.json``).
+_SETTINGS_KEYS = ("sr", "n_fft", "hop_length", "n_mfcc", "stats", "feature_set", "tuning",
+                  "segment", "segment_hop")
 
 
 def _sha256(path: Path) -> str:
@@ -771,6 +789,224 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def extraction_settings(settings: dict) -> dict:
+    """The feature-extraction part of a table's settings (what a model needs to featurise audio).
+
+    Parameters
+    ----------
+    settings : dict
+        E.g. :func:`bag_of_songs.features.read_feature_settings` of a training split, which
+        also holds provenance (hashes, row counts, label columns).
+
+    Returns
+    -------
+    settings : dict
+        Only the keys :func:`predict_file` uses: ``sr, n_fft, hop_length, n_mfcc, stats,
+        feature_set, tuning, segment, segment_hop`` (those present).
+    """
+    return {k: settings[k] for k in _SETTINGS_KEYS if k in settings}
+
+
+class _MetaError(ModelError):
+    pass
+
+
+def _strict_json(text: str):
+    """json.loads that refuses NaN and infinities (Python's json accepts them by default)."""
+    def refuse(name):
+        raise ValueError(f"{name} is not a valid JSON number")
+    return json.loads(text, parse_constant=refuse)
+
+
+def _want(cond: bool, field_name: str, why: str) -> None:
+    if not cond:
+        raise _MetaError(f"field {field_name!r} {why}")
+
+
+def _int_in(v, field_name: str, lo: int, hi: int) -> int:
+    _want(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi, field_name,
+          f"must be an integer in {lo}..{hi}, got {v!r}")
+    return int(v)
+
+
+def _float_in(v, field_name: str, lo: float, hi: float) -> float:
+    _want(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+          and lo <= v <= hi, field_name, f"must be a finite number in [{lo}, {hi}], got {v!r}")
+    return float(v)
+
+
+def _names(v, field_name: str, *, min_len: int = 1) -> list[str]:
+    _want(isinstance(v, list) and len(v) >= min_len
+          and all(isinstance(c, str) and c.strip() for c in v), field_name,
+          f"must be a list of at least {min_len} non-empty strings")
+    _want(len(set(v)) == len(v), field_name, "holds duplicate names")
+    return list(v)
+
+
+def _numbers(v, field_name: str, n: int, *, positive: bool = False,
+             non_negative: bool = False) -> np.ndarray:
+    _want(isinstance(v, list) and len(v) == n
+          and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v),
+          field_name, f"must be a list of {n} numbers (one per feature column)")
+    a = np.asarray(v, dtype=np.float64)
+    _want(bool(np.all(np.isfinite(a))), field_name, "holds a non-finite value")
+    if positive:
+        _want(bool(np.all(a > 0)), field_name, "must be positive (a zero scale divides by zero)")
+    if non_negative:
+        _want(bool(np.all(a >= 0)), field_name, "must not be negative")
+    return a
+
+
+def _validate_settings(s) -> dict:
+    """Check a model's feature settings: known keys, types and ranges."""
+    from .features import FEATURE_SETS, STATS
+
+    _want(isinstance(s, dict), "settings", "must be a mapping")
+    s = {k: v for k, v in s.items() if k != "label_columns"}  # format 1 kept it here
+    unknown = sorted(set(s) - set(_SETTINGS_KEYS))
+    _want(not unknown, "settings", f"has unknown key(s) {unknown}")
+    out = dict(s)
+    if "sr" in s:
+        out["sr"] = _int_in(s["sr"], "settings.sr", 1000, 384000)
+    if "n_fft" in s:
+        out["n_fft"] = _int_in(s["n_fft"], "settings.n_fft", 16, 1 << 16)
+    if "hop_length" in s:
+        out["hop_length"] = _int_in(s["hop_length"], "settings.hop_length", 1,
+                                    out.get("n_fft", 1 << 16))
+    if "n_mfcc" in s:
+        out["n_mfcc"] = _int_in(s["n_mfcc"], "settings.n_mfcc", 1, 128)
+    if "stats" in s:
+        stats = _names(s["stats"], "settings.stats")
+        _want(all(x in STATS for x in stats), "settings.stats",
+              f"must name statistics among {list(STATS)}, got {stats}")
+        out["stats"] = stats
+    if "feature_set" in s:
+        _want(s["feature_set"] in FEATURE_SETS, "settings.feature_set",
+              f"must be one of {list(FEATURE_SETS)}, got {s['feature_set']!r}")
+    if "tuning" in s and s["tuning"] is not None:
+        out["tuning"] = _float_in(s["tuning"], "settings.tuning", -0.5, 0.5)
+    for key in ("segment", "segment_hop"):
+        if s.get(key) is not None:
+            out[key] = _float_in(s[key], f"settings.{key}", 0.05, 3600.0)
+    _want(s.get("segment_hop") is None or s.get("segment") is not None, "settings.segment_hop",
+          "is set but settings.segment is not")
+    return out
+
+
+def _validate_meta(meta) -> dict:
+    """Check every field of a parsed ``model.json``; returns them normalised.
+
+    Raises ``_MetaError`` (a ModelError) naming the first bad field.
+    """
+    _want(isinstance(meta, dict), "(top level)", "must be a JSON object")
+    for key in ("format_version", "kind", "classes", "feature_columns", "label_column",
+                "scaler", "weights_file", "weights_sha256"):
+        _want(key in meta, key, "is missing")
+    _want(meta["format_version"] in (1, _FORMAT_VERSION), "format_version",
+          f"must be 1 or {_FORMAT_VERSION} (saved by another version of bag-of-songs?), "
+          f"got {meta['format_version']!r}")
+    kind = meta["kind"]
+    _want(kind in MODEL_KINDS, "kind", f"must be one of {list(MODEL_KINDS)}, got {kind!r}")
+    classes = _names(meta["classes"], "classes", min_len=2)
+    columns = _names(meta["feature_columns"], "feature_columns")
+    label = meta["label_column"]
+    _want(isinstance(label, str) and label.strip() != "", "label_column",
+          "must be a non-empty string")
+    sc = meta["scaler"]
+    _want(isinstance(sc, dict), "scaler", "must be a mapping")
+    for key in ("mean", "scale", "var", "n_samples_seen"):
+        _want(key in sc, f"scaler.{key}", "is missing")
+    d = len(columns)
+    scaler = StandardScaler()
+    scaler.mean_ = _numbers(sc["mean"], "scaler.mean", d)
+    scaler.scale_ = _numbers(sc["scale"], "scaler.scale", d, positive=True)
+    scaler.var_ = _numbers(sc["var"], "scaler.var", d, non_negative=True)
+    scaler.n_samples_seen_ = _int_in(sc["n_samples_seen"], "scaler.n_samples_seen", 1, 1 << 40)
+    scaler.n_features_in_ = d
+    settings = _validate_settings(meta.get("settings", {}))
+    info = meta.get("info", {})
+    _want(isinstance(info, dict), "info", "must be a mapping")
+    name = meta["weights_file"]
+    m = _WEIGHTS_NAME.match(name) if isinstance(name, str) else None
+    stem = "weights" if kind == "mlp" else "estimator"
+    _want(m is not None and m.group(1) == stem, "weights_file",
+          f"must be a file name {stem}-<16 hex digits>.{'pt' if kind == 'mlp' else 'skops'} "
+          f"inside the model folder, got {name!r}")
+    digest = meta["weights_sha256"]
+    _want(isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest) is not None
+          and digest.startswith(m.group(2)), "weights_sha256",
+          "must be the 64-digit SHA-256 of the weights file (its first 16 digits name it)")
+    arch = meta.get("architecture", {})
+    _want(isinstance(arch, dict), "architecture", "must be a mapping")
+    if kind == "mlp":
+        n_out = 1 if len(classes) == 2 else len(classes)
+        _want(arch.get("n_features") == d, "architecture.n_features",
+              f"must equal the {d} feature columns, got {arch.get('n_features')!r}")
+        _want(arch.get("n_outputs") == n_out, "architecture.n_outputs",
+              f"must be {n_out} for {len(classes)} classes, got {arch.get('n_outputs')!r}")
+    elif meta["format_version"] >= 2:
+        _want(arch.get("n_features") == d, "architecture.n_features",
+              f"must equal the {d} feature columns, got {arch.get('n_features')!r}")
+        _want(arch.get("n_classes") == len(classes), "architecture.n_classes",
+              f"must equal the {len(classes)} classes, got {arch.get('n_classes')!r}")
+    return {"kind": kind, "classes": classes, "feature_columns": columns, "label_column": label,
+            "scaler": scaler, "settings": settings, "info": info, "architecture": arch,
+            "weights_file": name, "weights_sha256": digest}
+
+
+def _read_meta(meta_path: Path) -> dict:
+    try:
+        raw = _strict_json(meta_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{meta_path}: unreadable model metadata ({exc})") from exc
+    try:
+        return _validate_meta(raw)
+    except _MetaError as exc:
+        raise ModelError(f"{meta_path}: invalid model metadata: {exc}") from None
+
+
+def _is_own_weights(p: Path) -> bool:
+    """A weights file this project wrote: named by its kind and its own checksum."""
+    m = _WEIGHTS_NAME.match(p.name)
+    return bool(m) and p.is_file() and _sha256(p).startswith(m.group(2))
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Temporary files a killed :func:`save_model` left (only the names it gives them)."""
+    for p in path.iterdir():
+        n = p.name
+        if p.is_file() and (re.fullmatch(r"\.(weights|estimator)\.staged\.(pt|skops)", n)
+                            or re.fullmatch(r"\.(weights|estimator)\.staged\.(pt|skops)\.\w+\.tmp", n)
+                            or re.fullmatch(r"\.model\.json\.\w+\.tmp", n)):
+            p.unlink(missing_ok=True)
+
+
+def _check_model_folder(path: Path) -> str | None:
+    """Refuse a folder that is not (empty or) a saved model; the weights file it names, if any."""
+    if path.exists() and not path.is_dir():
+        raise ModelError(f"{path}: exists and is not a folder; choose a folder for the model")
+    if not path.exists():
+        return None
+    _remove_stale_temp_files(path)
+    meta_path = path / "model.json"
+    if meta_path.exists():
+        try:
+            previous = _strict_json(meta_path.read_text())
+            name = previous["weights_file"]
+            ok = isinstance(name, str) and _WEIGHTS_NAME.match(name) is not None
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+            ok, name = False, None
+        if not ok:
+            raise ModelError(f"{meta_path}: not a model.json written by bag-of-songs; refusing "
+                             "to save over it (choose another folder)")
+        return name
+    others = sorted(p.name for p in path.iterdir() if not _is_own_weights(p))
+    if others:
+        raise ModelError(f"{path}: the folder is not empty and is not a saved model (it holds "
+                         f"{others[:5]}); choose an empty or new folder")
+    return None
 
 
 def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
@@ -783,6 +1019,11 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
     altered file is refused on load. Saving over an existing model is atomic: until the new
     ``model.json`` is in place, the old model loads unchanged.
 
+    Only files this project wrote are ever replaced: the weights file the previous
+    ``model.json`` names, weights files named by their own checksum (left by a save that was
+    killed), and the temporary files of a killed save. A folder that holds anything else and
+    no ``model.json`` is refused.
+
     See ``notebooks/3-models-prediction.ipynb`` (section 6: ``bag-of-songs predict`` uses a
     saved model; the notebook keeps its models in memory).
 
@@ -790,14 +1031,20 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
     ----------
     model : GenreClassifier
     path : path-like
-        The model folder (created if needed).
+        The model folder (created if needed): new, empty, or a model saved before.
 
     Returns
     -------
     path : Path
         The model folder.
+
+    Raises
+    ------
+    ModelError
+        When ``path`` is a file, or a non-empty folder that is not a saved model.
     """
     path = Path(path)
+    previous = _check_model_folder(path)
     path.mkdir(parents=True, exist_ok=True)
     if model.kind == "mlp":
         stem, ext = "weights", ".pt"
@@ -809,7 +1056,7 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
 
         stem, ext = "estimator", ".skops"
         write = lambda tmp: sio.dump(model.estimator, tmp)  # noqa: E731
-        arch = {}
+        arch = {"n_features": len(model.feature_columns), "n_classes": len(model.classes)}
     # The weights go to a file named by its checksum and model.json is replaced last, so a
     # crash at any point leaves the previous model (JSON and weights) whole.
     staged = path / f".{stem}.staged{ext}"
@@ -826,22 +1073,53 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
         "scaler": {"mean": model.scaler.mean_.tolist(), "scale": model.scaler.scale_.tolist(),
                    "var": model.scaler.var_.tolist(),
                    "n_samples_seen": int(np.max(model.scaler.n_samples_seen_))},
-        "settings": model.settings,
+        "settings": extraction_settings(model.settings),
         "info": model.info,
         "architecture": arch,
         "weights_file": weights.name,
         "weights_sha256": digest,
     }
+    _validate_meta(_strict_json(json.dumps(meta)))  # never write a file load_model refuses
     atomic_write(path / "model.json",
-                 lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
-    for old in [*path.glob("weights*.pt"), *path.glob("estimator*.skops")]:
-        if old.name != weights.name:  # weights of the model this one replaced
+                 lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, allow_nan=False)))
+    # Now the new model is in place: remove the weights of the model it replaced, and any
+    # orphan a killed save left (files named by their own checksum), nothing else.
+    for old in path.iterdir():
+        if old.name != weights.name and (old.name == previous or _is_own_weights(old)):
             old.unlink()
     return path
 
 
+def _check_estimator(kind: str, est, n_classes: int, n_features: int, weights: Path) -> None:
+    """The object skops built is one of this project's model types, shaped like model.json."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import RandomForestClassifier
+
+    allowed = {"svc": (CalibratedClassifierCV, _SoftmaxSVC), "rf": (RandomForestClassifier,)}
+    if type(est) not in allowed[kind]:
+        raise ModelError(f"{weights}: holds a {type(est).__module__}.{type(est).__name__}, not a "
+                         f"{kind} model of bag-of-songs; refusing it")
+    classes_ = np.asarray(getattr(est, "classes_", []))
+    if (classes_.ndim != 1 or len(classes_) < 1 or not np.issubdtype(classes_.dtype, np.integer)
+            or classes_.min() < 0 or classes_.max() >= n_classes):
+        raise ModelError(f"{weights}: the estimator's classes {classes_.tolist()[:10]} are not "
+                         f"indices of the {n_classes} classes in model.json")
+    n_in = getattr(est, "n_features_in_", None)
+    if kind == "svc" and isinstance(est, _SoftmaxSVC):
+        n_in = getattr(est.svc, "n_features_in_", None)
+    if n_in != n_features:
+        raise ModelError(f"{weights}: the model takes {n_in} features but model.json lists "
+                         f"{n_features} feature columns")
+
+
 def load_model(path: str | os.PathLike) -> GenreClassifier:
     """Load a model saved by :func:`save_model`.
+
+    Nothing in the folder can run code: ``model.json`` is checked field by field (types,
+    ranges, lengths that match the weights), the weights file against its SHA-256, MLP weights
+    are read with ``torch.load(weights_only=True)``, and a scikit-learn file is opened with
+    ``skops.io`` only when every type it names is in :data:`TRUSTED_SKOPS_TYPES` (or skops'
+    own safe defaults); the object it gives must be one of this project's model types.
 
     See ``notebooks/3-models-prediction.ipynb`` (section 6: ``bag-of-songs predict`` uses a
     saved model; the notebook keeps its models in memory).
@@ -860,66 +1138,51 @@ def load_model(path: str | os.PathLike) -> GenreClassifier:
     Raises
     ------
     ModelError
-        When the folder or its files are missing, truncated, altered, or hold types that are not
-        on the list of trusted scikit-learn types.
+        When the folder or its files are missing, truncated, altered or invalid (the message
+        names the field), or hold types that are not on the trusted list.
     """
     path = Path(path)
     meta_path = path / "model.json"
     if not meta_path.exists():
         raise ModelError(f"{path}: not a saved model (no model.json)")
-    try:
-        meta = json.loads(meta_path.read_text())
-        kind = meta["kind"]
-        weights = path / meta["weights_file"]
-        classes = [str(c) for c in meta["classes"]]
-        feature_columns = [str(c) for c in meta["feature_columns"]]
-        label_column = str(meta["label_column"])
-        scaler = StandardScaler()
-        scaler.mean_ = np.asarray(meta["scaler"]["mean"], dtype=np.float64)
-        scaler.scale_ = np.asarray(meta["scaler"]["scale"], dtype=np.float64)
-        scaler.var_ = np.asarray(meta["scaler"]["var"], dtype=np.float64)
-        scaler.n_samples_seen_ = int(meta["scaler"]["n_samples_seen"])
-        scaler.n_features_in_ = len(scaler.mean_)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{meta_path}: unreadable model metadata ({exc})") from exc
-    if kind not in MODEL_KINDS or Path(meta["weights_file"]).name != meta["weights_file"]:
-        raise ModelError(f"{meta_path}: unknown model kind or weights file")
-    if len(scaler.mean_) != len(feature_columns):
-        raise ModelError(f"{meta_path}: scaler and feature columns disagree")
-    if not weights.exists():
+    m = _read_meta(meta_path)
+    kind, classes, columns = m["kind"], m["classes"], m["feature_columns"]
+    weights = path / m["weights_file"]
+    if not weights.is_file():
         raise ModelError(f"{weights}: missing weights file")
-    if _sha256(weights) != meta.get("weights_sha256"):
+    if _sha256(weights) != m["weights_sha256"]:
         raise ModelError(f"{weights}: the file does not match the checksum in model.json "
                          "(truncated or altered); refusing to load it")
     if kind == "mlp":
+        arch = m["architecture"]
+        est = MLP(arch["n_features"], arch["n_outputs"])
         try:
             state = torch.load(weights, weights_only=True, map_location="cpu")
-            arch = meta["architecture"]
-            est = MLP(int(arch["n_features"]), int(arch["n_outputs"]))
             est.load_state_dict(state)
         except Exception as exc:
             raise ModelError(f"{weights}: cannot load the MLP weights ({exc})") from exc
+        if not all(torch.isfinite(t).all() for t in est.state_dict().values()):
+            raise ModelError(f"{weights}: the MLP weights hold non-finite values")
         est.eval()
     else:
         import skops.io as sio
 
         try:
             untrusted = sio.get_untrusted_types(file=weights)
-            refused = [t for t in untrusted
-                       if not (t.startswith(_TRUSTED_PREFIXES) or t in _TRUSTED_NAMES)]
-            if refused:
-                raise ModelError(f"{weights}: refusing to load untrusted type(s) {refused}")
-            est = sio.load(weights, trusted=untrusted)
-        except ModelError:
-            raise
+        except Exception as exc:
+            raise ModelError(f"{weights}: cannot load the scikit-learn model: not a readable "
+                             f"skops file ({exc})") from exc
+        refused = sorted(set(untrusted) - TRUSTED_SKOPS_TYPES)
+        if refused:
+            raise ModelError(f"{weights}: refusing to load untrusted type(s) {refused}: a "
+                             "model saved by bag-of-songs holds none of them")
+        try:
+            est = sio.load(weights, trusted=sorted(untrusted))
         except Exception as exc:
             raise ModelError(f"{weights}: cannot load the scikit-learn model ({exc})") from exc
-    n_in = (est.net[0].in_features if kind == "mlp" else getattr(est, "n_features_in_", None))
-    if n_in is not None and n_in != len(feature_columns):
-        raise ModelError(f"{weights}: the model takes {n_in} features but model.json lists "
-                         f"{len(feature_columns)} feature columns")
-    return GenreClassifier(kind, est, classes, feature_columns, label_column, scaler,
-                           settings=meta.get("settings", {}), info=meta.get("info", {}))
+        _check_estimator(kind, est, len(classes), len(columns), weights)
+    return GenreClassifier(kind, est, classes, columns, m["label_column"], m["scaler"],
+                           settings=m["settings"], info=m["info"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1088,7 +1351,7 @@ def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str
         model, history = train_mlp(train_ds, val_ds, seed=seed)
     else:
         model = fit_model(kind, train_ds, val_ds, seed=seed, n_jobs=n_jobs)
-    model.settings = settings
+    model.settings = extraction_settings(settings)
     return model, history
 
 

@@ -481,7 +481,12 @@ def _rewrite_checksum(path):
     import hashlib
 
     meta = json.loads((path / "model.json").read_text())
-    meta["weights_sha256"] = hashlib.sha256((path / meta["weights_file"]).read_bytes()).hexdigest()
+    old = path / meta["weights_file"]
+    digest = hashlib.sha256(old.read_bytes()).hexdigest()
+    stem, ext = old.name.split("-")[0], old.suffix
+    new = path / f"{stem}-{digest[:16]}{ext}"  # named by its checksum, as save_model names it
+    old.rename(new)
+    meta["weights_sha256"], meta["weights_file"] = digest, new.name
     (path / "model.json").write_text(json.dumps(meta))
 
 
@@ -527,7 +532,7 @@ def test_missing_or_broken_model_json(fitted_models, tmp_path):
         "model.json").read_text())
     meta["weights_file"] = "../../etc/passwd"
     (tmp_path / "m3" / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelError, match="weights file"):
+    with pytest.raises(ModelError, match="weights_file"):
         load_model(tmp_path / "m3")
 
 
