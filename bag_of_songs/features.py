@@ -19,7 +19,12 @@ rolloff and chroma are 0; MFCCs are those of the floor level (-100 dB).
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import functools
+import hashlib
+import json
+import numbers
 import os
 import sys
 from collections.abc import Iterable
@@ -41,11 +46,13 @@ from .data import (
     load_audio,
     log_to_stderr,
     read_annotations,
-    write_csv_atomic,
 )
 
 __all__ = [
     "FeatureError",
+    "StaleFeaturesError",
+    "FEATURES_FORMAT_VERSION",
+    "SETTING_KEYS",
     "PITCH_CLASSES",
     "STATS",
     "FEATURE_SETS",
@@ -65,7 +72,10 @@ __all__ = [
     "extract_features",
     "build_feature_table",
     "build_feature_tables",
+    "feature_settings",
     "read_feature_settings",
+    "check_feature_table",
+    "check_feature_tables",
     "rank_features",
     "log_mel_spectrogram",
     "correlated_pairs",
@@ -92,7 +102,31 @@ AMIN = 1e-10
 
 
 class FeatureError(ValueError):
-    """Input that no feature can be computed from (empty, not 1-D, non-finite)."""
+    """Input that no feature can be computed from (empty, not 1-D, non-finite, bad settings)."""
+
+
+class StaleFeaturesError(FeatureError):
+    """A feature table that no longer matches what it was derived from: re-run ``features``.
+
+    Raised by :func:`check_feature_table` and :func:`check_feature_tables`.
+    """
+
+
+#: Version of the ``features.json`` layout that :func:`build_feature_table` writes;
+#: :func:`check_feature_table` refuses a table recorded with another (or none).
+FEATURES_FORMAT_VERSION = 2
+
+#: The ``features.json`` keys that define how a table was computed; every split of a data
+#: folder must agree on them (:func:`check_feature_tables`).
+SETTING_KEYS = ("sr", "n_fft", "hop_length", "n_mfcc", "stats", "feature_set", "tuning",
+                "segment", "segment_hop")
+
+# The other keys of features.json, which tie the table to its inputs and its own content.
+_PROVENANCE_KEYS = ("label_columns", "feature_columns", "n_rows", "n_clips",
+                    "annotations_sha256", "features_sha256")
+
+# A split's table files, in the order they are published (features.json last).
+_TABLE_FILES = ("features.csv", "features_skipped.csv", "features.json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,6 +158,111 @@ def _check_S(S: np.ndarray, n_fft: int) -> np.ndarray:
         raise FeatureError("the spectrogram holds negative values; pass a magnitude or power "
                            "spectrogram, not a complex STFT or a dB scale")
     return S
+
+
+def _whole(name: str, value, minimum: int, what: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise FeatureError(f"{name} must be {what}, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+    elif np.isfinite(value) and float(value).is_integer():
+        v = int(value)
+    else:
+        raise FeatureError(f"{name} must be {what}, got {value!r}")
+    if v < minimum:
+        raise FeatureError(f"{name} must be {what}, got {value!r}")
+    return v
+
+
+def _real(name: str, value, what: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+            or not np.isfinite(value):
+        raise FeatureError(f"{name} must be {what}, got {value!r}")
+    return float(value)
+
+
+#: The lowest sampling rate the study's features work at: the band-energy ratio splits at
+#: 2 kHz, which must lie below the Nyquist frequency sr / 2.
+_MIN_SR_SEED = 4000
+#: Spectral contrast (extended set) has octave bands from 200 Hz up to 6.4 kHz, all below sr / 2.
+_CONTRAST_FMIN, _CONTRAST_BANDS = 200.0, 6
+
+
+def _check_params(**params):
+    """Check feature parameters once, up front; return their values (as ints where whole).
+
+    Knows ``sr`` (a whole number >= 1), ``n_fft`` and ``frame_length`` (whole, >= 2),
+    ``hop_length`` (whole, >= 1), ``n_mels`` (whole, >= 1), ``tuning`` (None, or a finite
+    number of chroma bins in [-0.5, 0.5]), ``top_db`` (finite, >= 0), ``power`` (finite, > 0)
+    and ``feature_set`` (one of :data:`FEATURE_SETS`; with ``sr`` and ``n_fft``, also checks
+    that every feature of the set can be computed at that rate and frame size). Returns the
+    values in the order given, so ``sr, n_fft = _check_params(sr=sr, n_fft=n_fft)``.
+
+    Raises
+    ------
+    FeatureError
+        With a sentence naming the parameter and what it must be, instead of the
+        ``ZeroDivisionError`` or library error the bad value would cause later.
+    """
+    out = {}
+    for name, value in params.items():
+        if name == "sr":
+            v = _whole(name, value, 1, "a positive whole number of samples per second "
+                                       f"(e.g. {SAMPLE_RATE})")
+        elif name in ("n_fft", "frame_length"):
+            v = _whole(name, value, 2, f"a whole number of samples >= 2 (e.g. {FRAME_SIZE})")
+        elif name == "hop_length":
+            v = _whole(name, value, 1, f"a whole number of samples >= 1 (e.g. {HOP_LENGTH})")
+        elif name == "n_mels":
+            v = _whole(name, value, 1, "a whole number of mel bands >= 1 (e.g. 128)")
+        elif name == "tuning":
+            v = None if value is None else _real(
+                name, value, "None (estimate it) or a finite number of chroma bins in "
+                             "[-0.5, 0.5] (0.0 = A440)")
+            if v is not None and not -0.5 <= v <= 0.5:
+                raise FeatureError(f"tuning must be None (estimate it) or a finite number of "
+                                   f"chroma bins in [-0.5, 0.5] (0.0 = A440), got {value!r}")
+        elif name == "top_db":
+            v = _real(name, value, "a finite number of decibels >= 0 (e.g. 80.0)")
+            if v < 0:
+                raise FeatureError(f"top_db must be a finite number of decibels >= 0, "
+                                   f"got {value!r}")
+        elif name == "power":
+            v = _real(name, value, "a finite positive exponent (1 magnitude, 2 power)")
+            if v <= 0:
+                raise FeatureError(f"power must be a finite positive exponent (1 magnitude, "
+                                   f"2 power), got {value!r}")
+        elif name == "feature_set":
+            if value not in FEATURE_SETS:
+                raise FeatureError(f"unknown feature_set {value!r}; choose from {FEATURE_SETS}")
+            v = value
+        else:  # a programming error, not a user's
+            raise TypeError(f"_check_params does not know {name!r}")
+        out[name] = v
+    if "feature_set" in out and "sr" in out:
+        sr = out["sr"]
+        if sr <= _MIN_SR_SEED:
+            raise FeatureError(f"sr={sr} Hz is too low for the study's features: the "
+                               f"band-energy ratio splits at 2,000 Hz, which must lie below "
+                               f"sr / 2; use sr > {_MIN_SR_SEED}")
+        if out["feature_set"] == "extended":
+            edges = _CONTRAST_FMIN * 2.0 ** np.arange(_CONTRAST_BANDS + 1)
+            if edges[-2] >= sr / 2:
+                raise FeatureError(
+                    f"sr={sr} Hz is too low for feature_set='extended': spectral contrast "
+                    f"has octave bands up to {edges[-2]:.0f} Hz, which must lie below sr / 2; "
+                    f"use sr > {2 * edges[-2]:.0f}")
+            if "n_fft" in out:
+                freq = np.fft.rfftfreq(out["n_fft"], d=1.0 / sr)
+                lows = np.concatenate([[0.0], edges[:-1]])
+                counts = [int(np.sum((freq >= lo) & (freq <= hi)))
+                          for lo, hi in zip(lows, edges, strict=True)]
+                if counts[0] < 2 or min(counts) < 1:
+                    raise FeatureError(
+                        f"n_fft={out['n_fft']} is too small for feature_set='extended' at "
+                        f"sr={sr}: spectral contrast needs FFT bins in every octave band "
+                        f"(0-200 Hz, 200-400 Hz, ...); use n_fft >= {int(np.ceil(sr / 200))}")
+    return tuple(out.values())
 
 
 def _frame(y: np.ndarray, *, frame_length: int, hop_length: int, pad_mode: str = "constant"
@@ -175,6 +314,7 @@ def compute_spectrogram(y: np.ndarray, *, n_fft: int = FRAME_SIZE, hop_length: i
     >>> S.shape  # 1 + F/2 bins, 1 + 661500 // H frames  # doctest: +SKIP
     (1025, 1292)
     """
+    n_fft, hop_length, power = _check_params(n_fft=n_fft, hop_length=hop_length, power=power)
     y = _check_y(y)
     frames = _frame(y, frame_length=n_fft, hop_length=hop_length)
     S = np.abs(scipy.fft.rfft(frames * _hann(n_fft), axis=1))
@@ -223,6 +363,7 @@ def amplitude_envelope(y: np.ndarray, *, frame_length: int = FRAME_SIZE,
     -------
     ae : np.ndarray [shape=(1 + n // hop_length,)]
     """
+    frame_length, hop_length = _check_params(frame_length=frame_length, hop_length=hop_length)
     y = _check_y(y)
     return _frame(y, frame_length=frame_length, hop_length=hop_length).max(axis=1)
 
@@ -261,6 +402,7 @@ def rms(*, y: np.ndarray | None = None, S: np.ndarray | None = None,
     >>> S = compute_spectrogram(y)  # doctest: +SKIP
     >>> rms(S=S)  # doctest: +SKIP
     """
+    frame_length, hop_length = _check_params(frame_length=frame_length, hop_length=hop_length)
     if y is not None:
         frames = _frame(_check_y(y), frame_length=frame_length, hop_length=hop_length)
         return np.sqrt(np.mean(frames**2, axis=1, dtype=np.float32))
@@ -298,6 +440,7 @@ def zero_crossing_rate(y: np.ndarray, *, frame_length: int = FRAME_SIZE,
     -------
     zcr : np.ndarray [shape=(1 + n // hop_length,)]
     """
+    frame_length, hop_length = _check_params(frame_length=frame_length, hop_length=hop_length)
     y = _check_y(y)
     pad = frame_length // 2
     negative = np.pad(y, (pad, pad), mode="edge") < -threshold
@@ -369,6 +512,7 @@ def band_energy_ratio(*, y: np.ndarray | None = None, S: np.ndarray | None = Non
     >>> np.allclose(band_energy_ratio(S=S, sr=22050), ber)  # doctest: +SKIP
     True
     """
+    sr, n_fft, hop_length = _check_params(sr=sr, n_fft=n_fft, hop_length=hop_length)
     S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=1.0)
     if not 0 < split_frequency < sr / 2:
         raise FeatureError(f"split_frequency must lie in (0, {sr / 2}), got {split_frequency}")
@@ -429,6 +573,7 @@ def spectral_centroid(*, y: np.ndarray | None = None, S: np.ndarray | None = Non
     >>> np.allclose(spectral_centroid(S=S, sr=22050), cent)  # doctest: +SKIP
     True
     """
+    sr, n_fft, hop_length = _check_params(sr=sr, n_fft=n_fft, hop_length=hop_length)
     S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=1.0)
     return _moments(S, _fft_frequencies(sr, n_fft))[0]
 
@@ -464,6 +609,7 @@ def spectral_bandwidth(*, y: np.ndarray | None = None, S: np.ndarray | None = No
     >>> np.allclose(spectral_bandwidth(S=S, sr=22050), bw)  # doctest: +SKIP
     True
     """
+    sr, n_fft, hop_length = _check_params(sr=sr, n_fft=n_fft, hop_length=hop_length)
     S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=1.0)
     return _moments(S, _fft_frequencies(sr, n_fft))[1]
 
@@ -502,6 +648,7 @@ def spectral_rolloff(*, y: np.ndarray | None = None, S: np.ndarray | None = None
     """
     if not 0.0 < roll_percent < 1.0:
         raise FeatureError(f"roll_percent must lie in (0, 1), got {roll_percent}")
+    sr, n_fft, hop_length = _check_params(sr=sr, n_fft=n_fft, hop_length=hop_length)
     S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=1.0)
     return _fft_frequencies(sr, n_fft)[_rolloff_bins(S, roll_percent)]
 
@@ -587,6 +734,8 @@ def chroma(*, y: np.ndarray | None = None, S: np.ndarray | None = None, sr: int 
     >>> np.allclose(chroma(S=S**2, sr=22050), C)  # S**2: chroma takes the power  # doctest: +SKIP
     True
     """
+    sr, n_fft, hop_length, tuning = _check_params(sr=sr, n_fft=n_fft, hop_length=hop_length,
+                                                  tuning=tuning)
     S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=2.0)
     if tuning is None:
         import librosa
@@ -630,6 +779,8 @@ def log_mel_spectrogram(*, y: np.ndarray | None = None, S: np.ndarray | None = N
     >>> np.allclose(log_mel_spectrogram(S=S**2, sr=22050), S_db)  # from the power  # doctest: +SKIP
     True
     """
+    sr, n_fft, hop_length, n_mels, top_db = _check_params(
+        sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, top_db=top_db)
     S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=2.0)
     return _log_mel(S, sr, n_fft, n_mels, top_db)
 
@@ -674,8 +825,9 @@ def mfcc(*, y: np.ndarray | None = None, S: np.ndarray | None = None, sr: int = 
     >>> np.allclose(mfcc(S=S_db, n_mfcc=13), M)  # doctest: +SKIP
     True
     """
-    if n_mfcc < 1:
-        raise FeatureError(f"n_mfcc must be at least 1, got {n_mfcc}")
+    sr, n_fft, hop_length, n_mels = _check_params(sr=sr, n_fft=n_fft, hop_length=hop_length,
+                                                  n_mels=n_mels)
+    n_mfcc = _whole("n_mfcc", n_mfcc, 1, "a whole number of coefficients >= 1 (e.g. 13)")
     if S is None:
         if y is None:
             raise FeatureError("pass either y= (the signal) or S= (a log-power mel spectrogram)")
@@ -750,10 +902,9 @@ def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int =
     -------
     features : dict name -> np.ndarray
     """
-    if feature_set not in FEATURE_SETS:
-        raise FeatureError(f"unknown feature_set {feature_set!r}; choose from {FEATURE_SETS}")
-    if n_mfcc < 1 or n_mfcc > 128:
-        raise FeatureError(f"n_mfcc must lie in 1..128, got {n_mfcc}")
+    sr, n_fft, hop_length, tuning, feature_set = _check_params(
+        sr=sr, n_fft=n_fft, hop_length=hop_length, tuning=tuning, feature_set=feature_set)
+    n_mfcc = _check_n_mfcc(n_mfcc)
     y = _check_y(y)
     frames = _frame(y, frame_length=n_fft, hop_length=hop_length)  # (t, F), a view
     X = scipy.fft.rfft(frames * _hann(n_fft), axis=1)  # the one STFT, (t, bins)
@@ -804,6 +955,14 @@ def _row_names(name: str, n_rows: int) -> list[str]:
     if name in ("mfcc", "delta_mfcc", "spectral_contrast"):
         return [f"{name}{j + 1}" for j in range(n_rows)]
     return [f"{name}{j}" for j in range(n_rows)]
+
+
+def _check_n_mfcc(n_mfcc) -> int:
+    what = "a whole number of MFCCs in 1..128 (the mel bands)"
+    n = _whole("n_mfcc", n_mfcc, 1, what)
+    if n > 128:
+        raise FeatureError(f"n_mfcc must be {what}, got {n_mfcc!r}")
+    return n
 
 
 def _check_stats(stats: Iterable[str]) -> tuple[str, ...]:
@@ -901,8 +1060,14 @@ def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
     Raises
     ------
     FeatureError
-        On empty, multi-channel or non-finite input.
+        On empty, multi-channel or non-finite input; on a parameter no feature can be computed
+        with (``sr``, ``n_fft`` or ``hop_length`` not a positive whole number, ``sr`` too low
+        for the feature set, ``tuning`` not finite or outside [-0.5, 0.5], an unknown
+        statistic or feature set, ``n_mfcc`` outside 1..128), checked before any work.
     """
+    sr, n_fft, hop_length, tuning, feature_set = _check_params(
+        sr=sr, n_fft=n_fft, hop_length=hop_length, tuning=tuning, feature_set=feature_set)
+    n_mfcc = _check_n_mfcc(n_mfcc)
     stats = _check_stats(stats)
     frame_features = compute_frame_features(
         y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc, feature_set=feature_set,
@@ -962,31 +1127,35 @@ def _features_for_file(path: str, settings: dict) -> tuple[dict | None, str | No
 
 def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
                      stats: Iterable[str] = ("mean",), feature_set: str = "seed") -> dict:
-    """The settings that define a feature table (stored beside it as ``features.json``).
+    """The settings that define a feature table (stored beside it in ``features.json``).
 
     Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
 
     Returns
     -------
     settings : dict
-        ``sr, n_fft, hop_length, n_mfcc, stats, feature_set, tuning`` (F, H and the A440
-        tuning are fixed).
+        The keys of :data:`SETTING_KEYS`: ``sr, n_fft, hop_length, n_mfcc, stats,
+        feature_set, tuning`` (F, H and the A440 tuning are fixed) and ``segment,
+        segment_hop`` (None: one row per clip).
 
     Raises
     ------
     FeatureError
-        On an unknown statistic or feature set, or ``n_mfcc`` outside 1..128.
+        On an unknown statistic or feature set, ``n_mfcc`` outside 1..128, or an ``sr`` the
+        features cannot be computed at.
     """
-    if feature_set not in FEATURE_SETS:
-        raise FeatureError(f"unknown feature_set {feature_set!r}; choose from {FEATURE_SETS}")
-    if not 1 <= int(n_mfcc) <= 128:
-        raise FeatureError(f"n_mfcc must lie in 1..128 (the mel bands), got {n_mfcc}")
-    return {"sr": sr, "n_fft": FRAME_SIZE, "hop_length": HOP_LENGTH, "n_mfcc": int(n_mfcc),
-            "stats": list(_check_stats(stats)), "feature_set": feature_set, "tuning": 0.0}
+    sr, feature_set = _check_params(sr=sr, feature_set=feature_set)
+    n_mfcc = _check_n_mfcc(n_mfcc)
+    return {"sr": sr, "n_fft": FRAME_SIZE, "hop_length": HOP_LENGTH, "n_mfcc": n_mfcc,
+            "stats": list(_check_stats(stats)), "feature_set": feature_set, "tuning": 0.0,
+            "segment": None, "segment_hop": None}
 
 
 def read_feature_settings(split_dir: str | os.PathLike) -> dict:
     """Read ``features.json`` written by :func:`build_feature_table` (defaults when absent).
+
+    A lenient reader: it does not check that the table is current (see
+    :func:`check_feature_table` for that).
 
     Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
 
@@ -998,21 +1167,316 @@ def read_feature_settings(split_dir: str | os.PathLike) -> dict:
     Returns
     -------
     settings : dict
-        ``sr, n_fft, hop_length, n_mfcc, stats, feature_set, tuning`` and ``label_columns``
-        (the label columns of the table). Without ``features.json``: the defaults of
-        :func:`feature_settings` (the study's settings), without ``label_columns``.
+        What ``features.json`` holds (see :func:`build_feature_table`): the settings of
+        :func:`feature_settings`, ``label_columns``, ``feature_columns`` and the provenance
+        fields. Without ``features.json``: the defaults of :func:`feature_settings` (the
+        study's settings), without ``label_columns``.
 
     Raises
     ------
     ValueError
         When ``features.json`` is not valid JSON (``json.JSONDecodeError``).
     """
-    import json
-
     path = Path(split_dir) / "features.json"
     if path.exists():
         return json.loads(path.read_text())
     return feature_settings()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _rerun(split_dir: Path) -> str:
+    return f"re-run `bag-of-songs features {split_dir.parent}`"
+
+
+def _csv_header(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return next(csv.reader(f), [])
+
+
+def _expected_columns(meta: dict) -> list[str]:
+    segment = ["segment"] if meta.get("segment") is not None else []
+    return ["audio_file", *meta["label_columns"], *segment, *meta["feature_columns"]]
+
+
+def check_feature_table(split_dir: str | os.PathLike) -> dict:
+    """Check that a split's feature table is current: built from its annotations as they are.
+
+    Call it before using ``split_dir/features.csv`` (training, evaluation): a table built
+    before ``annotations.csv`` was rewritten (another ``prepare`` run: other seed, source,
+    splits or grouping) describes other clips and must not be used. Checked, in this order:
+    ``features.json`` exists, is readable and of this version's format
+    (:data:`FEATURES_FORMAT_VERSION`); ``annotations.csv`` has the SHA-256 recorded at build
+    time; ``features.csv`` has the columns recorded (``audio_file``, the label columns,
+    ``segment`` for a segment table, the feature columns) and the SHA-256 recorded (so a
+    ``features.csv`` replaced or edited after ``features.json`` was written is refused too).
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
+
+    Parameters
+    ----------
+    split_dir : path-like
+        A split folder, e.g. ``ccmusic/train``.
+
+    Returns
+    -------
+    settings : dict
+        The content of ``features.json`` (fields listed in :func:`build_feature_table`).
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no ``features.csv`` (the features were never extracted).
+    StaleFeaturesError
+        When the table cannot be tied to the split's annotations as they are; the message names
+        the split, the reason, and says to re-run ``bag-of-songs features DIR``.
+
+    Examples
+    --------
+    >>> check_feature_table("ccmusic/train")["feature_columns"][:2]  # doctest: +SKIP
+    ['mean_envelope', 'mean_rms']
+    """
+    split_dir = Path(split_dir)
+    table = split_dir / "features.csv"
+    if not table.exists():
+        raise FileNotFoundError(f"{table}: no feature table; run `bag-of-songs features "
+                                f"{split_dir.parent}` first")
+    meta_path = split_dir / "features.json"
+    where = f"the feature table of split {split_dir.name!r} ({table})"
+    if not meta_path.exists():
+        raise StaleFeaturesError(
+            f"{where} has no features.json beside it (an interrupted or older run), so it cannot "
+            f"be tied to the clips it describes; {_rerun(split_dir)}")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise StaleFeaturesError(f"{where}: {meta_path} is unreadable ({exc}); "
+                                 f"{_rerun(split_dir)}") from exc
+    if not isinstance(meta, dict) or meta.get("format_version") != FEATURES_FORMAT_VERSION:
+        version = meta.get("format_version") if isinstance(meta, dict) else None
+        raise StaleFeaturesError(
+            f"{where} was built by another version of bag_of_songs (features.json format "
+            f"{version}, this version writes {FEATURES_FORMAT_VERSION}); {_rerun(split_dir)}")
+    missing = [k for k in (*SETTING_KEYS, *_PROVENANCE_KEYS) if k not in meta]
+    bad_lists = [k for k in ("label_columns", "feature_columns")
+                 if k in meta and not (isinstance(meta[k], list)
+                                       and all(isinstance(c, str) for c in meta[k]))]
+    if missing or bad_lists:
+        raise StaleFeaturesError(
+            f"{where}: {meta_path} lacks or garbles the field(s) {missing + bad_lists}; "
+            f"{_rerun(split_dir)}")
+    annotations = split_dir / "annotations.csv"
+    if not annotations.exists():
+        raise StaleFeaturesError(f"{where}: the split has no annotations.csv any more, so the "
+                                 f"table cannot be tied to its clips; {_rerun(split_dir)}")
+    if _sha256(annotations) != meta["annotations_sha256"]:
+        raise StaleFeaturesError(
+            f"{where} is stale: {annotations} changed since the table was built (a new "
+            f"`prepare` run?), so its rows may describe other clips; {_rerun(split_dir)}")
+    try:
+        header = _csv_header(table)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise StaleFeaturesError(f"{where} is unreadable ({exc}); {_rerun(split_dir)}") from exc
+    want = _expected_columns(meta)
+    if header != want:
+        lost = [c for c in want if c not in header]
+        extra = [c for c in header if c not in want]
+        detail = (f"missing {lost[:5]}" if lost else "") + ("; " if lost and extra else "") \
+            + (f"unexpected {extra[:5]}" if extra else "") or "the same columns in another order"
+        raise StaleFeaturesError(
+            f"{where} does not have the columns its features.json records ({detail}): it was "
+            f"rewritten by another run; {_rerun(split_dir)}")
+    if _sha256(table) != meta["features_sha256"]:
+        raise StaleFeaturesError(
+            f"{where} was changed or replaced after its features.json was written (an "
+            f"interrupted run, or an edit); {_rerun(split_dir)}")
+    return meta
+
+
+def check_feature_tables(data_dir: str | os.PathLike,
+                         splits: Iterable[str] | None = None) -> dict:
+    """Check every split's feature table (:func:`check_feature_table`) and that they agree.
+
+    All splits must have been built with the same settings (:data:`SETTING_KEYS`: ``sr,
+    n_fft, hop_length, n_mfcc, stats, feature_set, tuning, segment, segment_hop``) and the
+    same feature columns, as one ``bag-of-songs features DIR`` run builds them: a model trained
+    on one split's columns cannot be evaluated on another's (e.g. after ``features`` was killed
+    between splits, or run again with other options and stopped).
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
+
+    Parameters
+    ----------
+    data_dir : path-like
+        A prepared folder, e.g. ``ccmusic``.
+    splits : iterable of str, optional
+        The splits to check (e.g. ``["train", "validation"]``); default every prepared split
+        (every folder with an ``annotations.csv``, see
+        :func:`bag_of_songs.data.list_splits`).
+
+    Returns
+    -------
+    settings : dict split name -> dict
+        The content of each split's ``features.json``, in the order checked.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``data_dir`` holds no prepared split, or a split has no ``features.csv``.
+    StaleFeaturesError
+        When a table is stale (see :func:`check_feature_table`) or the splits disagree; the
+        message names the split and the setting that differs, and says to re-run
+        ``bag-of-songs features DIR``.
+    """
+    data_dir = Path(data_dir)
+    splits = list_splits(data_dir) if splits is None else list(splits)
+    if not splits:
+        raise FileNotFoundError(f"{data_dir}: no prepared split (no */annotations.csv); "
+                                "run `bag-of-songs prepare` first")
+    metas = {s: check_feature_table(data_dir / s) for s in splits}
+    ref = splits[0]
+    for s in splits[1:]:
+        diffs = [f"{k} is {metas[s][k]!r} in {s!r} but {metas[ref][k]!r} in {ref!r}"
+                 for k in SETTING_KEYS if metas[s][k] != metas[ref][k]]
+        if metas[s]["feature_columns"] != metas[ref]["feature_columns"]:
+            a, b = metas[ref]["feature_columns"], metas[s]["feature_columns"]
+            only_ref = [c for c in a if c not in b]
+            only_s = [c for c in b if c not in a]
+            diffs.append(f"feature columns differ ({len(b)} in {s!r}, {len(a)} in {ref!r}; "
+                         f"only in {ref!r}: {only_ref[:5]}, only in {s!r}: {only_s[:5]})")
+        if diffs:
+            raise StaleFeaturesError(
+                f"{data_dir}: the feature tables of its splits were built with different "
+                f"settings ({'; '.join(diffs)}), e.g. by a `features` run that was stopped "
+                f"between splits; re-run `bag-of-songs features {data_dir}` to rebuild every "
+                "split with the same settings")
+    return metas
+
+
+def _staged(path: Path) -> Path:
+    return path.with_name(f".{path.name}.staged")
+
+
+def _remove_debris(split_dir: Path) -> None:
+    """Remove the staged and temporary table files an interrupted run left (only ours)."""
+    for name in _TABLE_FILES:
+        for p in split_dir.glob(f".{name}.*"):
+            if p.is_file():
+                p.unlink(missing_ok=True)
+
+
+def _locked(data_dir: Path):
+    """Hold the data folder's lock while its tables are built (no concurrent ``prepare``).
+
+    The lock is :func:`bag_of_songs.data.lock_folder`, the one ``prepare`` takes, so a
+    second run refuses at once with ``FolderLockedError``; nested use in one process (``run``
+    = prepare + features) is allowed.
+    """
+    from . import data
+
+    lock = getattr(data, "lock_folder", None)
+    if lock is None:
+        # TODO(lock): bag_of_songs.data.lock_folder is being added by the owner of data.py; until
+        # data re-exports it no lock is taken (a concurrent `prepare` is still caught by the
+        # annotations hash in _stage_split, and afterwards by check_feature_table).
+        return contextlib.nullcontext()
+    return lock(data_dir, what="features")
+
+
+def _effective_jobs(n_jobs: int, n_items: int) -> int:
+    n = (os.cpu_count() or 1) + 1 + n_jobs if n_jobs < 0 else n_jobs
+    return max(1, min(n, n_items))
+
+
+class _StagedSplit:
+    """A split's new table, written beside the current one but not yet in its place."""
+
+    def __init__(self, split_dir: Path, table: pd.DataFrame):
+        self.split_dir = split_dir
+        self.table = table
+        self.files: list[tuple[Path, Path]] = []  # (staged, final), in publication order
+
+    def stage(self, final: Path, write, suffix: str) -> Path:
+        staged = _staged(final)
+        atomic_write(staged, write, suffix)
+        self.files.append((staged, final))
+        return staged
+
+    def publish(self) -> None:
+        # features.json goes last: until it is replaced, the old one's features_sha256 does
+        # not match the new features.csv, so a half-published split is refused as stale.
+        for staged, final in self.files:
+            os.replace(staged, final)
+        self.files = []
+
+    def discard(self) -> None:
+        for staged, _ in self.files:
+            staged.unlink(missing_ok=True)
+        self.files = []
+
+
+def _csv_writer(df: pd.DataFrame):
+    # No index, UTF-8, "\n" line ends, as bag_of_songs.data.write_csv_atomic: same table, same bytes.
+    return lambda tmp: df.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
+
+
+def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, progress: bool, log
+                 ) -> _StagedSplit:
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    ann_path = split_dir / "annotations.csv"
+    ann = read_annotations(split_dir)
+    ann_sha = _sha256(ann_path)
+    labels = label_columns(ann)
+    root = split_dir.parent
+    files = ann["audio_file"].to_numpy()
+    jobs = (delayed(_features_for_file)(str(root / f), settings) for f in files)
+    results = Parallel(n_jobs=_effective_jobs(n_jobs, len(files)), return_as="generator",
+                       pre_dispatch="2*n_jobs")(jobs)
+    rows, kept, skipped = [], [], []
+    for i, (row, reason) in enumerate(tqdm(results, total=len(files), disable=not progress,
+                                           desc=f"features {split_dir.name}", file=sys.stderr)):
+        if row is None:
+            skipped.append((files[i], reason))
+            log(f"left out {files[i]}: {reason}")
+        else:
+            rows.append(row)
+            kept.append(i)
+    columns = feature_names(n_mfcc=settings["n_mfcc"], stats=settings["stats"],
+                            feature_set=settings["feature_set"])
+    feats = pd.DataFrame(rows, columns=columns)
+    table = pd.concat([ann.iloc[kept][["audio_file", *labels]].reset_index(drop=True), feats],
+                      axis=1)
+    if _sha256(ann_path) != ann_sha:
+        raise StaleFeaturesError(
+            f"{ann_path} changed while the features of split {split_dir.name!r} were being "
+            f"extracted (another `prepare` run?); nothing was written; {_rerun(split_dir)}")
+    staged = _StagedSplit(split_dir, table)
+    try:
+        csv_path = staged.stage(split_dir / "features.csv",
+                                _csv_writer(table), ".csv.tmp")
+        skip_path = split_dir / "features_skipped.csv"
+        if skipped or skip_path.exists():  # rewritten, never left stale from an earlier run
+            skip_table = pd.DataFrame(skipped, columns=["audio_file", "reason"])
+            staged.stage(skip_path, _csv_writer(skip_table), ".csv.tmp")
+        meta = {"format_version": FEATURES_FORMAT_VERSION, **settings,
+                "label_columns": labels, "feature_columns": columns,
+                "n_rows": len(table), "n_clips": len(kept),
+                "annotations_sha256": ann_sha, "features_sha256": _sha256(csv_path)}
+        staged.stage(split_dir / "features.json",
+                     lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"),
+                     ".tmp")
+    except BaseException:
+        staged.discard()
+        raise
+    return staged
 
 
 def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = ("mean",),
@@ -1026,6 +1490,10 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     ``with joblib.parallel_config(backend="dask"): build_feature_table(...)`` (needs
     ``distributed``; the clips must be on storage the workers can read).
 
+    The data folder (``split_dir``'s parent) is locked while the table is built, and the new
+    files are written beside the old ones and renamed into place only when all are complete,
+    ``features.json`` last; :func:`check_feature_table` refuses any mix an interruption leaves.
+
     Explained in ``notebooks/2-features-explanation.ipynb`` (section 7, through
     :func:`build_feature_tables`).
 
@@ -1037,7 +1505,7 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     feature_set : {"seed", "extended"}
     n_mfcc : int
     n_jobs : int
-        Worker processes (-1 = all cores).
+        Worker processes (-1 = all cores; never more than there are clips).
     progress : bool
     log : callable, optional
         Receives one line per clip left out (default: stderr).
@@ -1047,49 +1515,47 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     table : pandas.DataFrame
         ``audio_file``, the label column(s) (every column of ``annotations.csv`` but
         ``audio_file`` and ``source``), then the feature columns; also written to
-        ``split_dir/features.csv`` (atomically), with the settings in ``features.json``.
-        A missing or unreadable clip is reported (``log``) and left out, never written as a
-        NaN row; the clips left out and why are listed in ``split_dir/features_skipped.csv``.
+        ``split_dir/features.csv``. A missing or unreadable clip is reported (``log``) and
+        left out, never written as a NaN row; the clips left out and why are listed in
+        ``split_dir/features_skipped.csv``.
+
+        ``split_dir/features.json`` records: ``format_version``
+        (:data:`FEATURES_FORMAT_VERSION`), the settings (``sr, n_fft, hop_length, n_mfcc,
+        stats, feature_set, tuning, segment, segment_hop``), ``label_columns``,
+        ``feature_columns`` (in table order), ``n_rows`` (rows of ``features.csv``),
+        ``n_clips`` (clips kept), ``annotations_sha256`` (of ``annotations.csv`` as read)
+        and ``features_sha256`` (of ``features.csv`` as written).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the split has no ``annotations.csv``.
+    FeatureError
+        On an unknown statistic or feature set, or ``n_mfcc`` outside 1..128.
+    StaleFeaturesError
+        When ``annotations.csv`` changed while the features were extracted (nothing is
+        written).
     """
-    import json
-
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
-
-    log = log or log_to_stderr
     split_dir = Path(split_dir)
     settings = feature_settings(n_mfcc=n_mfcc, stats=stats, feature_set=feature_set)
-    ann = read_annotations(split_dir)
-    labels = label_columns(ann)
-    root = split_dir.parent
-    files = ann["audio_file"].to_numpy()
-    jobs = (delayed(_features_for_file)(str(root / f), settings) for f in files)
-    results = Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs")(jobs)
-    rows, kept, skipped = [], [], []
-    for i, (row, reason) in enumerate(tqdm(results, total=len(files), disable=not progress,
-                                           desc=f"features {split_dir.name}", file=sys.stderr)):
-        if row is None:
-            skipped.append((files[i], reason))
-            log(f"left out {files[i]}: {reason}")
-        else:
-            rows.append(row)
-            kept.append(i)
-    columns = feature_names(n_mfcc=n_mfcc, stats=stats, feature_set=feature_set)
-    feats = pd.DataFrame(rows, columns=columns)
-    table = pd.concat([ann.iloc[kept][["audio_file", *labels]].reset_index(drop=True), feats],
-                      axis=1)
-    write_csv_atomic(table, split_dir / "features.csv")
-    meta = {**settings, "label_columns": labels}
-    atomic_write(split_dir / "features.json",
-                 lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
-    skip_path = split_dir / "features_skipped.csv"
-    if skipped or skip_path.exists():  # rewritten, never left stale from an earlier run
-        write_csv_atomic(pd.DataFrame(skipped, columns=["audio_file", "reason"]), skip_path)
-    return table
+    with _locked(split_dir.parent):
+        _remove_debris(split_dir)
+        staged = _stage_split(split_dir, settings, n_jobs=n_jobs, progress=progress,
+                              log=log or log_to_stderr)
+        try:
+            staged.publish()
+        finally:
+            staged.discard()
+    return staged.table
 
 
 def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.DataFrame]:
     """Run :func:`build_feature_table` on every prepared split under ``data_dir``.
+
+    Every split's table is built first (beside the current ones) and only then are all put in
+    place, so an interruption while extracting leaves the previous tables as they were; an
+    interruption while renaming (a few milliseconds) leaves splits with different settings,
+    which :func:`check_feature_tables` refuses. The data folder is locked throughout.
 
     Explained in ``notebooks/2-features-explanation.ipynb``.
 
@@ -1114,11 +1580,31 @@ def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.
     FeatureError
         On an unknown statistic or feature set, or ``n_mfcc`` outside 1..128.
     """
+    data_dir = Path(data_dir)
+    unknown = set(kwargs) - {"stats", "feature_set", "n_mfcc", "n_jobs", "progress", "log"}
+    if unknown:
+        raise TypeError(f"build_feature_tables() got unexpected keyword argument(s) "
+                        f"{sorted(unknown)}")
+    settings = feature_settings(**{k: kwargs[k] for k in ("stats", "feature_set", "n_mfcc")
+                                   if k in kwargs})
+    options = {"n_jobs": kwargs.get("n_jobs", -1), "progress": kwargs.get("progress", True),
+               "log": kwargs.get("log") or log_to_stderr}
     splits = list_splits(data_dir)
     if not splits:
         raise FileNotFoundError(f"{data_dir}: no prepared split (no */annotations.csv); "
                                 "run `bag-of-songs prepare` first")
-    return {s: build_feature_table(Path(data_dir) / s, **kwargs) for s in splits}
+    with _locked(data_dir):
+        staged: dict[str, _StagedSplit] = {}
+        try:
+            for s in splits:
+                _remove_debris(data_dir / s)
+                staged[s] = _stage_split(data_dir / s, settings, **options)
+            for s in splits:
+                staged[s].publish()
+        finally:
+            for st in staged.values():
+                st.discard()
+    return {s: st.table for s, st in staged.items()}
 
 
 def rank_features(table: pd.DataFrame, *, label_column: str) -> pd.DataFrame:

@@ -7,6 +7,7 @@ feature ranking. Speed and memory are measured by ``benchmarks/bench_features.py
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -52,6 +53,10 @@ EXTENDED_EXTRA = [
 def tone(freq: float, seconds: float = 2.0, amp: float = 0.5) -> np.ndarray:
     t = np.arange(int(SR * seconds)) / SR
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def interior(x: np.ndarray, n: int = 4) -> np.ndarray:
@@ -445,6 +450,96 @@ def test_mfcc_bad_input_raises():
 
 
 # ---------------------------------------------------------------------------------------------
+# Bad parameters: a FeatureError naming the parameter, never ZeroDivisionError or librosa's
+
+
+BAD_PARAMS = [
+    ("sr", 0), ("sr", -1), ("sr", 22050.5), ("sr", float("nan")), ("sr", float("inf")),
+    ("sr", "22050"), ("sr", True),
+    ("hop_length", 0), ("hop_length", -512), ("hop_length", 2.5), ("hop_length", None),
+    ("n_fft", 0), ("n_fft", -2048), ("n_fft", 1), ("n_fft", 2048.5),
+    ("tuning", float("nan")), ("tuning", float("inf")), ("tuning", -float("inf")),
+    ("tuning", 0.7), ("tuning", "A440"),
+]
+# Every public function that takes the parameter (frame_length is n_fft's time-domain name).
+_Y = (np.random.default_rng(3).standard_normal(SR) * 0.1).astype(np.float32)
+TAKES = {
+    "sr": [F.band_energy_ratio, F.spectral_centroid, F.spectral_bandwidth, F.spectral_rolloff,
+           F.chroma, F.log_mel_spectrogram, F.mfcc],
+    "hop_length": [F.compute_spectrogram, F.amplitude_envelope, F.rms, F.zero_crossing_rate,
+                   F.band_energy_ratio, F.spectral_centroid, F.spectral_bandwidth,
+                   F.spectral_rolloff, F.chroma, F.log_mel_spectrogram, F.mfcc],
+    "n_fft": [F.compute_spectrogram, F.band_energy_ratio, F.spectral_centroid,
+              F.spectral_bandwidth, F.spectral_rolloff, F.chroma, F.log_mel_spectrogram,
+              F.mfcc],
+    "frame_length": [F.amplitude_envelope, F.rms, F.zero_crossing_rate],
+    "tuning": [F.chroma],
+}
+_POSITIONAL_Y = {F.compute_spectrogram, F.amplitude_envelope, F.zero_crossing_rate}
+
+
+def _call(fn, **kwargs):
+    return fn(_Y, **kwargs) if fn in _POSITIONAL_Y else fn(y=_Y, **kwargs)
+
+
+@pytest.mark.parametrize("name, value", BAD_PARAMS, ids=lambda v: repr(v))
+def test_bad_parameters_raise_feature_error(name, value):
+    for feature_set in F.FEATURE_SETS:
+        with pytest.raises(FeatureError, match=name):
+            F.extract_features(_Y, feature_set=feature_set, **{name: value})
+        with pytest.raises(FeatureError, match=name):
+            F.compute_frame_features(_Y, feature_set=feature_set, **{name: value})
+    names = [name] + (["frame_length"] if name == "n_fft" else [])
+    for param in names:
+        for fn in TAKES[param]:
+            with pytest.raises(FeatureError, match=param):
+                _call(fn, **{param: value})
+
+
+def test_bad_parameters_are_checked_before_any_work(monkeypatch):
+    """One up-front check: a bad hop_length is refused before the STFT is even attempted."""
+    def boom(*args, **kwargs):
+        raise AssertionError("framing started before the parameters were checked")
+
+    monkeypatch.setattr(F, "_frame", boom)
+    with pytest.raises(FeatureError, match="hop_length"):
+        F.extract_features(_Y, hop_length=0)
+    with pytest.raises(FeatureError, match="tuning"):
+        F.extract_features(_Y, tuning=float("nan"))
+
+
+def test_whole_valued_parameters_of_other_types_are_accepted():
+    want = F.extract_features(_Y)
+    assert F.extract_features(_Y, sr=22050.0, n_fft=2048.0, hop_length=np.int64(512),
+                              n_mfcc=np.int32(13), tuning=np.float32(0.0)) == want
+    assert F.feature_settings(sr=np.int64(22050))["sr"] == 22050
+    assert type(F.feature_settings(sr=22050.0)["sr"]) is int  # JSON writes 22050, not 22050.0
+
+
+@pytest.mark.filterwarnings("ignore:Empty filters detected")  # 128 mel bands, 65 FFT bins
+@pytest.mark.parametrize("feature_set, kwargs, match", [
+    ("seed", {"sr": 4000}, "2,000 Hz"),  # the band-energy split must lie below sr / 2
+    ("extended", {"sr": 8000}, "spectral contrast"),
+    ("extended", {"n_fft": 64}, "n_fft"),  # octave bands without an FFT bin
+])
+def test_parameters_too_small_for_the_feature_set(feature_set, kwargs, match):
+    with pytest.raises(FeatureError, match=match):
+        F.extract_features(_Y, feature_set=feature_set, **kwargs)
+    # Just inside the limits, every value is finite.
+    ok = {"sr": 4001} if kwargs == {"sr": 4000} else \
+        {"sr": 12801} if "sr" in kwargs else {"n_fft": 128, "hop_length": 128}
+    row = F.extract_features(_Y, feature_set=feature_set, **ok)
+    assert all(np.isfinite(v) for v in row.values())
+
+
+def test_bad_settings_for_a_table_raise():
+    for kwargs in ({"sr": 0}, {"n_mfcc": 0}, {"n_mfcc": 129}, {"n_mfcc": 2.5},
+                   {"feature_set": "all"}, {"stats": ("avg",)}):
+        with pytest.raises(FeatureError):
+            F.feature_settings(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
 # Corpus tables
 
 
@@ -462,9 +557,15 @@ def test_feature_tables_of_a_prepared_corpus(demo_dir):
         assert list(table["audio_file"]) == list(ann["audio_file"])
         assert not table.isna().any().any()
         settings = json.loads((demo_dir / split / "features.json").read_text())
-        assert settings == {**F.feature_settings(), "label_columns": [
-            "fst_level_label", "sec_level_label", "thr_level_label"]}
+        assert settings == {
+            "format_version": F.FEATURES_FORMAT_VERSION, **F.feature_settings(),
+            "label_columns": ["fst_level_label", "sec_level_label", "thr_level_label"],
+            "feature_columns": SEED_COLUMNS, "n_rows": len(ann), "n_clips": len(ann),
+            "annotations_sha256": sha256(demo_dir / split / "annotations.csv"),
+            "features_sha256": sha256(demo_dir / split / "features.csv")}
+        assert settings["segment"] is None and settings["segment_hop"] is None
         assert F.read_feature_settings(demo_dir / split) == settings
+        assert F.check_feature_table(demo_dir / split) == settings
     # A row equals extract_features of its clip (the table went through CSV and processes).
     row = pd.read_csv(demo_dir / splits[0] / "features.csv").iloc[0]
     want = F.extract_features(load_audio(demo_dir / row["audio_file"]))
@@ -549,6 +650,206 @@ def test_build_feature_table_refuses_unknown_settings(demo_dir):
         F.build_feature_table(split_dir, feature_set="everything", progress=False)
     with pytest.raises(FeatureError):
         F.build_feature_table(split_dir, stats=("avg",), progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Provenance: tables tied to their annotations, refused when stale
+
+
+@pytest.fixture
+def data_copy(demo_dir, tmp_path):
+    """The demo folder's tables and annotations copied, its audio folders linked (read-only)."""
+    data = tmp_path / "data"
+    for split in list_splits(demo_dir):
+        (data / split).mkdir(parents=True)
+        for f in (demo_dir / split).iterdir():
+            if f.name == "audios":
+                (data / split / "audios").symlink_to(f, target_is_directory=True)
+            elif f.is_file():
+                shutil.copy2(f, data / split / f.name)
+    return data
+
+
+def _tables(data) -> dict:
+    return {p.relative_to(data).as_posix(): p.read_bytes()
+            for p in sorted(data.glob("*/features*"))}
+
+
+def test_check_feature_tables_of_a_fresh_build(data_copy):
+    metas = F.check_feature_tables(data_copy)
+    assert list(metas) == list_splits(data_copy)
+    for split, meta in metas.items():
+        table = pd.read_csv(data_copy / split / "features.csv")
+        assert meta["n_rows"] == len(table) and meta["n_clips"] == len(table)
+        assert meta["feature_columns"] == SEED_COLUMNS
+    assert list(F.check_feature_tables(data_copy, splits=["train"])) == ["train"]
+
+
+def _stale(path, match):
+    return pytest.raises(F.StaleFeaturesError, match=match)
+
+
+def test_missing_or_unreadable_features_json_is_stale(data_copy):
+    split = data_copy / "train"
+    (split / "features.json").write_text("{not json")
+    with _stale(split, r"'train'.*unreadable.*re-run `bag-of-songs features"):
+        F.check_feature_table(split)
+    (split / "features.json").unlink()
+    with _stale(split, r"'train'.*no features.json.*re-run `bag-of-songs features "
+                       + str(data_copy)):
+        F.check_feature_table(split)
+    # A table of the previous version: its features.json had the settings only.
+    old = {**F.feature_settings(), "label_columns": list(LEVELS)}
+    (split / "features.json").write_text(json.dumps(old))
+    with _stale(split, "another version"):
+        F.check_feature_table(split)
+    with _stale(split, "'train'"):
+        F.check_feature_tables(data_copy)
+    (split / "features.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="bag-of-songs features"):
+        F.check_feature_table(split)
+
+
+def test_annotations_changed_since_the_build_is_stale(data_copy):
+    """Item 5 of issue 11: `prepare` again (another seed) leaves the old features.csv."""
+    split = data_copy / "validation"
+    ann = read_annotations(split)
+    ann.iloc[::-1].to_csv(split / "annotations.csv", index=False)  # another order of clips
+    with _stale(split, r"'validation' .*stale.*annotations.csv changed"):
+        F.check_feature_table(split)
+    with _stale(split, "validation"):
+        F.check_feature_tables(data_copy)
+    (split / "annotations.csv").unlink()
+    with _stale(split, "no annotations.csv"):
+        F.check_feature_table(split)
+
+
+def test_features_csv_with_other_columns_or_content_is_stale(data_copy):
+    split = data_copy / "train"
+    table = pd.read_csv(split / "features.csv")
+    table.drop(columns=["mean_mfcc13"]).to_csv(split / "features.csv", index=False)
+    with _stale(split, r"columns.*missing \['mean_mfcc13'\]"):
+        F.check_feature_table(split)
+    table.assign(std_rms=1.0).to_csv(split / "features.csv", index=False)
+    with _stale(split, r"unexpected \['std_rms'\]"):
+        F.check_feature_table(split)
+    table.assign(mean_rms=table["mean_rms"] * 2).to_csv(split / "features.csv", index=False)
+    with _stale(split, "changed or replaced after its features.json"):
+        F.check_feature_table(split)
+
+
+def test_splits_built_with_different_settings_are_refused(data_copy):
+    """Item 8 of issue 11: `features --stats mean,std` killed after its first split."""
+    F.build_feature_table(data_copy / "train", stats=("mean", "std"), n_jobs=1,
+                          progress=False, log=lambda m: None)
+    F.check_feature_table(data_copy / "train")  # each table is fine on its own
+    F.check_feature_table(data_copy / "test")
+    with pytest.raises(F.StaleFeaturesError) as err:
+        F.check_feature_tables(data_copy)
+    msg = str(err.value)
+    assert "stats" in msg and "'validation'" in msg and "'train'" in msg
+    assert "feature columns differ" in msg and f"features {data_copy}" in msg
+    F.check_feature_tables(data_copy, splits=["validation", "test"])  # these two agree
+    F.build_feature_table(data_copy / "test", n_mfcc=12, n_jobs=1, progress=False,
+                          log=lambda m: None)
+    with pytest.raises(F.StaleFeaturesError, match=r"n_mfcc is 12 in 'test' but 13"):
+        F.check_feature_tables(data_copy, splits=["validation", "test"])
+
+
+def test_interrupted_build_leaves_the_previous_tables(data_copy, monkeypatch):
+    before = _tables(data_copy)
+    real_stage = F._stage_split
+    calls = []
+
+    def stage_then_interrupt(split_dir, *args, **kwargs):
+        calls.append(split_dir.name)
+        if len(calls) == 2:  # Ctrl-C while the second split is being extracted
+            raise KeyboardInterrupt
+        return real_stage(split_dir, *args, **kwargs)
+
+    monkeypatch.setattr(F, "_stage_split", stage_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        F.build_feature_tables(data_copy, stats=("mean", "std"), n_jobs=1, progress=False)
+    assert _tables(data_copy) == before  # nothing published, the first split's staging gone
+    assert not list(data_copy.glob("*/.features*"))
+    F.check_feature_tables(data_copy)
+
+
+def test_half_published_split_is_refused(data_copy, tmp_path):
+    """A new features.csv beside the previous features.json (killed between the renames)."""
+    other = tmp_path / "other"
+    shutil.copytree(data_copy, other, symlinks=True)
+    F.build_feature_table(other / "train", stats=("mean", "median"), n_jobs=1,
+                          progress=False, log=lambda m: None)
+    shutil.copy2(other / "train" / "features.csv", data_copy / "train" / "features.csv")
+    with pytest.raises(F.StaleFeaturesError, match="'train'"):
+        F.check_feature_table(data_copy / "train")
+    # Same columns, other values (a rebuild after the annotations changed, renamed half-way).
+    F.build_feature_table(other / "test", n_jobs=1, progress=False, log=lambda m: None)
+    table = pd.read_csv(other / "test" / "features.csv")
+    table.iloc[::-1].to_csv(data_copy / "test" / "features.csv", index=False)
+    with pytest.raises(F.StaleFeaturesError, match="changed or replaced"):
+        F.check_feature_table(data_copy / "test")
+
+
+def test_debris_of_an_earlier_run_is_removed(data_copy):
+    split = data_copy / "test"
+    debris = [split / ".features.csv.staged", split / ".features.json.x1y2.tmp",
+              split / ".features_skipped.csv.abc.csv.tmp"]
+    for p in debris:
+        p.write_text("left by a killed run")
+    keep = split / ".user_notes.txt"
+    keep.write_text("not ours")
+    F.build_feature_tables(data_copy, n_jobs=1, progress=False, log=lambda m: None)
+    assert not any(p.exists() for p in debris)
+    assert keep.exists()
+    F.check_feature_tables(data_copy)
+
+
+def test_annotations_rewritten_during_extraction_writes_nothing(data_copy, monkeypatch):
+    split = data_copy / "train"
+    before = _tables(data_copy)
+    real = F._features_for_file
+
+    def rewrite_then_extract(path, settings):
+        if not (split / "rewritten").exists():  # a concurrent prepare, once
+            (split / "rewritten").touch()
+            ann = read_annotations(split)
+            ann.iloc[::-1].to_csv(split / "annotations.csv", index=False)
+        return real(path, settings)
+
+    monkeypatch.setattr(F, "_features_for_file", rewrite_then_extract)
+    with pytest.raises(F.StaleFeaturesError, match="changed while"):
+        F.build_feature_table(split, n_jobs=1, progress=False, log=lambda m: None)
+    assert _tables(data_copy) == before
+    assert not list(split.glob(".features*"))
+
+
+def test_a_folder_in_use_by_another_run_is_refused(data_copy):
+    import subprocess
+    import sys
+
+    from bag_of_songs import data as D
+
+    if not hasattr(D, "lock_folder"):
+        pytest.skip("bag_of_songs.data.lock_folder is not there yet (being added to data.py)")
+    before = _tables(data_copy)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom bag_of_songs.data import lock_folder\n"
+         "with lock_folder(sys.argv[1], what='prepare'):\n"
+         "    print('locked', flush=True)\n    time.sleep(60)\n", str(data_copy)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(OSError, match="in use by another run"):
+            F.build_feature_tables(data_copy, n_jobs=1, progress=False, log=lambda m: None)
+        with pytest.raises(OSError, match="in use by another run"):
+            F.build_feature_table(data_copy / "train", n_jobs=1, progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _tables(data_copy) == before
+    F.build_feature_tables(data_copy, n_jobs=1, progress=False, log=lambda m: None)
 
 
 # ---------------------------------------------------------------------------------------------
