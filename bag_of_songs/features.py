@@ -15,6 +15,12 @@ clip and shares it. Values equal librosa's own functions with the same parameter
 
 On a silent frame every feature is finite: envelope, RMS, ZCR, BER, centroid, bandwidth,
 rolloff and chroma are 0; MFCCs are those of the floor level (-100 dB).
+
+Segments (texture windows): ``extract_features(y, segment=3.0)`` pools the same frames of the
+clip's one STFT over each 3 s segment instead of the whole clip, one row per segment
+(:func:`segment_frames` says which frames form segment :math:`i`; :func:`pool_segments` pools
+them, vectorised). Feature tables record how they were made and what from (``features.json``);
+:func:`check_feature_table` and :func:`check_feature_tables` refuse a stale or mixed table.
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ __all__ = [
     "mfcc",
     "compute_frame_features",
     "pool_features",
+    "segment_frames",
+    "pool_segments",
     "feature_names",
     "extract_features",
     "build_feature_table",
@@ -1024,18 +1032,216 @@ def pool_features(frame_features: dict[str, np.ndarray], *, stats: Iterable[str]
     return row
 
 
+def _check_segment(segment, segment_hop) -> tuple[float | None, float | None]:
+    if segment is None:
+        if segment_hop is not None:
+            raise FeatureError("segment_hop needs segment: give the segment length in seconds "
+                               "too (e.g. segment=3.0, segment_hop=1.5)")
+        return None, None
+    what = "a finite positive number of seconds (e.g. 3.0), or None for one row per clip"
+    segment = _real("segment", segment, what)
+    if segment <= 0:
+        raise FeatureError(f"segment must be {what}, got {segment!r}")
+    if segment_hop is None:
+        return segment, segment
+    segment_hop = _real("segment_hop", segment_hop, "a finite positive number of seconds")
+    if segment_hop <= 0:
+        raise FeatureError(f"segment_hop must be a finite positive number of seconds, got "
+                           f"{segment_hop!r}")
+    return segment, segment_hop
+
+
+def _segment_layout(n_frames: int, segment: float, segment_hop: float, sr: int,
+                    hop_length: int) -> tuple[int, int, int]:
+    """(frames per segment n_f, hop between segments in frames h_f, number of segments)."""
+    n_f = int(round(segment * sr / hop_length))
+    h_f = int(round(segment_hop * sr / hop_length))
+    hop_s = hop_length / sr
+    if n_f < 1:
+        raise FeatureError(f"segment={segment} s is shorter than one hop ({hop_s * 1e3:.1f} "
+                           f"ms at sr={sr}, hop_length={hop_length}): a segment needs a frame")
+    if h_f < 1:
+        raise FeatureError(f"segment_hop={segment_hop} s is shorter than one hop "
+                           f"({hop_s * 1e3:.1f} ms): segments would not advance")
+    if n_frames < n_f:  # a clip shorter than one segment: one segment of all its frames
+        return n_frames, h_f, 1
+    return n_f, h_f, 1 + (n_frames - n_f) // h_f
+
+
+def segment_frames(n_frames: int, *, segment: float, segment_hop: float | None = None,
+                   sr: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH) -> np.ndarray:
+    r"""Which frames belong to each segment (texture window) of a clip of ``n_frames`` frames.
+
+    Frame :math:`k` is centred on sample :math:`kH` (:math:`H` = ``hop_length``). A segment
+    holds :math:`n_f` = ``round(segment * sr / H)`` consecutive frames and segments start
+    every :math:`h_f` = ``round(segment_hop * sr / H)`` frames: segment :math:`i` is frames
+    :math:`k = i h_f, \ldots, i h_f + n_f - 1`, i.e. the frames centred in
+    :math:`[i h_f H, (i h_f + n_f) H)` samples. With the defaults and ``segment=3.0``,
+    :math:`n_f = 129` frames (2.995 s), and a 30 s clip (1,292 frames) has 10 segments.
+
+    - Only whole segments are kept: the frames after the last one (fewer than :math:`h_f`
+      when ``segment_hop <= segment``) belong to none (2 frames, 46 ms, of a 30 s clip).
+    - A clip shorter than one segment (``n_frames < n_f``) gives one segment of all its
+      frames, never none.
+    - ``segment_hop < segment`` gives overlapping segments; ``segment_hop > segment`` leaves
+      frames between segments out.
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (texture windows).
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames of the clip, ``1 + len(y) // hop_length``.
+    segment : float
+        Segment length in seconds.
+    segment_hop : float, optional
+        Seconds between the starts of consecutive segments (default ``segment``: adjacent).
+    sr, hop_length : int
+
+    Returns
+    -------
+    bounds : np.ndarray [shape=(n_segments, 2), dtype=int]
+        ``[start, stop)`` frame indices of each segment.
+
+    Raises
+    ------
+    FeatureError
+        When ``segment`` or ``segment_hop`` is not a positive number of seconds, or shorter
+        than one hop.
+
+    Examples
+    --------
+    >>> segment_frames(1292, segment=3.0)[:3].tolist()
+    [[0, 129], [129, 258], [258, 387]]
+    >>> len(segment_frames(1292, segment=3.0)), segment_frames(100, segment=3.0).tolist()
+    (10, [[0, 100]])
+    """
+    sr, hop_length = _check_params(sr=sr, hop_length=hop_length)
+    n_frames = _whole("n_frames", n_frames, 1, "a whole number of frames >= 1")
+    segment, segment_hop = _check_segment(segment, segment_hop)
+    if segment is None:
+        raise FeatureError("segment must be a finite positive number of seconds, got None")
+    n_f, h_f, n_seg = _segment_layout(n_frames, segment, segment_hop, sr, hop_length)
+    starts = np.arange(n_seg) * h_f
+    return np.stack([starts, starts + n_f], axis=1)
+
+
+def _segment_tempo(onset_windows: np.ndarray, sr: int, hop_length: int) -> np.ndarray:
+    """Tempo of each segment from its slice of the clip's onset envelope, in one librosa call."""
+    import librosa
+
+    w = np.ascontiguousarray(onset_windows)  # (n_segments, n_f)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tempo = librosa.feature.tempo(onset_envelope=w, sr=sr, hop_length=hop_length)[..., 0]
+    # As for a whole clip: no onset at all in a segment (silence, a steady tone) is tempo 0.
+    return np.where(np.any(w > 0, axis=-1), tempo, 0.0)
+
+
+def pool_segments(frame_features: dict[str, np.ndarray], *, segment: float,
+                  segment_hop: float | None = None, stats: Iterable[str] = ("mean",),
+                  sr: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH) -> pd.DataFrame:
+    """Pool frame series over each segment (texture window): one row per segment.
+
+    The segments are those of :func:`segment_frames`; each row equals
+    :func:`pool_features` of the frame features sliced to that segment's frames (the same
+    columns, in the same order). Vectorised: every statistic is taken over a strided view of
+    all segments at once. The scalar ``tempo`` (extended set) is estimated per segment from
+    that segment's slice of the clip's ``onset_strength`` (one batched ``librosa`` call).
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (texture windows).
+
+    Parameters
+    ----------
+    frame_features : dict name -> np.ndarray [shape=(t,) or (rows, t) or ()]
+        As returned by :func:`compute_frame_features` (every series with the same ``t``).
+    segment, segment_hop : float
+        Seconds, as in :func:`segment_frames`.
+    stats : iterable of str, or str
+    sr, hop_length : int
+
+    Returns
+    -------
+    table : pandas.DataFrame [shape=(n_segments, 1 + n_columns)]
+        ``segment`` (0, 1, ...), then the columns of :func:`pool_features`.
+
+    Raises
+    ------
+    FeatureError
+        On an unknown statistic, bad segment settings, or series of different lengths.
+    """
+    stats = _check_stats(stats)
+    sr, hop_length = _check_params(sr=sr, hop_length=hop_length)
+    segment, segment_hop = _check_segment(segment, segment_hop)
+    if segment is None:
+        raise FeatureError("segment must be a finite positive number of seconds, got None")
+    lengths = {np.shape(x)[-1] for x in frame_features.values() if np.ndim(x) > 0}
+    if len(lengths) != 1:
+        raise FeatureError(f"the frame series have different lengths {sorted(lengths)}")
+    n_frames = lengths.pop()
+    n_f, h_f, n_seg = _segment_layout(n_frames, segment, segment_hop, sr, hop_length)
+
+    def windows(x):  # (..., n_seg, n_f), a view
+        return np.lib.stride_tricks.sliding_window_view(x, n_f, axis=-1)[..., ::h_f, :][
+            ..., :n_seg, :]
+
+    cols: dict[str, np.ndarray] = {"segment": np.arange(n_seg)}
+    scalars: dict[str, np.ndarray] = {}
+    for stat in stats:
+        fn = STATS[stat]
+        for name, x in frame_features.items():
+            x = np.asarray(x)
+            if x.ndim == 0:
+                if name != "tempo":  # every scalar feature needs its own per-segment rule
+                    raise FeatureError(f"no per-segment rule for the scalar feature {name!r}")
+                if name not in scalars:
+                    scalars[name] = _segment_tempo(windows(frame_features["onset_strength"]),
+                                                   sr, hop_length)
+            elif x.ndim == 1:
+                cols[f"{stat}_{name}"] = fn(windows(x), axis=-1)
+            else:
+                values = fn(windows(x), axis=-1)  # (rows, n_seg)
+                for col, v in zip(_row_names(name, x.shape[0]), values, strict=True):
+                    cols[f"{stat}_{col}"] = v
+    cols.update(scalars)
+    table = pd.DataFrame({k: np.asarray(v, dtype=np.int64 if k == "segment" else np.float64)
+                          for k, v in cols.items()})
+    return table
+
+
 def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
                      stats: Iterable[str] = ("mean",), feature_set: str = "seed",
                      n_fft: int = FRAME_SIZE, hop_length: int = HOP_LENGTH,
-                     tuning: float | None = 0.0) -> dict[str, float]:
-    """One clip's row of the feature table: frame features from one STFT, pooled over frames.
+                     tuning: float | None = 0.0, segment: float | None = None,
+                     segment_hop: float | None = None) -> dict[str, float] | pd.DataFrame:
+    """One clip's row of the feature table (or one row per segment), from one STFT.
 
-    With the defaults, the study's 32 columns in this order: ``mean_envelope, mean_rms,
-    mean_zcr, mean_ber, mean_spec_cent, mean_spec_bw, mean_rolloff, mean_chroma_stftC ...
-    mean_chroma_stftB, mean_mfcc1 ... mean_mfcc13``. Each further statistic in ``stats`` adds
-    its own prefixed block (``std_rms``, ...).
+    Frame features (:func:`compute_frame_features`) pooled over all frames: with the defaults,
+    the study's 32 columns in this order: ``mean_envelope, mean_rms, mean_zcr, mean_ber,
+    mean_spec_cent, mean_spec_bw, mean_rolloff, mean_chroma_stftC ... mean_chroma_stftB,
+    mean_mfcc1 ... mean_mfcc13``. Each further statistic in ``stats`` adds its own prefixed
+    block (``std_rms``, ...).
 
-    Explained in ``notebooks/2-features-explanation.ipynb``.
+    With ``segment`` (seconds), the same frame features of the clip's one STFT are pooled over
+    each segment instead (texture windows; :func:`segment_frames` says which frames belong to
+    which segment, :func:`pool_segments` pools them): one row per segment, the same columns.
+    A clip shorter than one segment gives one row; a silent segment gives the finite values
+    documented for silence (module docstring), tempo 0.
+
+    How a segment row relates to ``extract_features`` of the sliced signal
+    ``y[a H : (b - 1) H + 1]`` (segment frames ``a .. b - 1``, which has exactly those ``b - a``
+    frame centres): frames whose window lies inside the slice (all but the first and last
+    ``n_fft // (2 * hop_length)`` = 2) have identical envelope, RMS, ZCR, BER, centroid,
+    bandwidth, roll-off, chroma (at a fixed ``tuning``), spectral contrast and flatness: these
+    depend on the frame's samples only. The 2 edge frames at each end differ, since the slice
+    is zero-padded (edge-padded for ZCR) where the clip has samples, so the pooled values
+    differ by at most ``4 / (b - a)`` of the feature's range (3 % for 3 s segments). The
+    log-mel spectrogram behind the MFCCs (and onset strength, delta MFCCs) is floored at 80 dB
+    below the **clip's** maximum for segment rows and below the slice's maximum for the sliced
+    signal: they agree where every mel band is within 80 dB of the clip's loudest frame.
+    ``tuning=None`` is estimated once, from the whole clip. ``onset_strength`` and
+    ``delta_mfcc`` also reach 1 and 4 frames across the segment's edges.
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 6, and texture windows).
 
     Parameters
     ----------
@@ -1051,11 +1257,18 @@ def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
         F and H.
     tuning : float or None
         Chroma tuning (0.0 = A440).
+    segment : float, optional
+        Segment length in seconds (e.g. 3.0); None (default) pools the whole clip.
+    segment_hop : float, optional
+        Seconds between segment starts (default ``segment``); only with ``segment``.
 
     Returns
     -------
     row : dict column name -> float
-        Every value finite.
+        Without ``segment``. Every value finite.
+    segments : pandas.DataFrame [shape=(n_segments, 1 + n_columns)]
+        With ``segment``: ``segment`` (0, 1, ...) then the same columns as the dict. Every
+        value finite.
 
     Raises
     ------
@@ -1063,15 +1276,36 @@ def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
         On empty, multi-channel or non-finite input; on a parameter no feature can be computed
         with (``sr``, ``n_fft`` or ``hop_length`` not a positive whole number, ``sr`` too low
         for the feature set, ``tuning`` not finite or outside [-0.5, 0.5], an unknown
-        statistic or feature set, ``n_mfcc`` outside 1..128), checked before any work.
+        statistic or feature set, ``n_mfcc`` outside 1..128, ``segment`` or ``segment_hop``
+        not a positive number of seconds of at least one hop), checked before any work.
+
+    Examples
+    --------
+    >>> y = load_audio("ccmusic/train/audios/audio_train_0.wav")  # doctest: +SKIP
+    >>> len(extract_features(y))  # doctest: +SKIP
+    32
+    >>> extract_features(y, segment=3.0).shape  # 10 segments, segment + 32 columns  # doctest: +SKIP
+    (10, 33)
     """
     sr, n_fft, hop_length, tuning, feature_set = _check_params(
         sr=sr, n_fft=n_fft, hop_length=hop_length, tuning=tuning, feature_set=feature_set)
     n_mfcc = _check_n_mfcc(n_mfcc)
     stats = _check_stats(stats)
+    segment, segment_hop = _check_segment(segment, segment_hop)
+    if segment is not None:
+        _segment_layout(1, segment, segment_hop, sr, hop_length)  # too short: refuse now
     frame_features = compute_frame_features(
         y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mfcc=n_mfcc, feature_set=feature_set,
         tuning=tuning)
+    if segment is not None:
+        table = pool_segments(frame_features, segment=segment, segment_hop=segment_hop,
+                              stats=stats, sr=sr, hop_length=hop_length)
+        values = table.drop(columns="segment").to_numpy()
+        bad = [c for c, ok in zip(table.columns[1:], np.isfinite(values).all(axis=0),
+                                  strict=True) if not ok]
+        if bad:  # should not happen for finite input; never let a NaN into a table
+            raise FeatureError(f"non-finite feature values: {bad}")
+        return table
     row = pool_features(frame_features, stats=stats)
     bad = [k for k, v in row.items() if not np.isfinite(v)]
     if bad:  # should not happen for finite input; never let a NaN into a table
@@ -1115,18 +1349,22 @@ def feature_names(*, n_mfcc: int = 13, stats: Iterable[str] = ("mean",),
 # Corpus tables
 
 
-def _features_for_file(path: str, settings: dict) -> tuple[dict | None, str | None]:
+def _features_for_file(path: str, settings: dict
+                       ) -> tuple[dict | pd.DataFrame | None, str | None]:
     try:
         y = load_audio(path, sr=settings["sr"])
         return extract_features(y, sr=settings["sr"], n_mfcc=settings["n_mfcc"],
-                                stats=settings["stats"], feature_set=settings["feature_set"]
-                                ), None
+                                stats=settings["stats"], feature_set=settings["feature_set"],
+                                n_fft=settings["n_fft"], hop_length=settings["hop_length"],
+                                tuning=settings["tuning"], segment=settings["segment"],
+                                segment_hop=settings["segment_hop"]), None
     except (AudioLoadError, FeatureError) as exc:
         return None, str(exc)
 
 
 def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
-                     stats: Iterable[str] = ("mean",), feature_set: str = "seed") -> dict:
+                     stats: Iterable[str] = ("mean",), feature_set: str = "seed",
+                     segment: float | None = None, segment_hop: float | None = None) -> dict:
     """The settings that define a feature table (stored beside it in ``features.json``).
 
     Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
@@ -1136,19 +1374,24 @@ def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
     settings : dict
         The keys of :data:`SETTING_KEYS`: ``sr, n_fft, hop_length, n_mfcc, stats,
         feature_set, tuning`` (F, H and the A440 tuning are fixed) and ``segment,
-        segment_hop`` (None: one row per clip).
+        segment_hop`` in seconds (both None for one row per clip; ``segment_hop`` is
+        ``segment`` when not given).
 
     Raises
     ------
     FeatureError
-        On an unknown statistic or feature set, ``n_mfcc`` outside 1..128, or an ``sr`` the
-        features cannot be computed at.
+        On an unknown statistic or feature set, ``n_mfcc`` outside 1..128, an ``sr`` the
+        features cannot be computed at, or bad segment settings (see
+        :func:`segment_frames`).
     """
     sr, feature_set = _check_params(sr=sr, feature_set=feature_set)
     n_mfcc = _check_n_mfcc(n_mfcc)
+    segment, segment_hop = _check_segment(segment, segment_hop)
+    if segment is not None:
+        _segment_layout(1, segment, segment_hop, sr, HOP_LENGTH)  # at least one hop
     return {"sr": sr, "n_fft": FRAME_SIZE, "hop_length": HOP_LENGTH, "n_mfcc": n_mfcc,
             "stats": list(_check_stats(stats)), "feature_set": feature_set, "tuning": 0.0,
-            "segment": None, "segment_hop": None}
+            "segment": segment, "segment_hop": segment_hop}
 
 
 def read_feature_settings(split_dir: str | os.PathLike) -> dict:
@@ -1440,7 +1683,8 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, progress: bool
     jobs = (delayed(_features_for_file)(str(root / f), settings) for f in files)
     results = Parallel(n_jobs=_effective_jobs(n_jobs, len(files)), return_as="generator",
                        pre_dispatch="2*n_jobs")(jobs)
-    rows, kept, skipped = [], [], []
+    segmented = settings["segment"] is not None
+    rows, kept, skipped = [], [], []  # kept: the annotation row of each table row
     for i, (row, reason) in enumerate(tqdm(results, total=len(files), disable=not progress,
                                            desc=f"features {split_dir.name}", file=sys.stderr)):
         if row is None:
@@ -1448,10 +1692,18 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, progress: bool
             log(f"left out {files[i]}: {reason}")
         else:
             rows.append(row)
-            kept.append(i)
+            kept.extend([i] * (len(row) if segmented else 1))
     columns = feature_names(n_mfcc=settings["n_mfcc"], stats=settings["stats"],
                             feature_set=settings["feature_set"])
-    feats = pd.DataFrame(rows, columns=columns)
+    if segmented:
+        feats = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+            {"segment": pd.Series(dtype=np.int64), **{c: pd.Series(dtype=float)
+                                                      for c in columns}})
+        if list(feats.columns) != ["segment", *columns]:  # a programming error, not a user's
+            raise RuntimeError(f"segment columns {list(feats.columns)[:5]}... differ from "
+                               f"feature_names()")
+    else:
+        feats = pd.DataFrame(rows, columns=columns)
     table = pd.concat([ann.iloc[kept][["audio_file", *labels]].reset_index(drop=True), feats],
                       axis=1)
     if _sha256(ann_path) != ann_sha:
@@ -1468,7 +1720,7 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, progress: bool
             staged.stage(skip_path, _csv_writer(skip_table), ".csv.tmp")
         meta = {"format_version": FEATURES_FORMAT_VERSION, **settings,
                 "label_columns": labels, "feature_columns": columns,
-                "n_rows": len(table), "n_clips": len(kept),
+                "n_rows": len(table), "n_clips": len(rows),
                 "annotations_sha256": ann_sha, "features_sha256": _sha256(csv_path)}
         staged.stage(split_dir / "features.json",
                      lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"),
@@ -1480,8 +1732,9 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, progress: bool
 
 
 def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = ("mean",),
-                        feature_set: str = "seed", n_mfcc: int = 13, n_jobs: int = -1,
-                        progress: bool = True, log=None) -> pd.DataFrame:
+                        feature_set: str = "seed", n_mfcc: int = 13,
+                        segment: float | None = None, segment_hop: float | None = None,
+                        n_jobs: int = -1, progress: bool = True, log=None) -> pd.DataFrame:
     """Extract every clip listed in ``split_dir/annotations.csv`` and write ``features.csv``.
 
     Clips are read and featurised one at a time in joblib worker processes, so memory stays
@@ -1504,6 +1757,11 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     stats : iterable of str
     feature_set : {"seed", "extended"}
     n_mfcc : int
+    segment : float, optional
+        Segment length in seconds (e.g. 3.0): one row per segment (texture window) of each
+        clip, see :func:`extract_features`; None (default): one row per clip.
+    segment_hop : float, optional
+        Seconds between segment starts (default ``segment``).
     n_jobs : int
         Worker processes (-1 = all cores; never more than there are clips).
     progress : bool
@@ -1514,16 +1772,17 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     -------
     table : pandas.DataFrame
         ``audio_file``, the label column(s) (every column of ``annotations.csv`` but
-        ``audio_file`` and ``source``), then the feature columns; also written to
-        ``split_dir/features.csv``. A missing or unreadable clip is reported (``log``) and
+        ``audio_file`` and ``source``), for a segment table ``segment`` (0, 1, ... within each
+        clip, the clip's rows together and in order), then the feature columns; also written
+        to ``split_dir/features.csv``. A missing or unreadable clip is reported (``log``) and
         left out, never written as a NaN row; the clips left out and why are listed in
         ``split_dir/features_skipped.csv``.
 
         ``split_dir/features.json`` records: ``format_version``
         (:data:`FEATURES_FORMAT_VERSION`), the settings (``sr, n_fft, hop_length, n_mfcc,
         stats, feature_set, tuning, segment, segment_hop``), ``label_columns``,
-        ``feature_columns`` (in table order), ``n_rows`` (rows of ``features.csv``),
-        ``n_clips`` (clips kept), ``annotations_sha256`` (of ``annotations.csv`` as read)
+        ``feature_columns`` (in table order, without ``segment``), ``n_rows`` (rows of
+        ``features.csv``), ``n_clips`` (clips kept; ``n_rows`` for a whole-clip table), ``annotations_sha256`` (of ``annotations.csv`` as read)
         and ``features_sha256`` (of ``features.csv`` as written).
 
     Raises
@@ -1537,7 +1796,8 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
         written).
     """
     split_dir = Path(split_dir)
-    settings = feature_settings(n_mfcc=n_mfcc, stats=stats, feature_set=feature_set)
+    settings = feature_settings(n_mfcc=n_mfcc, stats=stats, feature_set=feature_set,
+                                segment=segment, segment_hop=segment_hop)
     with _locked(split_dir.parent):
         _remove_debris(split_dir)
         staged = _stage_split(split_dir, settings, n_jobs=n_jobs, progress=progress,
@@ -1565,7 +1825,7 @@ def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.
         A prepared folder (see :func:`bag_of_songs.data.prepare`), e.g. ``ccmusic``.
     **kwargs
         Passed to :func:`build_feature_table`: ``stats``, ``feature_set``, ``n_mfcc``,
-        ``n_jobs``, ``progress``, ``log``.
+        ``segment``, ``segment_hop``, ``n_jobs``, ``progress``, ``log``.
 
     Returns
     -------
@@ -1581,12 +1841,12 @@ def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.
         On an unknown statistic or feature set, or ``n_mfcc`` outside 1..128.
     """
     data_dir = Path(data_dir)
-    unknown = set(kwargs) - {"stats", "feature_set", "n_mfcc", "n_jobs", "progress", "log"}
+    setting_args = ("stats", "feature_set", "n_mfcc", "segment", "segment_hop")
+    unknown = set(kwargs) - {*setting_args, "n_jobs", "progress", "log"}
     if unknown:
         raise TypeError(f"build_feature_tables() got unexpected keyword argument(s) "
                         f"{sorted(unknown)}")
-    settings = feature_settings(**{k: kwargs[k] for k in ("stats", "feature_set", "n_mfcc")
-                                   if k in kwargs})
+    settings = feature_settings(**{k: kwargs[k] for k in setting_args if k in kwargs})
     options = {"n_jobs": kwargs.get("n_jobs", -1), "progress": kwargs.get("progress", True),
                "log": kwargs.get("log") or log_to_stderr}
     splits = list_splits(data_dir)
@@ -1619,7 +1879,8 @@ def rank_features(table: pd.DataFrame, *, label_column: str) -> pd.DataFrame:
     Parameters
     ----------
     table : pandas.DataFrame
-        A feature table (``features.csv``).
+        A feature table (``features.csv``); only its feature columns are ranked (never
+        ``audio_file``, labels or a segment table's ``segment`` index).
     label_column : str
 
     Returns
@@ -1634,7 +1895,7 @@ def rank_features(table: pd.DataFrame, *, label_column: str) -> pd.DataFrame:
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise FeatureError(f"{label_column!r} has fewer than two classes")
-    cols = feature_columns(table, exclude=[label_column])
+    cols = feature_columns(table, exclude=[label_column, "segment"])
     rows = []
     for c in cols:
         x = table[c].to_numpy(dtype=float)
@@ -1666,7 +1927,7 @@ def correlated_pairs(table: pd.DataFrame, *, top: int | None = 5) -> pd.DataFram
     ----------
     table : pandas.DataFrame [shape=(n_clips, n_columns)]
         A feature table; only its feature columns (:func:`bag_of_songs.data.feature_columns`)
-        count, never the labels or ids.
+        count, never the labels, ids or a segment table's ``segment`` index.
     top : int or None
         How many pairs to return (None: all ``n_features * (n_features - 1) / 2``).
 
@@ -1686,7 +1947,7 @@ def correlated_pairs(table: pd.DataFrame, *, top: int | None = 5) -> pd.DataFram
     0         a         b  1.0
     1         a         c -0.4
     """
-    cols = feature_columns(table)
+    cols = feature_columns(table, exclude=["segment"])
     corr = table[cols].corr().to_numpy()
     i, j = np.triu_indices(len(cols), k=1)
     r = corr[i, j]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 
 import librosa
@@ -656,15 +657,23 @@ def test_build_feature_table_refuses_unknown_settings(demo_dir):
 # Provenance: tables tied to their annotations, refused when stale
 
 
+def _link_or_copy(src, dst):
+    """A hard link (no copy of the audio, and no symbolic link, which annotations refuse)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 @pytest.fixture
 def data_copy(demo_dir, tmp_path):
-    """The demo folder's tables and annotations copied, its audio folders linked (read-only)."""
+    """The demo folder's tables and annotations copied, its WAVs hard-linked (read only)."""
     data = tmp_path / "data"
     for split in list_splits(demo_dir):
         (data / split).mkdir(parents=True)
         for f in (demo_dir / split).iterdir():
             if f.name == "audios":
-                (data / split / "audios").symlink_to(f, target_is_directory=True)
+                shutil.copytree(f, data / split / "audios", copy_function=_link_or_copy)
             elif f.is_file():
                 shutil.copy2(f, data / split / f.name)
     return data
@@ -778,7 +787,7 @@ def test_interrupted_build_leaves_the_previous_tables(data_copy, monkeypatch):
 def test_half_published_split_is_refused(data_copy, tmp_path):
     """A new features.csv beside the previous features.json (killed between the renames)."""
     other = tmp_path / "other"
-    shutil.copytree(data_copy, other, symlinks=True)
+    shutil.copytree(data_copy, other, copy_function=_link_or_copy)
     F.build_feature_table(other / "train", stats=("mean", "median"), n_jobs=1,
                           progress=False, log=lambda m: None)
     shutil.copy2(other / "train" / "features.csv", data_copy / "train" / "features.csv")
