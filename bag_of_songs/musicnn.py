@@ -570,9 +570,9 @@ def load_musicnn(model: str = "MSD_musicnn", *, weights_dir: str | os.PathLike |
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_network(model: str, weights_dir: str | None):
-    # One network per model per process (joblib workers load it once, on first use).
-    return load_musicnn(model, weights_dir=weights_dir)
+def _cached_network(model: str, weights_dir: str | None, device: str):
+    # One network per model and device per process (joblib workers load it once, on first use).
+    return load_musicnn(model, weights_dir=weights_dir).to(device)
 
 
 def _check_layers(layers: Iterable[str]) -> tuple[str, ...]:
@@ -643,23 +643,18 @@ def embed_patches(patches: np.ndarray, *, model: str = "MSD_musicnn",
                            f"{N_MELS}), got shape {patches.shape}")
     if not np.issubdtype(patches.dtype, np.floating) or not np.all(np.isfinite(patches)):
         raise MusicnnError("the patches must be finite floating-point values")
-    network = _cached_network(model, None if weights_dir is None else os.fspath(weights_dir))
     dev = torch.device(device or "cpu")
-    if dev.type != "cpu":
-        network = network.to(dev)
+    network = _cached_network(model, None if weights_dir is None else os.fspath(weights_dir),
+                              str(dev))
     out = {la: np.empty((patches.shape[0], LAYER_SIZES[la]), dtype=np.float32)
            for la in layers}
-    try:
-        with torch.inference_mode():
-            for start in range(0, patches.shape[0], int(batch_size)):
-                x = torch.from_numpy(np.ascontiguousarray(
-                    patches[start:start + int(batch_size)], dtype=np.float32)).to(dev)
-                result = network(x)
-                for la in layers:
-                    out[la][start:start + x.shape[0]] = result[la].cpu().numpy()
-    finally:
-        if dev.type != "cpu":
-            network.to("cpu")  # the cached copy stays on the CPU
+    with torch.inference_mode():
+        for start in range(0, patches.shape[0], int(batch_size)):
+            x = torch.from_numpy(np.ascontiguousarray(
+                patches[start:start + int(batch_size)], dtype=np.float32)).to(dev)
+            result = network(x)
+            for la in layers:
+                out[la][start:start + x.shape[0]] = result[la].cpu().numpy()
     return out
 
 
