@@ -226,7 +226,7 @@ def musicnn_settings(model: str = "MSD_musicnn", layer: str = "penultimate", *,
     Returns
     -------
     settings : dict
-        ``sr, n_fft, hop_length, n_mels, n_frames, log_offset, model, layer, n_dims,
+        ``sr, n_fft, hop_length, n_mels, n_frames, log_compression, model, layer, n_dims,
         checkpoint_sha256`` (SHA-256 of the ``.index`` and ``.data`` files).
 
     Raises
@@ -237,7 +237,7 @@ def musicnn_settings(model: str = "MSD_musicnn", layer: str = "penultimate", *,
     _check_layers([layer])
     folder = musicnn_checkpoint_dir(model, weights_dir=weights_dir)
     return {"sr": SR, "n_fft": N_FFT, "hop_length": HOP_LENGTH, "n_mels": N_MELS,
-            "n_frames": N_FRAMES, "log_offset": "log10(10000 * mel + 1)", "model": model,
+            "n_frames": N_FRAMES, "log_compression": "log10(10000 * mel + 1)", "model": model,
             "layer": layer, "n_dims": LAYER_SIZES[layer],
             "checkpoint_sha256": _checkpoint_sha256(str(folder))}
 

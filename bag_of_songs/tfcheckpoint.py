@@ -29,6 +29,7 @@ never executes, imports or unpickles anything, and does not need ``protobuf`` or
 from __future__ import annotations
 
 import functools
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -281,7 +282,7 @@ def _parse_entry(name: str, buf: bytes) -> TensorEntry:
     dtype = DTYPES[dtype_code]
     if shard_id < 0 or offset < 0 or size < 0:
         raise CheckpointError(f"{what} has a negative shard, offset or size")
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if size != expected:
         raise CheckpointError(f"tensor {name!r} of shape {shape} and dtype {dtype} should take "
                               f"{expected} bytes, but its index entry says {size}")

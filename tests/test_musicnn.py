@@ -165,6 +165,7 @@ def test_crafted_bundle_reads(tmp_path):
     ("dtype", "DT_STRING"),
     ("size", "should take 24 bytes"),
     ("offset", "holds only 24 bytes"),
+    ("huge", "holds only 24 bytes"),
     ("tensor_crc", "fails its CRC-32C"),
     ("slices", "slices"),
     ("order", "out of order"),
@@ -185,6 +186,8 @@ def test_malformed_bundle_refused(tmp_path, case, message):
         entries[1] = (b"w", _entry_proto(size=20))
     elif case == "offset":
         entries[1] = (b"w", _entry_proto(offset=8))
+    elif case == "huge":  # a 4 TB tensor declared consistently: refused, never allocated
+        entries[1] = (b"w", _entry_proto(shape=(2**20, 2**20)))
     elif case == "tensor_crc":
         payload = PAYLOAD[:-1] + b"\x7f"
     elif case == "slices":
