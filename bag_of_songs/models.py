@@ -10,6 +10,7 @@ split, and the feature settings. :func:`evaluate` works the same for all three k
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -42,7 +43,7 @@ from .data import (
     load_audio,
 )
 from .data import feature_columns as data_feature_columns
-from .features import extract_features, read_feature_settings
+from .features import check_feature_table, extract_features, read_feature_settings
 
 __all__ = [
     "ModelError",
@@ -67,7 +68,10 @@ __all__ = [
 ]
 
 #: The model kinds, as the CLI names them.
-MODEL_KINDS = ("mlp", "svc", "rf")
+MODEL_KINDS = ("mlp", "svc", "rf", "logreg")
+#: The kinds ``compare_models`` and ``bag-of-songs run`` train by default (the study's MLP and
+#: its two baselines).
+DEFAULT_KINDS = ("mlp", "svc", "rf")
 
 
 _FORMAT_VERSION = 2
@@ -81,11 +85,16 @@ class ModelError(ValueError):
 # Data
 
 
-def read_features(features: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+def read_features(features: str | os.PathLike | pd.DataFrame, *, check: bool = True
+                  ) -> pd.DataFrame:
     """A features table from a CSV path (or a split folder holding ``features.csv``) or a DataFrame.
 
-    Label columns (listed in the ``features.json`` beside the table) are read as text, so that
-    labels such as ``"NA"`` or ``"1"`` stay labels; ``df.attrs["label_columns"]`` lists them.
+    A table read from disk is first checked against what it was derived from
+    (:func:`bag_of_songs.features.check_feature_table`): a table built before its split's
+    ``annotations.csv`` was rewritten describes other songs and is refused. Label columns
+    (listed in the ``features.json`` beside the table) are read as text, so that labels such as
+    ``"NA"`` or ``"1"`` stay labels; ``df.attrs["label_columns"]`` lists them and
+    ``df.attrs["feature_columns"]`` the feature columns, each of which must hold numbers only.
 
     Explained in ``notebooks/3-models-prediction.ipynb``.
 
@@ -94,21 +103,25 @@ def read_features(features: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     features : path-like or pandas.DataFrame
         A ``features.csv``, the split folder holding it (e.g. ``ccmusic/test``), or a
         DataFrame, which is returned as it is.
+    check : bool
+        Check the provenance (default) of a table in a prepared split (a folder with
+        ``annotations.csv`` or ``features.json``). Any other CSV (e.g. a published table such
+        as GTZAN's) is read as it is.
 
     Returns
     -------
     table : pandas.DataFrame
         As :func:`bag_of_songs.features.build_feature_table` wrote it: ``audio_file``, the
-        label column(s), then the feature columns.
+        label column(s), ``segment`` for a segment table, then the feature columns.
 
     Raises
     ------
     FileNotFoundError
         When there is no feature table at that path.
+    StaleFeaturesError
+        When the table is stale or was altered (the message says to re-run ``features``).
     ModelError
-        When the file is not a readable CSV table.
-    ValueError
-        When the ``features.json`` beside it is not valid JSON.
+        When the file is not a readable CSV table, or a feature column holds text.
     """
     if isinstance(features, pd.DataFrame):
         return features
@@ -117,7 +130,14 @@ def read_features(features: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         path = path / "features.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no feature table; run `bag-of-songs features` first")
-    labels = read_feature_settings(path.parent).get("label_columns")
+    # A table of a prepared split (annotations.csv or features.json beside it) must be current;
+    # any other CSV (e.g. a published table such as GTZAN's) is read as it is.
+    ours = (path.parent / "annotations.csv").exists() or (path.parent / "features.json").exists()
+    if check and ours and path.name == "features.csv":
+        meta = check_feature_table(path.parent)
+    else:
+        meta = read_feature_settings(path.parent) if ours else {}
+    labels = meta.get("label_columns")
     try:
         if labels is None:
             df = pd.read_csv(path)
@@ -128,17 +148,34 @@ def read_features(features: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         raise ModelError(f"{path}: not a readable feature table ({exc})") from exc
     if labels is not None:
         df.attrs["label_columns"] = [c for c in labels if c in df.columns]
+    if meta.get("feature_columns"):
+        columns = [c for c in meta["feature_columns"] if c in df.columns]
+        text = [c for c in columns if not pd.api.types.is_numeric_dtype(df[c])]
+        if text:
+            raise ModelError(f"{path}: feature column(s) {text[:5]} hold values that are not "
+                             f"numbers (e.g. {df[text[0]].dropna().astype(str).iloc[0]!r}); the "
+                             "table was edited or damaged: run `bag-of-songs features` again")
+        df.attrs["feature_columns"] = columns
     return df
+
+
+#: Columns that identify a row rather than describe it: never features, never labels.
+ID_COLUMNS = ("audio_file", "source", "segment")
 
 
 class TabularDataset(Dataset):
     """A feature table as a ``torch.utils.data.Dataset`` of (scaled features, class index).
 
     As in the original study. Feature columns are every numeric column except the label and
-    ``drop_columns`` (``audio_file``, ``source`` and the other label levels are dropped
-    automatically). Without ``scaler`` a :class:`~sklearn.preprocessing.StandardScaler` is
-    fitted on this table; with one, the table is only transformed, so validation and test
+    ``drop_columns`` (``audio_file``, ``source``, ``segment`` and the other label levels are
+    dropped automatically). Without ``scaler`` a :class:`~sklearn.preprocessing.StandardScaler`
+    is fitted on this table; with one, the table is only transformed, so validation and test
     splits are scaled with the training statistics and nothing leaks.
+
+    A **segment table** (one row per texture window, with a ``segment`` column; see
+    :func:`bag_of_songs.features.extract_features`) holds several rows per clip; ``clips``
+    names the clip of each row, so that folds keep a clip's segments together and predictions
+    are pooled per clip (:func:`predict_clips`).
 
     Explained in ``notebooks/3-models-prediction.ipynb``.
 
@@ -163,12 +200,16 @@ class TabularDataset(Dataset):
         Scaled features.
     y : np.ndarray [shape=(n,), dtype=int64]
         Class indices.
-    classes, scaler, feature_columns, label_column
+    clips : np.ndarray [shape=(n,), dtype=object]
+        The clip of each row: its ``audio_file`` in a segment table (a table with a
+        ``segment`` column); in a whole-clip table every row is a clip of its own.
+    classes, scaler, feature_columns, label_column, frame
 
     Raises
     ------
     ModelError
-        On a missing column, a label not in ``classes``, or a non-finite value (named).
+        On a missing column, a label not in ``classes``, a non-finite value (named), or a clip
+        whose segments carry different labels.
     """
 
     def __init__(self, features, *, label_column: str = "label",
@@ -180,13 +221,22 @@ class TabularDataset(Dataset):
         if len(df) == 0:
             raise ModelError("the feature table is empty")
         if feature_columns is None:
-            feature_columns = data_feature_columns(
-                df, exclude=[*(drop_columns or ()), label_column])
+            feature_columns = df.attrs.get("feature_columns") or data_feature_columns(
+                df, exclude=[*ID_COLUMNS, *(drop_columns or ()), label_column])
+            feature_columns = [c for c in feature_columns
+                               if c not in {*(drop_columns or ()), label_column, *ID_COLUMNS}]
             if not feature_columns:
                 raise ModelError("the table has no numeric feature columns")
         missing = [c for c in feature_columns if c not in df.columns]
         if missing:
-            raise ModelError(f"feature column(s) missing from the table: {missing}")
+            raise ModelError(
+                f"feature column(s) missing from the table: {missing[:10]}"
+                f"{f' (and {len(missing) - 10} more)' if len(missing) > 10 else ''}; the "
+                "table was built with other feature settings than the model or the training "
+                "split: run `bag-of-songs features DIR` again (with the model's settings)")
+        text = [c for c in feature_columns if not pd.api.types.is_numeric_dtype(df[c])]
+        if text:
+            raise ModelError(f"feature column(s) {text[:5]} hold values that are not numbers")
         X = df[list(feature_columns)].to_numpy(dtype=np.float64)
         bad = ~np.isfinite(X)
         if bad.any():
@@ -207,6 +257,16 @@ class TabularDataset(Dataset):
         if unknown:
             raise ModelError(f"label(s) {unknown} in {label_column!r} are not among the classes "
                              f"{classes}")
+        if "segment" in df.columns and "audio_file" in df.columns:  # a segment table
+            clips = df["audio_file"].astype(str).to_numpy(dtype=object)
+        else:  # one row per clip (even if two rows share a file name)
+            clips = np.array([f"{f}#{i}" for i, f in enumerate(
+                df["audio_file"].astype(str) if "audio_file" in df else [""] * len(df))],
+                dtype=object)
+        mixed = pd.Series(labels).groupby(clips, sort=False).nunique()
+        if (mixed > 1).any():
+            raise ModelError(f"clip(s) {mixed[mixed > 1].index.tolist()[:5]} have segments with "
+                             f"different labels in {label_column!r}")
         if scaler is None:
             scaler = StandardScaler().fit(X)
         self.scaler = scaler
@@ -215,11 +275,16 @@ class TabularDataset(Dataset):
         self.label_column = label_column
         self.X = scaler.transform(X).astype(np.float32)
         self.y = np.array([index[v] for v in labels], dtype=np.int64)
+        self.clips = clips
         self.frame = df
 
     def derive(self, features) -> TabularDataset:
         """Another table (validation, test) with this dataset's scaler, classes and columns."""
         return _dataset_like(self, features)
+
+    def subset(self, rows) -> TabularDataset:
+        """The rows ``rows`` (indices or a mask), with this dataset's scaler, classes, columns."""
+        return self.derive(self.frame.iloc[np.arange(len(self))[rows]])
 
     def __len__(self) -> int:
         return len(self.y)
@@ -231,11 +296,44 @@ class TabularDataset(Dataset):
     def n_features(self) -> int:
         return self.X.shape[1]
 
+    @property
+    def n_clips(self) -> int:
+        """Clips in the table (rows, for a whole-clip table)."""
+        return len(pd.unique(self.clips))
+
+    @property
+    def is_segmented(self) -> bool:
+        """Whether some clip has several rows (a segment table)."""
+        return self.n_clips < len(self)
+
 
 def _dataset_like(ref, features) -> TabularDataset:
     """A table scaled, labelled and column-ordered like ``ref`` (a dataset or a model)."""
     return TabularDataset(features, label_column=ref.label_column, scaler=ref.scaler,
                           classes=ref.classes, feature_columns=ref.feature_columns)
+
+
+def concat_datasets(first: TabularDataset, *others: TabularDataset, refit_scaler: bool = True
+                    ) -> TabularDataset:
+    """Several tables (e.g. train and validation) as one dataset with the first one's classes.
+
+    Parameters
+    ----------
+    first, *others : TabularDataset
+        Built alike (the others with ``first.derive``).
+    refit_scaler : bool
+        Fit the scaler on all the rows (default), as a model refitted on train + validation
+        should be; False keeps ``first``'s scaler.
+
+    Returns
+    -------
+    dataset : TabularDataset
+    """
+    frame = pd.concat([first.frame, *(o.frame for o in others)], ignore_index=True)
+    frame.attrs = dict(first.frame.attrs)
+    return TabularDataset(frame, label_column=first.label_column, classes=first.classes,
+                          feature_columns=first.feature_columns,
+                          scaler=None if refit_scaler else first.scaler)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,9 +356,14 @@ class GenreClassifier:
     label_column : str
     scaler : StandardScaler
     settings : dict
-        Feature settings (``stats``, ``feature_set``, ``n_mfcc``...) used to build the table.
+        Feature settings (``stats``, ``feature_set``, ``n_mfcc``, ``segment``...) used to
+        build the table; :func:`predict_file` featurises new audio with them.
     info : dict
-        Training details (best epoch, chosen hyper-parameters...).
+        Training details (best epoch, chosen hyper-parameters, how they were chosen...).
+    hierarchy : dict
+        Coarser label levels this model's classes determine: ``{level: {class: parent}}``
+        (e.g. ``{"fst_level_label": {"Rock": "Non_classic", ...}}``), from the training
+        labels; :func:`derive_proba` and :func:`predict_file` with ``levels="all"`` use it.
     """
 
     kind: str
@@ -271,6 +374,7 @@ class GenreClassifier:
     scaler: StandardScaler
     settings: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    hierarchy: dict = field(default_factory=dict)
 
     def dataset(self, features) -> TabularDataset:
         """A table as a dataset scaled and labelled for this model."""
@@ -314,7 +418,7 @@ class GenreClassifier:
 
 def _mlp_proba(module: nn.Module, X: np.ndarray, n_classes: int) -> np.ndarray:
     module.eval()
-    with torch.no_grad():
+    with torch.no_grad(), _torch_threads(1):
         logits = module(torch.from_numpy(X))
     if n_classes == 2:
         p = torch.sigmoid(logits[:, 0]).numpy().astype(np.float64)
@@ -352,6 +456,21 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int = 1):
+    """Run a block with ``n`` torch threads (then restore the setting).
+
+    The MLP's matrices are tiny (at most 128 x 64 per batch of 32): spreading them over threads
+    costs far more than it saves, 25 times more on a busy 2-core machine (measured).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _loss_fn(n_classes: int):
@@ -421,6 +540,12 @@ def train_mlp(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
         One row per epoch: ``epoch, train_loss, train_accuracy, val_loss, val_accuracy``;
         ``history.attrs`` holds ``best_epoch`` and ``stopped_epoch``.
     """
+    with _torch_threads(1):
+        return _train_mlp(train_ds, val_ds, epochs=epochs, patience=patience,
+                          batch_size=batch_size, lr=lr, seed=seed)
+
+
+def _train_mlp(train_ds, val_ds, *, epochs, patience, batch_size, lr, seed):
     _check_trainable(train_ds, val_ds)
     n_classes = len(train_ds.classes)
     torch.manual_seed(seed)
@@ -653,19 +778,83 @@ def fit_random_forest(train_ds: TabularDataset, val_ds: TabularDataset | None = 
                            info={"params": params, "val_f1_macro": score, "seed": seed})
 
 
+def fit_logreg(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
+               seed: int = 0, grid: list[dict] | None = None) -> GenreClassifier:
+    """A multinomial logistic regression on the scaled features (beyond the study).
+
+    A linear model with an L2 penalty: on small corpora it often generalises as well as the
+    SVC. With ``val_ds``, ``C`` (0.01, 0.1, 1, 10) is chosen on the validation split (macro F1)
+    and the model refitted on train + validation; without it, ``C=1``.
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (section 4, baselines).
+
+    Parameters
+    ----------
+    train_ds : TabularDataset
+    val_ds : TabularDataset, optional
+        Built with ``train_ds.derive(...)``.
+    seed : int
+    grid : list of dict, optional
+        Settings to try (each a dict with ``C``).
+
+    Returns
+    -------
+    model : GenreClassifier
+        ``model.info["params"]`` holds the chosen setting.
+    """
+    _check_trainable(train_ds, val_ds)
+    grid = grid or [{"C": C} for C in (0.01, 0.1, 1.0, 10.0)]
+
+    def make(y=None, **p):
+        return _make_estimator("logreg", p, seed=seed, y=y)
+
+    if val_ds is None:
+        params = {"C": 1.0} if len(grid) > 1 else grid[0]
+        est, score = make(**params).fit(train_ds.X, train_ds.y), None
+    else:
+        est, params, score = _select_on_validation(make, grid, train_ds, val_ds)
+    return GenreClassifier("logreg", est, list(train_ds.classes), list(train_ds.feature_columns),
+                           train_ds.label_column, train_ds.scaler,
+                           info={"params": params, "val_f1_macro": score, "seed": seed})
+
+
+def _make_estimator(kind: str, params: dict, *, seed: int, y=None, n_jobs: int = 1,
+                    calibrated: bool = True, n_estimators: int = 500):
+    """A fresh scikit-learn estimator of ``kind`` with ``params``."""
+    if kind == "svc":
+        if calibrated:
+            return _calibrated_svc(seed=seed, y=y, **params)
+        from sklearn.svm import SVC
+
+        return _SoftmaxSVC(SVC(kernel="rbf", random_state=seed, **params))
+    if kind == "rf":
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(n_estimators=n_estimators, random_state=seed,
+                                      n_jobs=n_jobs, **params)
+    if kind == "logreg":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(max_iter=5000, random_state=seed, **params)
+    raise ModelError(f"unknown model kind {kind!r}; choose from {MODEL_KINDS}")
+
+
 def fit_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
               seed: int = 0, n_jobs: int = -1) -> GenreClassifier:
-    """Fit a model of ``kind`` (``"mlp"``, ``"svc"`` or ``"rf"``) with its defaults.
+    """Fit a model of ``kind`` (``"mlp"``, ``"svc"``, ``"rf"`` or ``"logreg"``), selected on
+    ``val_ds``.
+
+    For the choice of hyper-parameters by grouped cross-validation see :func:`select_model`.
 
     Explained in ``notebooks/3-models-prediction.ipynb`` (sections 2 and 4, one function per
     kind).
 
     Parameters
     ----------
-    kind : {"mlp", "svc", "rf"}
+    kind : {"mlp", "svc", "rf", "logreg"}
     train_ds : TabularDataset
     val_ds : TabularDataset, optional
-        For early stopping (MLP) or hyper-parameter choice (SVC, RF).
+        For early stopping (MLP) or hyper-parameter choice (the others).
     seed : int
     n_jobs : int
         Worker processes of the random forest (-1 = all cores).
@@ -677,8 +866,8 @@ def fit_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None
     Raises
     ------
     ModelError
-        On an unknown ``kind``, and as :func:`train_mlp`, :func:`fit_svc` and
-        :func:`fit_random_forest`.
+        On an unknown ``kind``, and as :func:`train_mlp`, :func:`fit_svc`,
+        :func:`fit_random_forest` and :func:`fit_logreg`.
     """
     if kind == "mlp":
         return train_mlp(train_ds, val_ds, seed=seed)[0]
@@ -686,18 +875,395 @@ def fit_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None
         return fit_svc(train_ds, val_ds, seed=seed)
     if kind == "rf":
         return fit_random_forest(train_ds, val_ds, seed=seed, n_jobs=n_jobs)
+    if kind == "logreg":
+        return fit_logreg(train_ds, val_ds, seed=seed)
     raise ModelError(f"unknown model kind {kind!r}; choose from {MODEL_KINDS}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Honest model selection: cross-validation folds that keep clips (and artists) whole
+
+#: ``selection="auto"`` cross-validates when train and validation together hold fewer clips.
+CV_MAX_CLIPS = 1000
+#: Folds of that cross-validation.
+CV_FOLDS = 5
+
+
+def _default_grid(kind: str, n_features: int) -> list[dict]:
+    if kind == "svc":
+        return [{"C": C, "gamma": g} for C in (1.0, 10.0, 100.0)
+                for g in ("scale", 0.5 / n_features)]
+    if kind == "rf":
+        return [{"max_features": m, "min_samples_leaf": n} for m in ("sqrt", 0.33)
+                for n in (1, 3)]
+    if kind == "logreg":
+        return [{"C": C} for C in (0.01, 0.1, 1.0, 10.0)]
+    return []
+
+
+def grouped_folds(ds: TabularDataset, *, n_splits: int = CV_FOLDS,
+                  groups: dict | None = None, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified cross-validation folds that never split a clip, nor a group of clips.
+
+    Every row of a clip (all its segments) lands in the same fold; with ``groups`` (e.g. each
+    clip's artist), every clip of a group does too, so a model is never scored on an artist it
+    was trained on. Folds are stratified by class as far as the groups allow
+    (:class:`~sklearn.model_selection.StratifiedGroupKFold`, shuffled with ``seed``).
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (section 5, model selection).
+
+    Parameters
+    ----------
+    ds : TabularDataset [n rows]
+    n_splits : int
+        Folds wanted; fewer when there are fewer groups (at least 2). A class with fewer groups
+        than folds is held out in as many folds as it has groups (and absent from the others).
+    groups : dict clip -> group, optional
+        The group of each clip (``ds.clips``); clips it does not list are groups of their own.
+    seed : int
+
+    Returns
+    -------
+    folds : list of (train_rows, test_rows)
+        Row indices of ``ds``; each row is in exactly one ``test_rows``.
+
+    Raises
+    ------
+    ModelError
+        When there are fewer than two groups.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    g = np.array([str((groups or {}).get(c, f"clip:{c}")) for c in ds.clips], dtype=object)
+    k = int(min(n_splits, len(set(g))))
+    if k < 2:
+        raise ModelError(f"the table holds fewer than two {'groups' if groups else 'clips'}: "
+                         "cannot cross-validate")
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # a class with fewer groups than folds is held out once
+        warnings.simplefilter("ignore", category=UserWarning)
+        return [(tr, te) for tr, te in splitter.split(ds.X, ds.y, groups=g)]
+
+
+def _pool(proba: np.ndarray, clips: np.ndarray, aggregate: str = "mean"
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-clip probabilities from per-row ones; clips in order of first appearance."""
+    codes, order = pd.factorize(pd.Series(clips, dtype=object))
+    n = len(order)
+    if aggregate == "mean":
+        sums = np.zeros((n, proba.shape[1]))
+        np.add.at(sums, codes, proba)
+        return order.to_numpy(dtype=object), sums / np.bincount(codes, minlength=n)[:, None]
+    if aggregate == "vote":
+        votes = np.zeros((n, proba.shape[1]))
+        np.add.at(votes, (codes, proba.argmax(axis=1)), 1.0)
+        # ties are broken by the mean probability (a tiny addition that cannot outvote a vote)
+        _, mean = _pool(proba, clips, "mean")
+        votes += 1e-6 * mean
+        return order.to_numpy(dtype=object), votes / votes.sum(axis=1, keepdims=True)
+    raise ModelError(f"unknown aggregate {aggregate!r}; choose 'mean' or 'vote'")
+
+
+def predict_clips(model: GenreClassifier, dataset, *, aggregate: str = "mean"
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class probabilities per **clip**: the mean of its segments' probabilities.
+
+    A whole-clip table has one row per clip, so this is the model's row probabilities. For a
+    segment table, ``aggregate="mean"`` (default) averages the segments' class probabilities
+    (the sum rule): it keeps each segment's confidence, so a few confident segments outweigh
+    many undecided ones, ties are rare, and the result is again a probability. Majority vote
+    (``"vote"``: the share of segments whose top class is each class, ties broken by the mean)
+    throws that confidence away and ties often with few segments; it is offered for
+    comparison.
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (section 5, segments).
+
+    Parameters
+    ----------
+    model : GenreClassifier
+    dataset : TabularDataset, pandas.DataFrame or path-like
+        A table with the model's feature columns (and its label column).
+    aggregate : {"mean", "vote"}
+
+    Returns
+    -------
+    clips : np.ndarray [shape=(n_clips,), dtype=object]
+        Clip ids (``audio_file``), in order of first appearance.
+    proba : np.ndarray [shape=(n_clips, n_classes)]
+        Rows sum to 1; column ``i`` is ``model.classes[i]``.
+    y_true : np.ndarray [shape=(n_clips,), dtype=int]
+        Each clip's class index.
+    """
+    ds = _as_model_dataset(model, dataset)
+    clips, proba = _pool(model.predict_proba(ds.X), ds.clips, aggregate)
+    first = pd.Series(ds.y).groupby(pd.factorize(pd.Series(ds.clips, dtype=object))[0]).first()
+    return clips, proba, first.to_numpy()
+
+
+def _as_model_dataset(model: GenreClassifier, dataset) -> TabularDataset:
+    if not isinstance(model, GenreClassifier):
+        raise ModelError(f"expected a GenreClassifier, got {type(model).__name__}")
+    ds = dataset if isinstance(dataset, TabularDataset) else model.dataset(dataset)
+    if (ds.feature_columns != model.feature_columns or ds.classes != model.classes
+            or ds.label_column != model.label_column
+            or not _same_scaling(ds.scaler, model.scaler)):
+        # Built another way (e.g. its own scaler fitted on the test table): rebuild it with the
+        # model's columns, classes and training statistics.
+        ds = model.dataset(ds.frame)
+    return ds
+
+
+def _macro_f1(y_true, y_pred) -> float:
+    seen = sorted(set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist()))
+    return float(f1_score(y_true, y_pred, labels=seen, average="macro", zero_division=0))
+
+
+def _cv_score_params(kind: str, params: dict, ds: TabularDataset, folds, *, seed: int,
+                     n_jobs: int) -> float:
+    """Mean clip-level macro F1 of one setting over the folds (each fold scaled on its own
+    training part; SVCs scored without the calibration, which does not change the ranking)."""
+    scores = []
+    for tr, te in folds:
+        sc = StandardScaler().fit(ds.X[tr])
+        # 200 trees rank forest settings as 500 do, at 40 % of the cost
+        est = _make_estimator(kind, params, seed=seed, n_jobs=n_jobs, calibrated=False,
+                              n_estimators=200)
+        est.fit(sc.transform(ds.X[tr]), ds.y[tr])
+        proba = np.zeros((len(te), len(ds.classes)))
+        proba[:, est.classes_] = est.predict_proba(sc.transform(ds.X[te]))
+        _, clip_proba = _pool(proba, ds.clips[te])
+        _, _, y_clip = _first_labels(ds, te)
+        scores.append(_macro_f1(y_clip, clip_proba.argmax(axis=1)))
+    return float(np.mean(scores))
+
+
+def _first_labels(ds: TabularDataset, rows):
+    clips = ds.clips[rows]
+    codes, order = pd.factorize(pd.Series(clips, dtype=object))
+    y = pd.Series(ds.y[rows]).groupby(codes).first().to_numpy()
+    return order.to_numpy(dtype=object), codes, y
+
+
+def select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
+                 selection: str = "auto", groups: dict | None = None, n_splits: int = CV_FOLDS,
+                 grid: list[dict] | None = None, seed: int = 0, n_jobs: int = -1, log=None
+                 ) -> GenreClassifier:
+    """Choose a model's hyper-parameters honestly, then fit it.
+
+    The rule (``selection="auto"``): when train and validation together hold fewer than
+    :data:`CV_MAX_CLIPS` clips, one small validation split makes every choice a coin toss, so
+    the choice is made by ``n_splits``-fold cross-validation over train + validation, with folds
+    that keep every clip (all its segments) and every group (e.g. artist, with ``groups``)
+    whole (:func:`grouped_folds`), scored by clip-level macro F1; the chosen setting is then
+    refitted on train + validation (scaled with their own statistics). Larger corpora keep the
+    single validation split (``"split"``: :func:`fit_model`), which is then big enough and
+    ``n_splits`` times cheaper. The test split is never seen either way.
+
+    What is chosen: SVC ``C`` and ``gamma``, random-forest ``max_features`` and
+    ``min_samples_leaf``, logistic-regression ``C``, and the MLP's number of epochs (the median
+    of the best epochs of early stopping in each fold; the final MLP trains that long on train
+    + validation).
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (section 5, model selection).
+
+    Parameters
+    ----------
+    kind : {"mlp", "svc", "rf", "logreg"}
+    train_ds : TabularDataset
+    val_ds : TabularDataset, optional
+        Built with ``train_ds.derive``.
+    selection : {"auto", "cv", "split"}
+    groups : dict clip -> group, optional
+        E.g. the artist of each clip (``audio_file``), read with :func:`read_groups`.
+    n_splits : int
+    grid : list of dict, optional
+        The settings to cross-validate (default: the grids of :func:`fit_svc`,
+        :func:`fit_random_forest` and :func:`fit_logreg`); not used for the MLP.
+    seed : int
+    n_jobs : int
+        Worker processes of the random forest.
+    log : callable, optional
+        Receives a line per fold and setting.
+
+    Returns
+    -------
+    model : GenreClassifier
+        ``model.info["selection"]`` says how the setting was chosen, ``["params"]`` which it
+        is, ``["cv_f1_macro"]`` its cross-validated clip-level macro F1 (CV only).
+
+    Raises
+    ------
+    ModelError
+        On an unknown ``kind`` or ``selection``, and as :func:`fit_model`.
+    """
+    if kind not in MODEL_KINDS:
+        raise ModelError(f"unknown model kind {kind!r}; choose from {MODEL_KINDS}")
+    if selection not in ("auto", "cv", "split"):
+        raise ModelError(f"unknown selection {selection!r}; choose auto, cv or split")
+    _check_trainable(train_ds, val_ds)
+    log = log or (lambda msg: None)
+    n_clips = train_ds.n_clips + (val_ds.n_clips if val_ds is not None else 0)
+    if selection == "auto":
+        selection = "cv" if n_clips < CV_MAX_CLIPS else "split"
+    if selection == "split":
+        model = fit_model(kind, train_ds, val_ds, seed=seed, n_jobs=n_jobs)
+        model.info["selection"] = ("validation split" if val_ds is not None
+                                   else "defaults (no validation split)")
+        return model
+    full = concat_datasets(train_ds, val_ds) if val_ds is not None else train_ds
+    folds = grouped_folds(full, n_splits=n_splits, groups=groups, seed=seed)
+    grouped = "artist" if groups else "clip"
+    how = (f"{len(folds)}-fold CV over train + validation ({full.n_clips} clips), "
+           f"grouped by {grouped}")
+    if kind == "mlp":
+        epochs = []
+        for i, (tr, te) in enumerate(folds, 1):
+            fold_train = TabularDataset(full.frame.iloc[tr], label_column=full.label_column,
+                                        classes=full.classes,
+                                        feature_columns=full.feature_columns)
+            _, hist = train_mlp(fold_train, fold_train.derive(full.frame.iloc[te]), seed=seed)
+            epochs.append(hist.attrs["best_epoch"])
+            log(f"  fold {i}/{len(folds)}: best epoch {epochs[-1]}")
+        n_epochs = int(np.median(epochs))
+        model, _ = train_mlp(full, None, epochs=n_epochs, seed=seed)
+        model.info.update({"selection": how, "params": {"epochs": n_epochs},
+                           "fold_best_epochs": epochs})
+        return model
+    best, best_score = None, -np.inf
+    for params in grid or _default_grid(kind, full.n_features):
+        score = _cv_score_params(kind, params, full, folds, seed=seed, n_jobs=n_jobs)
+        log(f"  {params}: CV macro F1 {score:.3f}")
+        if score > best_score + 1e-12:
+            best, best_score = params, score
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=FutureWarning)
+        est = _make_estimator(kind, best, seed=seed, y=full.y, n_jobs=n_jobs).fit(full.X, full.y)
+    if kind == "rf":
+        est.n_jobs = 1  # predictions of a loaded model stay single-process
+    return GenreClassifier(kind, est, list(full.classes), list(full.feature_columns),
+                           full.label_column, full.scaler,
+                           info={"selection": how, "params": best,
+                                 "cv_f1_macro": float(best_score), "seed": seed})
+
+
+# ---------------------------------------------------------------------------------------------
+# Label hierarchies: coarse levels derived from a fine model
+
+
+def derive_hierarchy(table: pd.DataFrame, fine: str, coarse: str) -> dict[str, str] | None:
+    """The parent (``coarse`` class) of every ``fine`` class, when the labels nest.
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (section 5, hierarchy).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        An annotations or feature table with both columns (e.g. the training split).
+    fine, coarse : str
+        Label columns, e.g. ``thr_level_label`` and ``fst_level_label``.
+
+    Returns
+    -------
+    parents : dict fine class -> coarse class, or None
+        None when some fine class occurs under two coarse classes (the levels do not nest),
+        or when ``coarse`` does not have fewer classes than ``fine``.
+    """
+    if fine not in table.columns or coarse not in table.columns or fine == coarse:
+        return None
+    pairs = table[[fine, coarse]].dropna().astype(str).drop_duplicates()
+    if pairs[fine].duplicated().any() or pairs[coarse].nunique() >= pairs[fine].nunique():
+        return None
+    return dict(zip(pairs[fine].to_numpy(), pairs[coarse].to_numpy(), strict=True))
+
+
+def label_hierarchy(table: pd.DataFrame, level: str) -> dict[str, dict[str, str]]:
+    """Every coarser label level of ``table`` that ``level``'s classes determine.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    level : str
+
+    Returns
+    -------
+    hierarchy : dict coarse level -> {class of ``level``: coarse class}
+    """
+    out = {}
+    for other in label_columns(table):
+        parents = derive_hierarchy(table, level, other)
+        if parents is not None:
+            out[other] = parents
+    return out
+
+
+def derive_proba(proba: np.ndarray, classes: list[str], parents: dict[str, str]
+                 ) -> tuple[list[str], np.ndarray]:
+    """Coarse-level probabilities from fine ones: each parent gets the sum of its children.
+
+    So a song's levels always agree: the coarse class is the parent of the most probable
+    *group* of fine classes, and a prediction is never "Classic" at one level and "Rock" at
+    another when the fine prediction is read through the same hierarchy.
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (section 5, hierarchy).
+
+    Parameters
+    ----------
+    proba : np.ndarray [shape=(n, n_fine)]
+    classes : list of str [length n_fine]
+    parents : dict fine class -> coarse class
+        Must name every class in ``classes``.
+
+    Returns
+    -------
+    coarse_classes : list of str
+        Sorted.
+    coarse_proba : np.ndarray [shape=(n, n_coarse)]
+        Rows sum to what the fine rows summed to (1).
+    """
+    missing = [c for c in classes if c not in parents]
+    if missing:
+        raise ModelError(f"the hierarchy names no parent for class(es) {missing}")
+    coarse = sorted(set(parents[c] for c in classes))
+    M = np.zeros((len(classes), len(coarse)))
+    for i, c in enumerate(classes):
+        M[i, coarse.index(parents[c])] = 1.0
+    return coarse, np.asarray(proba) @ M
 
 
 # ---------------------------------------------------------------------------------------------
 # Evaluation
 
 
-def evaluate(model: GenreClassifier, dataset) -> dict:
-    """Metrics of a model on a dataset (a TabularDataset, a DataFrame or a features CSV).
+def _metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
+    labels = list(range(len(classes)))
+    f1_macro = _macro_f1(y_true, y_pred)
+    if len(classes) == 2:
+        f1 = float(f1_score(y_true, y_pred, labels=labels, pos_label=1, average="binary",
+                            zero_division=0))
+    else:
+        f1 = f1_macro
+    report = classification_report(y_true, y_pred, labels=labels, target_names=classes,
+                                   output_dict=True, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1_macro": f1_macro,
+        "f1": f1,
+        "report": report,
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "classes": list(classes),
+        "n": int(len(y_true)),
+    }
 
-    A dataset built another way (e.g. with its own scaler) is rebuilt with the model's feature
-    columns, classes and training statistics before it is scored.
+
+def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
+             aggregate: str = "mean") -> dict:
+    """Metrics of a model on a dataset (a TabularDataset, a DataFrame or a features CSV), per clip.
+
+    A segment table is scored per **clip**: each clip's prediction is the mean of its
+    segments' class probabilities (:func:`predict_clips`). A dataset built another way (e.g.
+    with its own scaler) is rebuilt with the model's feature columns, classes and training
+    statistics before it is scored. With ``level``, a coarser label level is scored from this
+    model's predictions through its hierarchy (:func:`derive_proba`).
 
     Explained in ``notebooks/3-models-prediction.ipynb``.
 
@@ -707,56 +1273,52 @@ def evaluate(model: GenreClassifier, dataset) -> dict:
     dataset : TabularDataset, pandas.DataFrame or path-like
         The split to score: e.g. ``train_ds.derive(test_table)``, a test table, or
         ``ccmusic/test`` (its ``features.csv``). It needs the model's label column and
-        feature columns.
+        feature columns (and ``level``).
+    level : str, optional
+        A coarser label column of ``model.hierarchy`` to score instead of the model's own.
+    aggregate : {"mean", "vote"}
+        How segments are pooled per clip.
 
     Returns
     -------
     metrics : dict
         ``accuracy``; ``f1_macro`` (over the classes that occur in the split or its
-        predictions); ``f1`` (binary: the F1 of the positive class
-        ``classes[1]``, as the study reported; otherwise the macro F1); ``report`` (per-class
-        precision, recall, F1 and support); ``confusion_matrix`` (rows true, columns
-        predicted, in the order of ``classes``); ``classes``; ``n``.
+        predictions); ``f1`` (binary: the F1 of the positive class ``classes[1]``, as the study
+        reported; otherwise the macro F1); ``report`` (per-class precision, recall, F1 and
+        support); ``confusion_matrix`` (rows true, columns predicted, in the order of
+        ``classes``); ``classes``; ``n`` (clips scored); ``n_segments`` (rows scored);
+        ``level`` (the label column scored).
 
     Raises
     ------
     ModelError
         When ``model`` is not a GenreClassifier, or the table lacks a feature or the label
-        column, holds a non-finite value or a missing label, or has a label not among
-        ``model.classes``.
+        column, holds a non-finite value or a missing label, has a label not among
+        ``model.classes``, or ``level`` is not in the model's hierarchy.
     FileNotFoundError
         When a path holds no ``features.csv``.
     """
-    if not isinstance(model, GenreClassifier):
-        raise ModelError(f"expected a GenreClassifier, got {type(model).__name__}")
-    ds = dataset if isinstance(dataset, TabularDataset) else model.dataset(dataset)
-    if (ds.feature_columns != model.feature_columns or ds.classes != model.classes
-            or not _same_scaling(ds.scaler, model.scaler)):
-        # Built another way (e.g. its own scaler fitted on the test table): rebuild it with the
-        # model's columns, classes and training statistics.
-        ds = model.dataset(ds.frame)
-    y_true = ds.y
-    y_pred = model.predict(ds.X)
-    labels = list(range(len(model.classes)))
-    # Macro F1 over the classes that occur (truly or predicted): a class absent from this split
-    # and never predicted has no F1, and must not count as a zero.
-    seen = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
-    f1_macro = float(f1_score(y_true, y_pred, labels=seen, average="macro", zero_division=0))
-    if len(model.classes) == 2:
-        f1 = float(f1_score(y_true, y_pred, pos_label=1, average="binary", zero_division=0))
-    else:
-        f1 = f1_macro
-    report = classification_report(y_true, y_pred, labels=labels, target_names=model.classes,
-                                   output_dict=True, zero_division=0)
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1_macro": f1_macro,
-        "f1": f1,
-        "report": report,
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        "classes": list(model.classes),
-        "n": int(len(y_true)),
-    }
+    ds = _as_model_dataset(model, dataset)
+    clips, proba, y_true = predict_clips(model, ds, aggregate=aggregate)
+    classes = list(model.classes)
+    if level is not None and level != model.label_column:
+        if level not in model.hierarchy:
+            raise ModelError(f"{model.label_column!r} does not determine {level!r} (the model's "
+                             f"hierarchy has {sorted(model.hierarchy)})")
+        if level not in ds.frame.columns:
+            raise ModelError(f"the table has no label column {level!r}")
+        coarse, proba = derive_proba(proba, classes, model.hierarchy[level])
+        truth = ds.frame[level].astype(str).groupby(
+            pd.factorize(pd.Series(ds.clips, dtype=object))[0]).first().to_numpy()
+        unknown = sorted(set(truth) - set(coarse))
+        if unknown:
+            raise ModelError(f"label(s) {unknown} in {level!r} are not among {coarse}")
+        y_true = np.array([coarse.index(t) for t in truth])
+        classes = coarse
+    metrics = _metrics(y_true, proba.argmax(axis=1), classes)
+    metrics["n_segments"] = int(len(ds))
+    metrics["level"] = level or model.label_column
+    return metrics
 
 
 # ---------------------------------------------------------------------------------------------
@@ -928,6 +1490,16 @@ def _validate_meta(meta) -> dict:
     settings = _validate_settings(meta.get("settings", {}))
     info = meta.get("info", {})
     _want(isinstance(info, dict), "info", "must be a mapping")
+    hierarchy = meta.get("hierarchy", {})
+    _want(isinstance(hierarchy, dict), "hierarchy", "must be a mapping")
+    for level, parents in hierarchy.items():
+        where = f"hierarchy.{level}"
+        _want(level != label and isinstance(parents, dict), where,
+              "must map each class to its parent at a coarser level")
+        _want(sorted(parents) == sorted(classes), where, f"must name a parent for exactly the "
+              f"classes {classes}")
+        _want(all(isinstance(v, str) and v.strip() for v in parents.values()), where,
+              "must have non-empty class names as parents")
     name = meta["weights_file"]
     m = _WEIGHTS_NAME.match(name) if isinstance(name, str) else None
     stem = "weights" if kind == "mlp" else "estimator"
@@ -952,7 +1524,8 @@ def _validate_meta(meta) -> dict:
         _want(arch.get("n_classes") == len(classes), "architecture.n_classes",
               f"must equal the {len(classes)} classes, got {arch.get('n_classes')!r}")
     return {"kind": kind, "classes": classes, "feature_columns": columns, "label_column": label,
-            "scaler": scaler, "settings": settings, "info": info, "architecture": arch,
+            "scaler": scaler, "settings": settings, "info": info, "hierarchy": hierarchy,
+            "architecture": arch,
             "weights_file": name, "weights_sha256": digest}
 
 
@@ -1075,6 +1648,7 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
                    "n_samples_seen": int(np.max(model.scaler.n_samples_seen_))},
         "settings": extraction_settings(model.settings),
         "info": model.info,
+        "hierarchy": model.hierarchy,
         "architecture": arch,
         "weights_file": weights.name,
         "weights_sha256": digest,
@@ -1094,8 +1668,10 @@ def _check_estimator(kind: str, est, n_classes: int, n_features: int, weights: P
     """The object skops built is one of this project's model types, shaped like model.json."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
 
-    allowed = {"svc": (CalibratedClassifierCV, _SoftmaxSVC), "rf": (RandomForestClassifier,)}
+    allowed = {"svc": (CalibratedClassifierCV, _SoftmaxSVC), "rf": (RandomForestClassifier,),
+               "logreg": (LogisticRegression,)}
     if type(est) not in allowed[kind]:
         raise ModelError(f"{weights}: holds a {type(est).__module__}.{type(est).__name__}, not a "
                          f"{kind} model of bag-of-songs; refusing it")
@@ -1182,19 +1758,52 @@ def load_model(path: str | os.PathLike) -> GenreClassifier:
             raise ModelError(f"{weights}: cannot load the scikit-learn model ({exc})") from exc
         _check_estimator(kind, est, len(classes), len(columns), weights)
     return GenreClassifier(kind, est, classes, columns, m["label_column"], m["scaler"],
-                           settings=m["settings"], info=m["info"])
+                           settings=m["settings"], info=m["info"], hierarchy=m["hierarchy"])
 
 
 # ---------------------------------------------------------------------------------------------
 # Prediction of new audio
 
 
-def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.PathLike
-                 ) -> dict[str, float]:
+def featurize_file(model: GenreClassifier, path: str | os.PathLike) -> np.ndarray:
+    """The scaled feature rows of an audio file, as the model's training table had them.
+
+    One row for a whole-clip model; one per segment for a segment model. Uses
+    :func:`~bag_of_songs.data.load_audio` and :func:`~bag_of_songs.features.extract_features`
+    with the model's feature settings.
+
+    Parameters
+    ----------
+    model : GenreClassifier
+    path : path-like
+
+    Returns
+    -------
+    X : np.ndarray [shape=(n_rows, n_features), dtype=float32]
+    """
+    s = dict(model.settings or {})
+    sr = int(s.pop("sr", SAMPLE_RATE))
+    y = load_audio(path, sr=sr)
+    kwargs = {"n_mfcc": 13, "stats": ("mean",), "feature_set": "seed", "n_fft": FRAME_SIZE,
+              "hop_length": HOP_LENGTH, "tuning": 0.0}
+    kwargs.update({k: v for k, v in s.items() if v is not None or k == "tuning"})
+    rows = extract_features(y, sr=sr, **kwargs)
+    table = pd.DataFrame([rows]) if isinstance(rows, dict) else rows
+    missing = [c for c in model.feature_columns if c not in table.columns]
+    if missing:
+        raise ModelError(f"the model expects feature(s) {missing[:5]} that these settings do "
+                         "not produce")
+    x = table[list(model.feature_columns)].to_numpy(dtype=np.float64)
+    return model.scaler.transform(x).astype(np.float32)
+
+
+def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.PathLike, *,
+                 levels: str | list[str] | None = None, aggregate: str = "mean") -> dict:
     """Genre probabilities for any audio file.
 
     Runs :func:`~bag_of_songs.data.load_audio`, :func:`~bag_of_songs.features.extract_features`
-    with the model's feature settings, the model's scaler and the model.
+    with the model's feature settings (a segment model featurises every segment and averages
+    their class probabilities, as :func:`predict_clips`), the model's scaler and the model.
 
     Explained in ``notebooks/3-models-prediction.ipynb``.
 
@@ -1203,37 +1812,49 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
     model : GenreClassifier or path of a saved model
     path : path-like
         Any audio file soundfile decodes (wav, flac, ogg, mp3).
+    levels : None, "all" or list of str
+        None: the model's own level. ``"all"`` (or a list of levels): the model's level and
+        every coarser level of its hierarchy, each derived from the same probabilities
+        (:func:`derive_proba`), so the answers always agree (a song is never "Classic" at one
+        level and "Rock" at another).
+    aggregate : {"mean", "vote"}
+        How a segment model pools its segments.
 
     Returns
     -------
     probabilities : dict class -> probability, most likely first
+        With ``levels``: dict level -> (dict class -> probability), the model's level first.
 
     Raises
     ------
     AudioLoadError
         When the file cannot be decoded.
     ModelError
-        When a saved model cannot be loaded, or expects features its settings do not produce.
+        When a saved model cannot be loaded, expects features its settings do not produce, or
+        a level is not in its hierarchy.
     """
     if not isinstance(model, GenreClassifier):
         model = load_model(model)
-    s = model.settings or {}
-    sr = int(s.get("sr", SAMPLE_RATE))
-    y = load_audio(path, sr=sr)
-    row = extract_features(y, sr=sr, n_mfcc=int(s.get("n_mfcc", 13)),
-                           stats=s.get("stats", ("mean",)),
-                           feature_set=s.get("feature_set", "seed"),
-                           n_fft=int(s.get("n_fft", FRAME_SIZE)),
-                           hop_length=int(s.get("hop_length", HOP_LENGTH)),
-                           tuning=s.get("tuning", 0.0))
-    missing = [c for c in model.feature_columns if c not in row]
-    if missing:
-        raise ModelError(f"the model expects feature(s) {missing[:5]} that these settings do "
-                         "not produce")
-    x = np.array([[row[c] for c in model.feature_columns]], dtype=np.float64)
-    proba = model.predict_proba(model.scaler.transform(x).astype(np.float32))[0]
-    order = np.argsort(-proba, kind="stable")
-    return {model.classes[i]: float(proba[i]) for i in order}
+    X = featurize_file(model, path)
+    _, proba = _pool(model.predict_proba(X), np.zeros(len(X), dtype=object), aggregate)
+
+    def ranked(classes, p):
+        order = np.argsort(-p, kind="stable")
+        return {classes[i]: float(p[i]) for i in order}
+
+    if levels is None:
+        return ranked(model.classes, proba[0])
+    wanted = list(model.hierarchy) if levels == "all" else list(levels)
+    unknown = [lv for lv in wanted if lv != model.label_column and lv not in model.hierarchy]
+    if unknown:
+        raise ModelError(f"the {model.label_column!r} model does not determine level(s) "
+                         f"{unknown} (its hierarchy: {sorted(model.hierarchy)})")
+    out = {model.label_column: ranked(model.classes, proba[0])}
+    for lv in wanted:
+        if lv != model.label_column:
+            coarse, p = derive_proba(proba, model.classes, model.hierarchy[lv])
+            out[lv] = ranked(coarse, p[0])
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1260,13 +1881,71 @@ def available_levels(table: pd.DataFrame) -> list[str]:
     return [c for c in label_columns(table) if table[c].nunique() >= 2]
 
 
+def read_clip_groups(data_dir: str | os.PathLike, group_by: str, *,
+                     manifest: str | os.PathLike | None = None) -> dict[str, str]:
+    """The group (e.g. artist) of every prepared clip, for grouped cross-validation.
+
+    Read from a column ``group_by`` of the splits' ``annotations.csv`` when they have one;
+    otherwise from a manifest CSV with ``path`` (the clip's ``source``, relative to the source
+    folder, e.g. ``rock/001.mp3``) and ``group_by`` (e.g. ``../shared/data/emotify-dev/
+    manifest.csv``).
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (section 5, model selection).
+
+    Parameters
+    ----------
+    data_dir : path-like
+        A prepared folder.
+    group_by : str
+        E.g. ``artist``.
+    manifest : path-like, optional
+
+    Returns
+    -------
+    groups : dict audio_file -> group
+        Clips the manifest does not list are left out (each is then a group of its own).
+
+    Raises
+    ------
+    ModelError
+        When neither the annotations nor a manifest has the column.
+    """
+    from .data import read_annotations
+
+    out: dict[str, str] = {}
+    names = None
+    for split in list_splits(data_dir):
+        ann = read_annotations(Path(data_dir) / split)
+        if group_by in ann.columns:
+            out.update(zip(ann["audio_file"].to_numpy(), ann[group_by].to_numpy(), strict=True))
+            continue
+        if manifest is None:
+            raise ModelError(f"{Path(data_dir) / split / 'annotations.csv'} has no column "
+                             f"{group_by!r}; pass the manifest that has it (--manifest)")
+        if names is None:
+            from .data import read_groups
+
+            try:
+                names = read_groups(manifest, group_column=group_by)
+            except Exception as exc:
+                raise ModelError(str(exc)) from exc
+        for f, src in zip(ann["audio_file"].to_numpy(), ann["source"].to_numpy(), strict=True):
+            if src in names:
+                out[f] = names[src]
+    return out
+
+
 def load_splits(data_dir: str | os.PathLike, *, label_column: str, seed: int = 0,
-                val_fraction: float = 0.15):
+                val_fraction: float = 0.15, groups: dict | None = None):
     """Train and validation datasets from ``data_dir/{train,validation}/features.csv``.
 
-    When there is no validation split, a ``val_fraction`` of train is held out (seeded;
-    stratified when every class has at least two clips) for early stopping and model selection.
-    The classes are those of train and validation: the test split never shapes the model.
+    Both tables are checked against their splits' annotations and against each other
+    (:func:`bag_of_songs.features.check_feature_tables`): a stale table, or tables built with
+    other settings, are refused with a message that says to re-run ``features``. When there is
+    no validation split, a ``val_fraction`` of train is held out (seeded, stratified, and
+    grouped: a clip's segments, and a group's clips, stay on one side) for early stopping and
+    model selection. The classes are those of train and validation: the test split never shapes
+    the model.
 
     Explained in ``notebooks/3-models-prediction.ipynb``.
 
@@ -1281,6 +1960,8 @@ def load_splits(data_dir: str | os.PathLike, *, label_column: str, seed: int = 0
         Seed of the hold-out (only used without a validation split).
     val_fraction : float in (0, 1)
         Share of train held out when there is no validation split.
+    groups : dict clip -> group, optional
+        Keep groups whole in that hold-out.
 
     Returns
     -------
@@ -1293,26 +1974,39 @@ def load_splits(data_dir: str | os.PathLike, *, label_column: str, seed: int = 0
     ------
     FileNotFoundError
         When there is no ``train/features.csv``.
+    StaleFeaturesError
+        When a table is stale, or the two were built with other settings.
     ModelError
         When the training table has no column ``label_column``, or a table is unreadable,
         has a missing label or holds a non-finite value.
     """
-    from sklearn.model_selection import train_test_split
+    from .features import check_feature_tables
 
     data_dir = Path(data_dir)
+    if not (data_dir / "train" / "features.csv").exists():
+        raise FileNotFoundError(f"{data_dir / 'train' / 'features.csv'}: no feature table; run "
+                                f"`bag-of-songs features {data_dir}` first")
+    has_val = (data_dir / "validation" / "features.csv").exists()
+    settings = check_feature_tables(data_dir, ["train", "validation"] if has_val
+                                    else ["train"])["train"]
     train = read_features(data_dir / "train")
     if label_column not in train.columns:
         raise ModelError(f"{data_dir / 'train' / 'features.csv'} has no column {label_column!r}; "
                          f"label columns present: {available_levels(train)}")
-    settings = read_feature_settings(data_dir / "train")
-    val_path = data_dir / "validation" / "features.csv"
-    if val_path.exists():
-        val = read_features(val_path)
+    if has_val:
+        val = read_features(data_dir / "validation")
     else:
-        strat = train[label_column].astype(str)
-        strat = strat if strat.value_counts().min() >= 2 else None
-        train, val = train_test_split(train, test_size=val_fraction, random_state=seed,
-                                      stratify=strat)
+        pool = TabularDataset(train, label_column=label_column)
+        n_splits = max(2, int(round(1 / val_fraction)))
+        try:
+            tr, va = grouped_folds(pool, n_splits=n_splits, groups=groups, seed=seed)[0]
+        except ModelError:  # classes too small to stratify: a grouped random hold-out
+            from sklearn.model_selection import GroupShuffleSplit
+
+            g = [str((groups or {}).get(c, c)) for c in pool.clips]
+            tr, va = next(GroupShuffleSplit(test_size=val_fraction, random_state=seed)
+                          .split(pool.X, groups=g))
+        train, val = train.iloc[tr], train.iloc[va]
     # Classes from train and validation only: the test split never shapes the model.
     classes = sorted(set(train[label_column].dropna().astype(str))
                      | set(val[label_column].dropna().astype(str)))
@@ -1321,9 +2015,14 @@ def load_splits(data_dir: str | os.PathLike, *, label_column: str, seed: int = 0
 
 
 def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str,
-                    seed: int = 0, n_jobs: int = -1
+                    seed: int = 0, n_jobs: int = -1, selection: str = "auto",
+                    groups: dict | None = None, log=None
                     ) -> tuple[GenreClassifier, pd.DataFrame | None]:
-    """Fit one model on a prepared folder's train split, selected on its validation split.
+    """Fit one model on a prepared folder's train (and validation) split.
+
+    Hyper-parameters are chosen by :func:`select_model` (grouped cross-validation over train +
+    validation for small corpora, the validation split for large ones). The model carries the
+    feature settings of the table and the label hierarchy of the training labels.
 
     Explained in ``notebooks/3-models-prediction.ipynb`` (section 5, through
     :func:`compare_models`).
@@ -1332,34 +2031,76 @@ def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str
     ----------
     data_dir : path-like
         A folder with ``train/features.csv`` (and ideally ``validation/features.csv``).
-    kind : {"mlp", "svc", "rf"}
+    kind : {"mlp", "svc", "rf", "logreg"}
     label_column : str
     seed : int
     n_jobs : int
         Worker processes of the random forest.
+    selection : {"auto", "cv", "split"}
+        See :func:`select_model`.
+    groups : dict clip -> group, optional
+        E.g. artists (:func:`read_clip_groups`), kept whole in every fold.
+    log : callable, optional
 
     Returns
     -------
     model : GenreClassifier
         With the feature settings of the training table.
     history : pandas.DataFrame or None
-        The MLP's training history (None for the other kinds).
+        The MLP's training history when it was early-stopped on the validation split (None
+        otherwise).
     """
-    train_ds, val_ds, settings = load_splits(data_dir, label_column=label_column, seed=seed)
+    train_ds, val_ds, settings = load_splits(data_dir, label_column=label_column, seed=seed,
+                                             groups=groups)
     history = None
-    if kind == "mlp":
+    if kind == "mlp" and selection != "cv" and not (
+            selection == "auto" and train_ds.n_clips + val_ds.n_clips < CV_MAX_CLIPS):
         model, history = train_mlp(train_ds, val_ds, seed=seed)
+        model.info["selection"] = "validation split"
     else:
-        model = fit_model(kind, train_ds, val_ds, seed=seed, n_jobs=n_jobs)
+        model = select_model(kind, train_ds, val_ds, selection=selection, groups=groups,
+                             seed=seed, n_jobs=n_jobs, log=log)
     model.settings = extraction_settings(settings)
+    model.hierarchy = label_hierarchy(pd.concat([train_ds.frame, val_ds.frame]), label_column)
     return model, history
 
 
+def describe_split_rule(data_dir: str | os.PathLike) -> str:
+    """How a prepared folder's splits were drawn, read from its ``prepare.json``.
+
+    Returns
+    -------
+    rule : str
+        E.g. ``"grouped by artist"``, ``"stratified by clip"``, ``"the dataset's own splits"``;
+        ``"unknown"`` without a readable ``prepare.json``.
+    """
+    path = Path(data_dir) / "prepare.json"
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "unknown"
+    opts = meta.get("options", meta) if isinstance(meta, dict) else {}
+    group = opts.get("group_column") or opts.get("group_by")
+    if group:
+        return f"grouped by {group}"
+    if opts.get("split"):
+        return f"everything in {opts['split']!r}"
+    if meta.get("own_splits") or opts.get("own_splits"):
+        return "the dataset's own splits"
+    return "stratified by clip"
+
+
 def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = None,
-                   kinds: tuple[str, ...] = MODEL_KINDS, split: str = "test", seed: int = 0,
-                   models_dir: str | os.PathLike | None = None, n_jobs: int = -1
-                   ) -> pd.DataFrame:
-    """Train every model kind on every label level and evaluate on ``split``.
+                   kinds: tuple[str, ...] = DEFAULT_KINDS, split: str = "test", seed: int = 0,
+                   models_dir: str | os.PathLike | None = None, n_jobs: int = -1,
+                   selection: str = "auto", groups: dict | None = None, derived: bool = True,
+                   log=None) -> pd.DataFrame:
+    """Train every model kind on every label level and evaluate on ``split``, per clip.
+
+    Where the levels nest (CCMusic's three levels; a folder whose genres map to Classic /
+    Non_classic), the coarser levels are also scored as **derived** from the finest level's
+    model (:func:`derive_proba`: the sum of each parent's child probabilities), beside the
+    models trained on them directly.
 
     Explained in ``notebooks/3-models-prediction.ipynb``.
 
@@ -1378,34 +2119,82 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
         Where to save each model (``<models_dir>/<kind>-<level>``).
     n_jobs : int
         Worker processes of the random forest.
+    selection : {"auto", "cv", "split"}
+        How hyper-parameters are chosen (:func:`select_model`).
+    groups : dict clip -> group, optional
+        Groups (e.g. artists) kept whole in every cross-validation fold.
+    derived : bool
+        Add the rows of coarse levels derived from the finest level's models.
+    log : callable, optional
+        Receives a progress line before and after each model.
 
     Returns
     -------
     results : pandas.DataFrame
-        One row per (level, model): ``level, model, n_classes, n_test, accuracy, f1_macro,
-        f1``.
+        One row per (level, model, derived_from): ``level, model, derived_from`` (the fine
+        level a derived row comes from, else empty), ``n_classes, n_test`` (clips),
+        ``accuracy, f1_macro, f1``, ``selection`` (how the hyper-parameters were chosen) and
+        ``split_rule`` (how the splits were drawn, :func:`describe_split_rule`).
     """
+    import time
+
+    from .features import check_feature_tables
+
+    log = log or (lambda msg: None)
     data_dir = Path(data_dir)
     if split not in list_splits(data_dir) or not (data_dir / split / "features.csv").exists():
+        present = [s for s in list_splits(data_dir) if (data_dir / s / "features.csv").exists()]
         raise FileNotFoundError(f"{data_dir / split / 'features.csv'}: no feature table to "
-                                "evaluate on")
+                                f"evaluate on (splits with features: {present})")
+    unknown = [k for k in kinds if k not in MODEL_KINDS]
+    if unknown or not kinds:
+        raise ModelError(f"unknown model kind(s) {unknown}; choose from {MODEL_KINDS}")
+    present = [s for s in ("train", "validation", split) if (data_dir / s / "features.csv")
+               .exists()]
+    check_feature_tables(data_dir, list(dict.fromkeys(present)))
     train = read_features(data_dir / "train")
     levels = levels or available_levels(train)
     if not levels:
         raise ModelError(f"{data_dir}: no label column with at least two classes")
     test = read_features(data_dir / split)
-    rows = []
+    rule = describe_split_rule(data_dir)
+    finest = max(levels, key=lambda lv: train[lv].nunique())
+    rows, fine_models = [], {}
+    total, done = len(levels) * len(kinds), 0
     for level in levels:
         for kind in kinds:
+            done += 1
+            log(f"[{done}/{total}] {level}: training {kind} ...")
+            t0 = time.monotonic()
             model, _ = train_on_folder(data_dir, kind=kind, label_column=level, seed=seed,
-                                       n_jobs=n_jobs)
+                                       n_jobs=n_jobs, selection=selection, groups=groups,
+                                       log=log)
             m = evaluate(model, test)
-            rows.append({"level": level, "model": kind, "n_classes": len(model.classes),
-                         "n_test": m["n"], "accuracy": m["accuracy"], "f1_macro": m["f1_macro"],
-                         "f1": m["f1"]})
+            log(f"[{done}/{total}] {level}: {kind} trained in {time.monotonic() - t0:.1f} s "
+                f"({model.info.get('selection')}); {split} macro F1 {m['f1_macro']:.3f} on "
+                f"{m['n']} clips")
+            rows.append({"level": level, "model": kind, "derived_from": "",
+                         "n_classes": len(model.classes), "n_test": m["n"],
+                         "accuracy": m["accuracy"], "f1_macro": m["f1_macro"], "f1": m["f1"],
+                         "selection": model.info.get("selection", ""), "split_rule": rule})
+            if level == finest:
+                fine_models[kind] = model
             if models_dir is not None:
                 save_model(model, Path(models_dir) / f"{kind}-{level}")
-    return pd.DataFrame(rows)
+    if derived:
+        for kind, model in fine_models.items():
+            for level in levels:
+                if level == finest or level not in model.hierarchy:
+                    continue
+                m = evaluate(model, test, level=level)
+                rows.append({"level": level, "model": kind, "derived_from": finest,
+                             "n_classes": len(m["classes"]), "n_test": m["n"],
+                             "accuracy": m["accuracy"], "f1_macro": m["f1_macro"],
+                             "f1": m["f1"], "selection": model.info.get("selection", ""),
+                             "split_rule": rule})
+    out = pd.DataFrame(rows)
+    out.attrs["finest_level"] = finest
+    return out
 
 
 def best_per_level(results: pd.DataFrame, *, metric: str = "f1_macro") -> pd.DataFrame:

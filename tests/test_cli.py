@@ -11,7 +11,8 @@ import pytest
 from bag_of_songs.cli import build_parser, main
 from bag_of_songs.models import MODEL_KINDS, load_model
 
-METRIC_KEYS = {"accuracy", "f1_macro", "f1", "report", "confusion_matrix", "classes", "n"}
+METRIC_KEYS = {"accuracy", "f1_macro", "f1", "report", "confusion_matrix", "classes", "n",
+               "n_segments", "level"}
 LEVELS = ("label", "fst_level_label")
 
 #: Floors on the 12 Emotify test clips (3 per genre), set well below what the models reached

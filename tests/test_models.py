@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from bag_of_songs.data import AudioLoadError
 from bag_of_songs.models import (
+    DEFAULT_KINDS,
     MLP,
     MODEL_KINDS,
     GenreClassifier,
@@ -37,7 +38,8 @@ from bag_of_songs.models import (
 )
 
 FEATURES = ["f0", "f1", "f2", "f3"]
-METRIC_KEYS = {"accuracy", "f1_macro", "f1", "report", "confusion_matrix", "classes", "n"}
+METRIC_KEYS = {"accuracy", "f1_macro", "f1", "report", "confusion_matrix", "classes", "n",
+               "n_segments", "level"}
 
 
 def make_table(rng, *, classes=("b", "a", "c"), n_per_class=20, sep=6.0, shift=0.0,
@@ -642,19 +644,33 @@ def test_predict_file_names_features_the_settings_do_not_make(emotify_models, em
 
 
 def test_compare_models_on_demo(demo_dir, tmp_path):
-    results = compare_models(demo_dir, models_dir=tmp_path / "models")
+    lines = []
+    results = compare_models(demo_dir, models_dir=tmp_path / "models", log=lines.append)
     levels = ["fst_level_label", "sec_level_label", "thr_level_label"]
-    assert list(results.columns) == ["level", "model", "n_classes", "n_test", "accuracy",
-                                     "f1_macro", "f1"]
-    assert list(zip(results["level"], results["model"], strict=True)) == [
-        (lvl, k) for lvl in levels for k in MODEL_KINDS]
+    assert list(results.columns) == ["level", "model", "derived_from", "n_classes", "n_test",
+                                     "accuracy", "f1_macro", "f1", "selection", "split_rule"]
+    direct = results[results["derived_from"] == ""]
+    assert list(zip(direct["level"], direct["model"], strict=True)) == [
+        (lvl, k) for lvl in levels for k in DEFAULT_KINDS]
+    # the coarse levels derived from the finest level's models, beside the direct ones
+    derived = results[results["derived_from"] != ""]
+    assert sorted(zip(derived["level"], derived["model"], strict=True)) == sorted(
+        (lvl, k) for lvl in levels[:2] for k in DEFAULT_KINDS)
+    assert (derived["derived_from"] == "thr_level_label").all()
     assert results.notna().all().all()
     assert results[["accuracy", "f1_macro", "f1"]].apply(lambda c: c.between(0, 1)).all().all()
     assert (results["n_test"] == len(pd.read_csv(demo_dir / "test" / "features.csv"))).all()
     assert results.set_index("level")["n_classes"].loc["fst_level_label"].eq(2).all()
+    # a small corpus: hyper-parameters chosen by cross-validation over train + validation
+    assert direct["selection"].str.contains("CV over train \\+ validation").all()
+    # progress: a line before and after every model
+    assert sum("training" in line for line in lines) == len(direct)
     for lvl in levels:
-        for k in MODEL_KINDS:
+        for k in DEFAULT_KINDS:
             assert load_model(tmp_path / "models" / f"{k}-{lvl}").label_column == lvl
+    fine = load_model(tmp_path / "models" / "svc-thr_level_label")
+    assert set(fine.hierarchy) == {"fst_level_label", "sec_level_label"}
+    assert fine.hierarchy["fst_level_label"]["Soft_rock"] == "Non_classic"
     only = compare_models(demo_dir, levels=["fst_level_label"], kinds=("svc",))
     assert only[["level", "model"]].values.tolist() == [["fst_level_label", "svc"]]
     with pytest.raises(FileNotFoundError, match="holdout"):

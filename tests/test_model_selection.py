@@ -1,0 +1,198 @@
+"""Segment tables in the models, honest model selection and label hierarchies.
+
+Known answers: a clip's probabilities are the mean of its segments' probabilities; no clip (and
+no artist) is ever on both sides of a fold; coarse probabilities are sums of their children's,
+so the levels of a prediction always agree; seeded selection repeats exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bag_of_songs.models import (
+    CV_MAX_CLIPS,
+    MODEL_KINDS,
+    ModelError,
+    TabularDataset,
+    concat_datasets,
+    derive_hierarchy,
+    derive_proba,
+    evaluate,
+    grouped_folds,
+    label_hierarchy,
+    load_model,
+    predict_clips,
+    save_model,
+    select_model,
+)
+
+FINE = {"sym": "Classic", "solo": "Classic", "rock": "Non_classic", "dance": "Non_classic"}
+
+
+def segment_table(rng, *, n_clips=8, n_segments=5, sep=3.0, noise=1.0, artists=2):
+    """A segment table: ``n_clips`` clips per fine class, ``n_segments`` rows each.
+
+    Each clip has its own offset (segments of a clip resemble each other more than clips of a
+    class do), and clips are spread over ``artists`` artists per class.
+    """
+    rows = []
+    for k, (fine, coarse) in enumerate(FINE.items()):
+        for c in range(n_clips):
+            offset = rng.normal(0, noise, size=3)
+            for s in range(n_segments):
+                x = offset + rng.normal(0, noise / 2, size=3)
+                x[0] += sep * k
+                x[1] += sep * (k % 2)
+                rows.append({"audio_file": f"{fine}/{c}.wav", "fst_level_label": coarse,
+                             "label": fine, "segment": s, "artist": f"{fine}-a{c % artists}",
+                             "f0": x[0], "f1": x[1], "f2": x[2]})
+    return pd.DataFrame(rows)
+
+
+def test_segments_of_a_clip_are_one_clip(rng):
+    ds = TabularDataset(segment_table(rng), label_column="label")
+    assert ds.is_segmented and ds.n_clips == 32 and len(ds) == 160
+    assert ds.feature_columns == ["f0", "f1", "f2"]  # segment and artist are not features
+    whole = TabularDataset(segment_table(rng).drop(columns="segment"), label_column="label")
+    assert not whole.is_segmented and whole.n_clips == len(whole)
+
+
+def test_mixed_labels_within_a_clip_are_refused(rng):
+    df = segment_table(rng)
+    df.loc[0, "label"] = "rock"
+    with pytest.raises(ModelError, match="different labels"):
+        TabularDataset(df, label_column="label")
+
+
+@pytest.mark.parametrize("kind", ["svc", "rf", "logreg", "mlp"])
+def test_clip_probability_is_the_mean_of_its_segments(rng, kind):
+    df = segment_table(rng)
+    ds = TabularDataset(df, label_column="label")
+    model = select_model(kind, ds, selection="split", seed=0, n_jobs=1)
+    clips, proba, y = predict_clips(model, ds)
+    rows = model.predict_proba(ds.X)
+    for i, clip in enumerate(clips):
+        np.testing.assert_allclose(proba[i], rows[ds.clips == clip].mean(axis=0), atol=1e-12)
+        assert y[i] == ds.y[ds.clips == clip][0]
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    m = evaluate(model, ds)
+    assert m["n"] == 32 and m["n_segments"] == 160
+    assert sum(map(sum, m["confusion_matrix"])) == 32
+
+
+def test_vote_counts_segment_winners(rng):
+    ds = TabularDataset(segment_table(rng, sep=1.0, noise=2.0), label_column="label")
+    model = select_model("logreg", ds, selection="split", seed=0)
+    clips, votes, _ = predict_clips(model, ds, aggregate="vote")
+    rows = model.predict_proba(ds.X)
+    for i, clip in enumerate(clips):
+        winners = rows[ds.clips == clip].argmax(axis=1)
+        share = np.bincount(winners, minlength=4) / len(winners)
+        np.testing.assert_allclose(votes[i], share, atol=1e-5)
+    with pytest.raises(ModelError, match="aggregate"):
+        predict_clips(model, ds, aggregate="median")
+
+
+@pytest.mark.parametrize("use_groups", [False, True])
+def test_no_clip_or_artist_straddles_folds(rng, use_groups):
+    df = segment_table(rng, n_clips=10, artists=5)
+    ds = TabularDataset(df, label_column="label")
+    groups = dict(zip(df["audio_file"], df["artist"], strict=False)) if use_groups else None
+    folds = grouped_folds(ds, n_splits=5, groups=groups, seed=3)
+    assert len(folds) == 5
+    seen = np.zeros(len(ds), dtype=int)
+    for tr, te in folds:
+        seen[te] += 1
+        assert not set(ds.clips[tr]) & set(ds.clips[te])
+        if use_groups:
+            assert not set(df["artist"].iloc[tr]) & set(df["artist"].iloc[te])
+        # every class is held out in every fold (stratified)
+        assert set(ds.y[te]) == set(range(4))
+    assert np.all(seen == 1)
+
+
+def test_small_classes_and_too_few_groups(rng):
+    df = segment_table(rng, n_clips=3, artists=1)
+    ds = TabularDataset(df, label_column="label")
+    groups = dict(zip(df["audio_file"], df["artist"], strict=False))
+    folds = grouped_folds(ds, groups=groups)  # one artist per class: each class held out once
+    assert len(folds) == 4
+    for tr, te in folds:
+        assert not set(df["artist"].iloc[tr]) & set(df["artist"].iloc[te])
+    one = {c: "everyone" for c in ds.clips}
+    with pytest.raises(ModelError, match="fewer than two groups"):
+        grouped_folds(ds, groups=one)
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_cross_validated_selection(rng, kind):
+    df = segment_table(rng, n_clips=10, artists=5)
+    train = TabularDataset(df[df["audio_file"].str.endswith(("0.wav", "1.wav", "2.wav", "3.wav",
+                                                             "4.wav", "5.wav", "6.wav",
+                                                             "7.wav"))], label_column="label")
+    val = train.derive(df[df["audio_file"].str.endswith(("8.wav", "9.wav"))])
+    groups = dict(zip(df["audio_file"], df["artist"], strict=False))
+    grid = [{"max_features": m, "min_samples_leaf": 1} for m in ("sqrt", 0.5)] \
+        if kind == "rf" else None  # a smaller grid keeps the test fast
+    lines = []
+    a = select_model(kind, train, val, groups=groups, grid=grid, seed=1, n_jobs=1,
+                     log=lines.append)
+    assert train.n_clips + val.n_clips < CV_MAX_CLIPS  # so "auto" cross-validates
+    assert "CV over train + validation (40 clips), grouped by artist" in a.info["selection"]
+    assert lines
+    # the final model is fitted on train + validation, with their own scaling
+    full = concat_datasets(train, val)
+    np.testing.assert_allclose(a.scaler.mean_, full.scaler.mean_)
+    assert evaluate(a, df)["accuracy"] >= 0.9
+    b = select_model(kind, train, val, groups=groups, grid=grid, seed=1, n_jobs=1)
+    np.testing.assert_array_equal(a.predict_proba(full.X), b.predict_proba(full.X))
+    assert a.info["params"] == b.info["params"]
+    split = select_model(kind, train, val, selection="split", seed=1, n_jobs=1)
+    assert split.info["selection"] == "validation split"
+
+
+def test_hierarchy_from_labels(rng):
+    df = segment_table(rng)
+    assert derive_hierarchy(df, "label", "fst_level_label") == FINE
+    assert derive_hierarchy(df, "fst_level_label", "label") is None  # not a coarser level
+    broken = df.copy()
+    broken.loc[broken["label"] == "rock", "fst_level_label"] = ["Classic", "Non_classic"] * 20
+    assert derive_hierarchy(broken, "label", "fst_level_label") is None  # does not nest
+    assert label_hierarchy(df, "label") == {"fst_level_label": FINE}
+
+
+def test_derive_proba_sums_children():
+    classes = ["dance", "rock", "solo", "sym"]
+    parents = {c: FINE[c] for c in classes}
+    proba = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, 0.3, 0.1, 0.1]])
+    coarse, p = derive_proba(proba, classes, parents)
+    assert coarse == ["Classic", "Non_classic"]
+    np.testing.assert_allclose(p, [[0.7, 0.3], [0.2, 0.8]])
+    with pytest.raises(ModelError, match="no parent"):
+        derive_proba(proba, classes, {"dance": "Non_classic"})
+
+
+def test_derived_coarse_level_evaluation_and_saving(rng, tmp_path):
+    df = segment_table(rng)
+    ds = TabularDataset(df, label_column="label")
+    model = select_model("svc", ds, selection="split", seed=0)
+    model.hierarchy = label_hierarchy(df, "label")
+    model.settings = {"sr": 22050, "n_fft": 2048, "hop_length": 512, "n_mfcc": 13,
+                      "stats": ["mean"], "feature_set": "seed", "tuning": 0.0, "segment": 3.0,
+                      "segment_hop": 3.0}
+    fine = evaluate(model, df)
+    coarse = evaluate(model, df, level="fst_level_label")
+    assert coarse["classes"] == ["Classic", "Non_classic"] and coarse["n"] == fine["n"]
+    # a clip is predicted coarse class = parent of its most probable group of fine classes
+    clips, proba, _ = predict_clips(model, ds)
+    names, p = derive_proba(proba, model.classes, model.hierarchy["fst_level_label"])
+    truth = df.groupby("audio_file", sort=False)["fst_level_label"].first().loc[clips]
+    assert coarse["accuracy"] == pytest.approx(np.mean(np.array(names)[p.argmax(1)] == truth))
+    with pytest.raises(ModelError, match="does not determine"):
+        evaluate(model, df, level="artist")
+    loaded = load_model(save_model(model, tmp_path / "m"))
+    assert loaded.hierarchy == model.hierarchy
+    assert loaded.settings["segment"] == 3.0
+    assert evaluate(loaded, df, level="fst_level_label") == coarse
