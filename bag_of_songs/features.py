@@ -1180,9 +1180,15 @@ def pool_segments(frame_features: dict[str, np.ndarray], *, segment: float,
     n_frames = lengths.pop()
     n_f, h_f, n_seg = _segment_layout(n_frames, segment, segment_hop, sr, hop_length)
 
-    def windows(x):  # (..., n_seg, n_f), a view
-        return np.lib.stride_tricks.sliding_window_view(x, n_f, axis=-1)[..., ::h_f, :][
-            ..., :n_seg, :]
+    views: dict[str, np.ndarray] = {}
+
+    def windows(name):  # (..., n_seg, n_f): a strided view of the series, made once
+        if name not in views:
+            x = np.asarray(frame_features[name])
+            views[name] = np.lib.stride_tricks.as_strided(
+                x, shape=(*x.shape[:-1], n_seg, n_f),
+                strides=(*x.strides[:-1], h_f * x.strides[-1], x.strides[-1]), writeable=False)
+        return views[name]
 
     cols: dict[str, np.ndarray] = {"segment": np.arange(n_seg)}
     scalars: dict[str, np.ndarray] = {}
@@ -1194,17 +1200,21 @@ def pool_segments(frame_features: dict[str, np.ndarray], *, segment: float,
                 if name != "tempo":  # every scalar feature needs its own per-segment rule
                     raise FeatureError(f"no per-segment rule for the scalar feature {name!r}")
                 if name not in scalars:
-                    scalars[name] = _segment_tempo(windows(frame_features["onset_strength"]),
-                                                   sr, hop_length)
+                    scalars[name] = _segment_tempo(windows("onset_strength"), sr, hop_length)
             elif x.ndim == 1:
-                cols[f"{stat}_{name}"] = fn(windows(x), axis=-1)
+                cols[f"{stat}_{name}"] = fn(windows(name), axis=-1)
             else:
-                values = fn(windows(x), axis=-1)  # (rows, n_seg)
+                values = fn(windows(name), axis=-1)  # (rows, n_seg)
                 for col, v in zip(_row_names(name, x.shape[0]), values, strict=True):
                     cols[f"{stat}_{col}"] = v
     cols.update(scalars)
-    table = pd.DataFrame({k: np.asarray(v, dtype=np.int64 if k == "segment" else np.float64)
-                          for k, v in cols.items()})
+    del cols["segment"]
+    # One float block (a dict of ~100 columns would cost more than all the pooling).
+    values = np.empty((n_seg, len(cols)), dtype=np.float64)
+    for j, v in enumerate(cols.values()):
+        values[:, j] = v
+    table = pd.DataFrame(values, columns=list(cols))
+    table.insert(0, "segment", np.arange(n_seg, dtype=np.int64))
     return table
 
 
@@ -1300,9 +1310,8 @@ def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
     if segment is not None:
         table = pool_segments(frame_features, segment=segment, segment_hop=segment_hop,
                               stats=stats, sr=sr, hop_length=hop_length)
-        values = table.drop(columns="segment").to_numpy()
-        bad = [c for c, ok in zip(table.columns[1:], np.isfinite(values).all(axis=0),
-                                  strict=True) if not ok]
+        finite = np.isfinite(table.iloc[:, 1:].to_numpy()).all(axis=0)
+        bad = [c for c, ok in zip(table.columns[1:], finite, strict=True) if not ok]
         if bad:  # should not happen for finite input; never let a NaN into a table
             raise FeatureError(f"non-finite feature values: {bad}")
         return table
