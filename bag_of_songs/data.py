@@ -1,131 +1,150 @@
-"""Data preparation: load any labelled audio and homogenise it to 30 s mono clips at 22,050 Hz.
+"""Data preparation (notebook 1): load any labelled audio and homogenise it into a corpus of
+30 s mono clips at 22,050 Hz, then read and describe what was prepared.
 
 Explained in ``notebooks/1-data-preparation.ipynb``.
 
-Every clip is decoded (wav, flac, ogg, mp3 via soundfile), mixed to mono, resampled to
-``SAMPLE_RATE`` and cropped (from the start) or zero-padded (at the end) to ``N_SAMPLES``.
 :func:`prepare` writes, per split::
 
     OUT/<split>/audios/audio_<split>_<i>.wav
-    OUT/<split>/annotations.csv      audio_file (relative to OUT), label column(s), source
-    OUT/<split>/skipped.csv          source, reason  (inputs that could not be decoded)
+    OUT/<split>/annotations.csv      audio_file (relative to OUT), label column(s), source,
+                                     source_stamp (which version of the source the clip is from)
+    OUT/<split>/skipped.csv          source, reason    (inputs that could not be prepared)
+    OUT/<split>/warnings.csv         audio_file, source, warning  (clips mostly padding, silent)
+    OUT/prepare.json                 what each split was prepared from, and how
 
-Sources: the CCMusic ``music_genre`` corpus, any Hugging Face audio dataset (hub id or local
-path), a folder of genre subfolders, or the synthetic demo corpus.
+The package is one module per job; every public name below is importable from here:
+
+- :mod:`bag_of_songs.audio`: decoding and homogenisation (:func:`load_audio`, :func:`to_clip`,
+  :func:`fix_length`, :func:`clip_warnings`) and the clip constants;
+- :mod:`bag_of_songs.sources`: folder sources, flat or nested (:func:`list_folder_items`), and
+  CCMusic's label vocabulary;
+- :mod:`bag_of_songs.hub`: Hugging Face datasets and CCMusic (:func:`load_hf_dataset`,
+  :func:`load_ccmusic`, :func:`list_ccmusic_folder`);
+- :mod:`bag_of_songs.demo`: the synthetic demo corpus (:func:`synthesize_demo_clip`);
+- :mod:`bag_of_songs.splits`: stratified, seeded, group-aware splits;
+- :mod:`bag_of_songs.files`: atomic writes and the folder lock (:func:`lock_folder`);
+- :mod:`bag_of_songs.parallel`: worker processes or a Dask cluster (:func:`map_parallel`);
+- here: :func:`prepare` and the functions that read a prepared folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
-import math
+import json
 import os
+import re
+import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
-__all__ = [
-    "SAMPLE_RATE",
-    "DURATION",
-    "N_SAMPLES",
-    "FRAME_SIZE",
-    "HOP_LENGTH",
-    "LEVELS",
-    "CCMUSIC_CLASSES",
-    "CCMUSIC_HIERARCHY",
-    "AudioLoadError",
-    "DataSourceError",
-    "load_audio",
-    "fix_length",
-    "to_clip",
-    "synthesize_demo_clip",
-    "list_demo_items",
-    "list_folder_items",
-    "load_hf_dataset",
-    "load_ccmusic",
-    "split_items",
-    "split_groups",
-    "read_groups",
-    "prepare",
-    "read_annotations",
-    "label_columns",
-    "feature_columns",
-    "NON_LABEL_COLUMNS",
-    "atomic_write",
-    "write_csv_atomic",
-    "log_to_stderr",
-    "default_data_dir",
-    "default_img_dir",
-    "PrepareReport",
-    "list_splits",
-    "class_balance",
-    "read_skipped",
-    "count_files",
-    "imbalance",
-]
-
-#: Sampling rate of every prepared clip, in Hz.
-SAMPLE_RATE = 22050
-#: Length of every prepared clip, in seconds.
-DURATION = 30.0
-#: Length of every prepared clip, in samples (``SAMPLE_RATE * DURATION``).
-N_SAMPLES = 661500
-#: Frame size F of every frame-level feature, in samples.
-FRAME_SIZE = 2048
-#: Hop length H between frames, in samples.
-HOP_LENGTH = 512
-
-#: The three CCMusic label levels, coarse to fine.
-LEVELS = ("fst_level_label", "sec_level_label", "thr_level_label")
-
-#: CCMusic class names per level, in the order of the dataset's ``ClassLabel``s.
-CCMUSIC_CLASSES = {
-    "fst_level_label": ["Classic", "Non_classic"],
-    "sec_level_label": [
-        "Symphony", "Opera", "Solo", "Chamber", "Pop", "Dance_and_house", "Indie",
-        "Soul_or_RnB", "Rock",
-    ],
-    "thr_level_label": [
-        "Symphony", "Opera", "Solo", "Chamber", "Pop_vocal_ballad", "Adult_contemporary",
-        "Teen_pop", "Contemporary_dance_pop", "Dance_pop", "Classic_indie_pop",
-        "Chamber_cabaret_and_art_pop", "Soul_or_RnB", "Adult_alternative_rock",
-        "Uplifting_anthemic_rock", "Soft_rock", "Acoustic_pop",
-    ],
-}
-
-#: How the CCMusic levels nest: second-level class -> (first-level class, third-level classes).
-CCMUSIC_HIERARCHY = {
-    "Symphony": ("Classic", ["Symphony"]),
-    "Opera": ("Classic", ["Opera"]),
-    "Solo": ("Classic", ["Solo"]),
-    "Chamber": ("Classic", ["Chamber"]),
-    "Pop": ("Non_classic", ["Pop_vocal_ballad", "Adult_contemporary", "Teen_pop"]),
-    "Dance_and_house": ("Non_classic", ["Contemporary_dance_pop", "Dance_pop"]),
-    "Indie": ("Non_classic", ["Classic_indie_pop", "Chamber_cabaret_and_art_pop"]),
-    "Soul_or_RnB": ("Non_classic", ["Soul_or_RnB"]),
-    "Rock": ("Non_classic", [
-        "Adult_alternative_rock", "Uplifting_anthemic_rock", "Soft_rock", "Acoustic_pop",
-    ]),
-}
-
-# Older revisions of the CCMusic loading script spell some classes differently.
-_CLASS_ALIASES = {"Soul_or_r_and_b": "Soul_or_RnB"}
-
-#: File endings read by the folder source (others in a genre folder are reported as skipped).
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
-
-#: Genre-folder names that count as Classic when a folder source derives ``fst_level_label``.
-CLASSIC_FOLDER_NAMES = (
-    "classic", "classical", "symphony", "opera", "solo", "chamber", "baroque", "orchestral",
+from .audio import (
+    AUDIO_EXTENSIONS,
+    DURATION,
+    FRAME_SIZE,
+    HOP_LENGTH,
+    MAX_CHANNELS,
+    MAX_SAMPLE_RATE,
+    MIN_REAL_FRACTION,
+    MIN_SAMPLE_RATE,
+    N_SAMPLES,
+    SAMPLE_RATE,
+    SILENCE_PEAK,
+    SILENCE_RMS,
+    AudioLoadError,
+    _load,
+    clip_warnings,
+    fix_length,
+    is_complete_clip,
+    load_audio,
+    to_clip,
+    write_clip,
+)
+from .demo import DEMO_VERSION, list_demo_items, synthesize_demo_clip
+from .files import (
+    LOCK_NAME,
+    FolderLockedError,
+    atomic_write,
+    csv_bytes,
+    file_stamp,
+    lock_folder,
+    remove_stale_temp_files,
+    write_bytes_atomic,
+    write_csv_atomic,
+)
+from .hub import (
+    CCMUSIC_ID,
+    CCMUSIC_REVISIONS,
+    _load_ccmusic,
+    hf_items,
+    list_ccmusic_folder,
+    load_ccmusic,
+    load_hf_dataset,
+    looks_like_hf_folder,
+)
+from .parallel import SchedulerError, map_parallel
+from .sources import (
+    CCMUSIC_CLASSES,
+    CCMUSIC_HIERARCHY,
+    CLASSIC_FOLDER_NAMES,
+    LEVELS,
+    DataSourceError,
+    Item,
+    _Items,
+    level_names,
+    list_folder_items,
+    strip_number_prefix,
+)
+from .splits import (
+    _stratify_column,
+    _validate_split_name,
+    parse_splits,
+    read_groups,
+    split_groups,
+    split_items,
 )
 
-_CCMUSIC_ID = "ccmusic-database/music_genre"
+__all__ = [
+    # clips (audio.py)
+    "SAMPLE_RATE", "DURATION", "N_SAMPLES", "FRAME_SIZE", "HOP_LENGTH", "AUDIO_EXTENSIONS",
+    "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE", "MAX_CHANNELS", "MIN_REAL_FRACTION", "SILENCE_PEAK",
+    "SILENCE_RMS", "AudioLoadError", "load_audio", "fix_length", "to_clip", "clip_warnings",
+    # sources (sources.py, hub.py, demo.py)
+    "LEVELS", "CCMUSIC_CLASSES", "CCMUSIC_HIERARCHY", "CLASSIC_FOLDER_NAMES", "CCMUSIC_ID",
+    "CCMUSIC_REVISIONS", "DEMO_VERSION", "DataSourceError", "Item", "list_folder_items",
+    "level_names", "strip_number_prefix", "load_hf_dataset", "load_ccmusic",
+    "list_ccmusic_folder", "synthesize_demo_clip", "list_demo_items",
+    # splits (splits.py)
+    "parse_splits", "split_items", "split_groups", "read_groups",
+    # files and workers (files.py, parallel.py)
+    "LOCK_NAME", "FolderLockedError", "atomic_write", "write_csv_atomic", "lock_folder",
+    "file_stamp", "SchedulerError", "map_parallel",
+    # preparing and reading a corpus (here)
+    "prepare", "PrepareReport", "NON_LABEL_COLUMNS", "resolve_audio_file", "read_annotations",
+    "label_columns", "feature_columns", "label_hierarchy", "list_splits", "class_balance",
+    "read_skipped", "read_warnings", "count_files", "imbalance", "log_to_stderr",
+    "default_data_dir", "default_img_dir",
+]
+
+#: Columns of an annotations or features table that are neither labels nor features:
+#: ``source_stamp`` ties a clip to the version of its source, ``segment`` numbers the segments
+#: of a clip in segment tables.
+NON_LABEL_COLUMNS = ("audio_file", "source", "source_stamp", "segment")
+
+#: Files ``prepare`` writes in a split folder (besides ``audios/audio_<split>_<i>.wav``).
+SPLIT_FILES = ("annotations.csv", "skipped.csv", "warnings.csv")
+#: Files derived from a split's annotations (by ``features``): removed when they change.
+DERIVED_FILES = ("features.csv", "features.json", "features_skipped.csv")
+#: Folders derived from a split's annotations: removed when they change.
+DERIVED_DIRS = ("cache",)
+#: The record of what each split was prepared from.
+PREPARE_RECORD = "prepare.json"
 
 
 def _project_dir() -> Path:
@@ -154,1103 +173,433 @@ def default_img_dir() -> Path:
     return Path(env).expanduser() if env else _project_dir() / "img"
 
 
-class AudioLoadError(RuntimeError):
-    """An audio file or buffer could not be decoded into a clip.
+def log_to_stderr(msg: str) -> None:
+    """The default progress logger: one line on stderr.
 
-    The message names the file and the reason.
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 7: skipped inputs are reported
+    on screen).
     """
+    print(msg, file=sys.stderr)
 
 
-class DataSourceError(RuntimeError):
-    """A data source could not be loaded, or has no usable audio or labels."""
+def _bar_safe(log: Callable[[str], None]) -> Callable[[str], None]:
+    """``log``, clearing progress bars on stderr around each line so the two never mix."""
+    def emit(msg: str) -> None:
+        try:
+            from tqdm import tqdm
+        except ImportError:  # pragma: no cover - tqdm is a dependency
+            log(msg)
+            return
+        with tqdm.external_write_mode(file=sys.stderr):
+            log(msg)
+    return emit
 
 
 # ---------------------------------------------------------------------------------------------
-# Audio loading
+# Preparing: one job per clip (run in workers), written by this process
 
 
-def fix_length(y: np.ndarray, n_samples: int = N_SAMPLES) -> np.ndarray:
-    """Crop a signal from the start or zero-pad it at the end to exactly ``n_samples``.
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 4, homogenisation).
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n,)]
-        Mono signal.
-    n_samples : int > 0
-        Target length in samples (default 661,500 = 30 s at 22,050 Hz).
-
-    Returns
-    -------
-    y_fixed : np.ndarray [shape=(n_samples,), dtype=float32]
-
-    Raises
-    ------
-    ValueError
-        If ``y`` is not 1-D, is empty, or holds non-finite samples (a dataset row with no
-        audio must not become a silent clip).
-    """
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1:
-        raise ValueError(f"fix_length expects a mono signal of shape (n,), got shape {y.shape}")
-    if n_samples <= 0:
-        raise ValueError(f"n_samples must be positive, got {n_samples}")
-    if y.size == 0:
-        raise ValueError("the signal holds no samples")
-    if not np.all(np.isfinite(y)):
-        raise ValueError("the signal holds non-finite samples (NaN or infinity)")
-    if len(y) >= n_samples:
-        return np.ascontiguousarray(y[:n_samples])
-    out = np.zeros(n_samples, dtype=np.float32)
-    out[: len(y)] = y
-    return out
-
-
-def to_clip(
-    y: np.ndarray,
-    orig_sr: int,
-    *,
-    sr: int = SAMPLE_RATE,
-    duration: float = DURATION,
-    channel_axis: int = -1,
-) -> np.ndarray:
-    """Homogenise a decoded signal: mono, ``sr`` Hz, exactly ``duration`` seconds.
-
-    Use this for arrays that come from a dataset (e.g. a Hugging Face ``Audio`` column).
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 4, homogenisation).
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n,) or (n, channels)]
-        Decoded audio, floating point in [-1, 1] or PCM integers (scaled by their range).
-        For 2-D input the channels lie along ``channel_axis``.
-    orig_sr : int > 0
-        Sampling rate of ``y``.
-    sr : int > 0
-        Target sampling rate.
-    duration : float > 0
-        Target length in seconds; longer signals are cropped from the start, shorter ones
-        zero-padded at the end.
-    channel_axis : int
-        Axis of the channels for 2-D input (soundfile's layout, ``-1``, by default).
-
-    Returns
-    -------
-    y_clip : np.ndarray [shape=(round(sr * duration),), dtype=float32]
-
-    Raises
-    ------
-    ValueError
-        If the signal is empty or holds non-finite samples.
-    """
-    y = np.asarray(y)
-    if np.issubdtype(y.dtype, np.integer):  # PCM integers: scale to [-1, 1) as soundfile does
-        y = y.astype(np.float32) / np.float32(-np.iinfo(y.dtype).min)
-    y = y.astype(np.float32, copy=False)
-    if y.ndim == 2:
-        y = y.mean(axis=channel_axis, dtype=np.float32)
-    elif y.ndim != 1:
-        raise ValueError(f"expected audio of shape (n,) or (n, channels), got shape {y.shape}")
-    if y.size == 0:
-        raise ValueError("the signal holds no samples")
-    if not np.all(np.isfinite(y)):
-        raise ValueError("the signal holds non-finite samples (NaN or infinity)")
-    if orig_sr <= 0:
-        raise ValueError(f"invalid sampling rate {orig_sr}")
-    n_samples = int(round(sr * duration))
-    # Only resample what the crop keeps (plus a little for the resampler's edge).
-    keep = int(math.ceil(duration * orig_sr))
-    if len(y) > keep:
-        y = y[:keep]
-    if orig_sr != sr:
-        import librosa
-
-        y = librosa.resample(y, orig_sr=orig_sr, target_sr=sr, res_type="soxr_hq")
-    return fix_length(y, n_samples)
-
-
-def load_audio(
-    path: str | os.PathLike | io.IOBase,
-    *,
-    sr: int = SAMPLE_RATE,
-    duration: float = DURATION,
-) -> np.ndarray:
-    """Decode an audio file into a mono ``sr`` Hz clip of exactly ``duration`` seconds.
-
-    Decodes wav, flac, ogg and mp3 with soundfile, reading only the first ``duration`` seconds;
-    mixes the channels to mono (their mean), resamples with soxr (as ``librosa.load`` does),
-    then crops from the start or zero-pads at the end. The result equals
-    ``librosa.fix_length(librosa.load(path, sr=sr, duration=duration)[0], size=...)``.
-
-    Explained in ``notebooks/1-data-preparation.ipynb``.
-
-    Parameters
-    ----------
-    path : str, path-like or binary file object
-        The audio file.
-    sr : int > 0
-        Target sampling rate (default 22,050 Hz).
-    duration : float > 0
-        Target length in seconds (default 30).
-
-    Returns
-    -------
-    y : np.ndarray [shape=(round(sr * duration),), dtype=float32]
-        With the defaults, shape ``(661500,)``.
-
-    Raises
-    ------
-    AudioLoadError
-        If the file is missing, empty, not audio, corrupt, or holds non-finite samples.
-
-    Examples
-    --------
-    >>> y = load_audio("song.mp3")  # doctest: +SKIP
-    >>> y.shape  # doctest: +SKIP
-    (661500,)
-    """
-    if isinstance(path, (str, os.PathLike)):
-        name = os.fspath(path)  # the whole path (a Path's .name would be the base name only)
-    else:
-        name = str(getattr(path, "name", None) or path)
-    if isinstance(path, (str, os.PathLike)):
-        p = Path(path)
-        if not p.exists():
-            raise AudioLoadError(f"{name}: no such file")
-        if p.is_dir():
-            raise AudioLoadError(f"{name}: is a folder, not an audio file")
-        if p.stat().st_size == 0:
-            raise AudioLoadError(f"{name}: the file is empty")
-    try:
-        with sf.SoundFile(path) as f:
-            orig_sr = f.samplerate
-            n_read = int(np.round(orig_sr * duration))
-            y = f.read(frames=n_read, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError, EOFError) as exc:
-        reason = str(exc).strip() or type(exc).__name__
-        if "does not exist" in reason:
-            # libsndfile says "File does not exist or is not a regular file" when its MP3
-            # decoder rejects the content of a file that does exist.
-            reason = "not a recognised audio format, or a corrupt file"
-        raise AudioLoadError(f"{name}: cannot decode audio ({reason})") from exc
-    if y.shape[0] == 0:
-        raise AudioLoadError(f"{name}: holds no audio samples")
-    try:
-        return to_clip(y, orig_sr, sr=sr, duration=duration)
-    except ValueError as exc:
-        raise AudioLoadError(f"{name}: {exc}") from exc
-
-
-# ---------------------------------------------------------------------------------------------
-# Items: one per clip to prepare
-
-
-@dataclass
-class Item:
-    """One clip to prepare: where it comes from, its labels, and how to get its audio."""
-
-    source: str
-    labels: dict
-    kind: str  # "path", "bytes", "demo"
-    payload: object = None
-    split: str = ""
-    index: int = -1
-
-
-# ---------------------------------------------------------------------------------------------
-# Demo corpus (synthetic)
-
-_DEMO_STYLES = {
-    # style: (fst, sec, thr for even seeds, thr for odd seeds)
-    "symphony": ("Classic", "Symphony", "Symphony", "Symphony"),
-    "solo": ("Classic", "Solo", "Solo", "Solo"),
-    "rock": ("Non_classic", "Rock", "Soft_rock", "Uplifting_anthemic_rock"),
-    "dance": ("Non_classic", "Dance_and_house", "Dance_pop", "Contemporary_dance_pop"),
-}
-
-_MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
-_MINOR = np.array([0, 2, 3, 5, 7, 8, 10])
-
-
-def _midi_to_hz(m):
-    return 440.0 * 2.0 ** ((np.asarray(m, dtype=float) - 69.0) / 12.0)
-
-
-def _add(out: np.ndarray, start: int, x: np.ndarray) -> None:
-    if start >= len(out):
-        return
-    n = min(len(x), len(out) - start)
-    out[start : start + n] += x[:n]
-
-
-def _tone(f0, n, sr, rng, *, partials, decay, vibrato_hz=0.0, vibrato_depth=0.0, attack=0.01,
-          release=0.1):
-    """A harmonic tone: ``partials`` harmonics with amplitudes ``decay**k``, optional vibrato."""
-    t = np.arange(n) / sr
-    phase_f0 = 2 * np.pi * f0 * t
-    if vibrato_depth > 0:
-        phase_f0 = phase_f0 + (vibrato_depth * f0 / vibrato_hz) * np.sin(
-            2 * np.pi * vibrato_hz * t + rng.uniform(0, 2 * np.pi))
-    y = np.zeros(n)
-    for k in range(1, partials + 1):
-        if f0 * k >= sr / 2:
-            break
-        y += decay ** (k - 1) * np.sin(k * phase_f0)
-    env = np.ones(n)
-    a = max(1, min(n, int(attack * sr)))
-    r = max(1, min(n - a, int(release * sr))) if n > a else 1
-    env[:a] = np.linspace(0, 1, a) ** 2
-    if n > a:
-        env[n - r :] *= np.linspace(1, 0, r)
-    return y * env
-
-
-def _noise_burst(n, sr, rng, *, decay_s, highpass=False):
-    x = rng.standard_normal(n)
-    if highpass:
-        x = np.diff(x, prepend=0.0)
-    return x * np.exp(-np.arange(n) / (decay_s * sr))
-
-
-def _kick(sr, rng):
-    n = int(0.25 * sr)
-    t = np.arange(n) / sr
-    f = 50 + 100 * np.exp(-t / 0.03)
-    return np.sin(2 * np.pi * np.cumsum(f) / sr) * np.exp(-t / 0.12)
-
-
-def synthesize_demo_clip(
-    style: str, seed: int, *, sr: int = SAMPLE_RATE, duration: float = DURATION
-) -> np.ndarray:
-    """Synthesise one deterministic demo clip of a given style.
-
-    The demo corpus is **synthetic**: it exists so that every step runs offline in seconds.
-    Scores measured on it say nothing about real music.
-
-    Styles and their labels (CCMusic's three-level scheme):
-
-    - ``"symphony"`` (Classic / Symphony / Symphony): sustained chords of several harmonic
-      voices with vibrato and slow attacks, no percussion.
-    - ``"solo"`` (Classic / Solo / Solo): one melodic voice with vibrato and slow attacks.
-    - ``"rock"`` (Non_classic / Rock): kick, snare and hi-hat pattern, bass, clipped power
-      chords with sharp attacks; even seeds are Soft_rock (slower, lighter distortion), odd
-      seeds Uplifting_anthemic_rock (faster, heavier distortion, eighth-note hi-hats).
-    - ``"dance"`` (Non_classic / Dance_and_house): four-on-the-floor kick, off-beat hi-hats,
-      a saw-like synth bass and stabs; even seeds are Dance_pop, odd seeds
-      Contemporary_dance_pop (sixteenth-note hi-hats, brighter stabs).
-
-    Key, mode, tempo, timbre (number and strength of partials) and loudness vary with ``seed``.
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1, the ``demo`` source).
-
-    Parameters
-    ----------
-    style : str
-        One of ``"symphony"``, ``"solo"``, ``"rock"``, ``"dance"``.
-    seed : int
-        Seed of the clip's random generator: the same (style, seed) gives the same clip.
-    sr : int
-        Sampling rate.
-    duration : float
-        Length in seconds.
-
-    Returns
-    -------
-    y : np.ndarray [shape=(round(sr * duration),), dtype=float32]
-        Peak-normalised to a seed-dependent level below 1.
-
-    Raises
-    ------
-    ValueError
-        On an unknown style.
-    """
-    if style not in _DEMO_STYLES:
-        raise ValueError(f"unknown demo style {style!r}; choose from {sorted(_DEMO_STYLES)}")
-    rng = np.random.default_rng([seed, list(_DEMO_STYLES).index(style)])
-    n_total = int(round(sr * duration))
-    out = np.zeros(n_total)
-    key = int(rng.integers(0, 12))
-    scale = _MAJOR if rng.random() < 0.5 else _MINOR
-
-    def pitch(degree, octave):
-        return 12 * octave + key + scale[degree % 7] + 12 * (degree // 7)
-
-    if style in ("symphony", "solo"):
-        tempo = rng.uniform(50, 90)
-        beat = 60.0 / tempo
-        partials = int(rng.integers(4, 10))
-        decay = rng.uniform(0.4, 0.75)
-        vib_hz, vib_depth = rng.uniform(4.5, 6.5), rng.uniform(0.003, 0.008)
-        t0 = 0.0
-        degree = int(rng.integers(0, 7))
-        while t0 < duration:
-            length = beat * float(rng.choice([1, 2, 2, 3, 4]))
-            n = int(length * sr * 1.15)  # notes overlap slightly (legato)
-            if style == "symphony":
-                root = int(rng.integers(0, 7))
-                voices = [pitch(root, 3), pitch(root + 2, 4), pitch(root + 4, 4), pitch(root, 5)]
-                for m in voices:
-                    _add(out, int(t0 * sr), 0.25 * _tone(
-                        _midi_to_hz(m) * (1 + rng.normal(0, 0.001)), n, sr, rng,
-                        partials=partials, decay=decay, vibrato_hz=vib_hz,
-                        vibrato_depth=vib_depth, attack=rng.uniform(0.3, 0.8), release=0.4))
-            else:
-                degree = int(np.clip(degree + rng.integers(-2, 3), -3, 10))
-                _add(out, int(t0 * sr), _tone(
-                    _midi_to_hz(pitch(degree, 5)), n, sr, rng, partials=partials, decay=decay,
-                    vibrato_hz=vib_hz, vibrato_depth=vib_depth * 1.5,
-                    attack=rng.uniform(0.15, 0.4), release=0.3))
-            t0 += length
-    else:
-        variant = seed % 2  # the third-level class within the style
-        if style == "rock":
-            tempo = rng.uniform(120, 140) if variant else rng.uniform(85, 110)
-        else:
-            tempo = rng.uniform(124, 132) if variant else rng.uniform(116, 124)
-        drive = 6.0 if variant else 2.0
-        beat = 60.0 / tempo
-        kick = _kick(sr, rng)
-        snare = 0.5 * _noise_burst(int(0.2 * sr), sr, rng, decay_s=0.05)
-        hat = 0.2 * _noise_burst(int(0.06 * sr), sr, rng, decay_s=0.015, highpass=True)
-        progression = [int(d) for d in rng.choice(7, size=4)]
-        bass_partials = int(rng.integers(6, 16))
-        n_beats = int(duration / beat) + 1
-        for b in range(n_beats):
-            t = b * beat
-            i = int(t * sr)
-            bar, pos = divmod(b, 4)
-            chord = progression[bar % 4]
-            if style == "rock":
-                if pos in (0, 2):
-                    _add(out, i, kick)
-                if pos in (1, 3):
-                    _add(out, i, snare)
-                for half in (0, 1):
-                    _add(out, i + int(half * beat / 2 * sr), (0.6 + 0.6 * variant) * hat)
-                if pos == 0:
-                    n = int(4 * beat * sr)
-                    power = sum(_tone(_midi_to_hz(m), n, sr, rng, partials=8, decay=0.8,
-                                      attack=0.005, release=0.05)
-                                for m in (pitch(chord, 4), pitch(chord, 4) + 7))
-                    _add(out, i, 0.35 * np.tanh(drive * power))
-            else:
-                _add(out, i, kick)
-                _add(out, i + int(beat / 2 * sr), 1.5 * hat)
-                if variant:
-                    for q in (1, 3):
-                        _add(out, i + int(q * beat / 4 * sr), 0.8 * hat)
-                if pos in (1, 3):
-                    _add(out, i + int(beat / 2 * sr), 0.6 * _tone(
-                        _midi_to_hz(pitch(chord + 2, 5 + variant)), int(0.15 * sr), sr, rng,
-                        partials=10, decay=0.7 + 0.2 * variant, attack=0.002, release=0.05))
-            _add(out, i, 0.5 * _tone(_midi_to_hz(pitch(chord, 2)), int(0.9 * beat * sr), sr, rng,
-                                     partials=bass_partials, decay=0.85, attack=0.005,
-                                     release=0.05))
-    out += 1e-3 * rng.standard_normal(n_total)  # a little room noise
-    out *= rng.uniform(0.3, 0.9) / max(np.max(np.abs(out)), 1e-9)
-    return out.astype(np.float32)
-
-
-def list_demo_items(n_per_style: int = 20) -> list[Item]:
-    """The demo corpus: ``n_per_style`` clips of each style of :func:`synthesize_demo_clip`.
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1, the ``demo`` source).
-
-    Parameters
-    ----------
-    n_per_style : int >= 1
-        Clips per style (seeds ``0 .. n_per_style - 1``).
-
-    Returns
-    -------
-    items : list of Item [length 4 * n_per_style]
-        Labelled with CCMusic's three levels; the audio is synthesised when prepared.
-
-    Raises
-    ------
-    ValueError
-        When ``n_per_style`` is below 1.
-    """
-    if n_per_style < 1:
-        raise ValueError(f"n_per_style must be at least 1, got {n_per_style}")
-    items = []
-    for style, (fst, sec, *thr_by_parity) in _DEMO_STYLES.items():
-        for seed in range(n_per_style):
-            thr = thr_by_parity[seed % 2]
-            items.append(Item(
-                source=f"demo:{style}:{seed}",
-                labels={"fst_level_label": fst, "sec_level_label": sec, "thr_level_label": thr},
-                kind="demo", payload=(style, seed)))
-    return items
-
-
-# ---------------------------------------------------------------------------------------------
-# Folder source
-
-
-def _is_classic_folder(name: str) -> bool:
-    return name.lower() in CLASSIC_FOLDER_NAMES
-
-
-def list_folder_items(root: str | os.PathLike, *, classic: Iterable[str] | None = None
-                      ) -> list[Item]:
-    """List the clips of a folder of genre subfolders, ``ROOT/<genre>/<file>``.
-
-    Every non-hidden file below a genre folder is an item with ``label`` = the folder name
-    (files that turn out not to be audio are skipped and reported by :func:`prepare`).
-    When the genres include Classic ones (``classic``, or by default folders named like
-    ``classical``, ``symphony``, ``opera``...) and others, a ``fst_level_label`` column
-    (``Classic`` / ``Non_classic``) is added, matching CCMusic's first level.
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1, a folder source).
-
-    Parameters
-    ----------
-    root : path-like
-        The folder whose subfolders are the genres.
-    classic : iterable of str, optional
-        Genre folder names that are Classic. Default: :data:`CLASSIC_FOLDER_NAMES`.
-
-    Returns
-    -------
-    items : list of Item
-        Sorted by genre and path, so the order (and so the output names) is reproducible.
-
-    Raises
-    ------
-    DataSourceError
-        When ``root`` is not a folder, has no genre subfolders, or they hold no files.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataSourceError(f"{root}: not a folder")
-    genres = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not genres:
-        raise DataSourceError(
-            f"{root}: no genre subfolders found (expected ROOT/<genre>/<audio files>)")
-    classic_set = {c.lower() for c in classic} if classic is not None else None
-    is_classic = {g.name: (g.name.lower() in classic_set) if classic_set is not None
-                  else _is_classic_folder(g.name) for g in genres}
-    add_fst = any(is_classic.values()) and not all(is_classic.values())
-    items = []
-    for g in genres:
-        files = sorted(p for p in g.rglob("*") if p.is_file()
-                       and not any(part.startswith(".") for part in p.relative_to(root).parts))
-        for p in files:
-            labels = {"label": g.name}
-            if add_fst:
-                labels["fst_level_label"] = "Classic" if is_classic[g.name] else "Non_classic"
-            items.append(Item(source=str(p.relative_to(root)), labels=labels, kind="path",
-                              payload=str(p)))
-    if not items:
-        raise DataSourceError(f"{root}: the genre folders hold no files")
-    return items
-
-
-# ---------------------------------------------------------------------------------------------
-# Hugging Face datasets
-
-
-def _as_dataset_dict(ds):
-    import datasets
-
-    if isinstance(ds, datasets.DatasetDict):
-        return ds
-    if isinstance(ds, datasets.Dataset):
-        return datasets.DatasetDict({"train": ds})
-    raise DataSourceError(f"expected a datasets.Dataset or DatasetDict, got {type(ds).__name__}")
-
-
-def load_hf_dataset(source: str | os.PathLike, *, name: str | None = None,
-                    revision: str | None = None, trust_remote_code: bool = False):
-    """Load a Hugging Face dataset from the hub or from a local path, as a ``DatasetDict``.
-
-    A local folder written by ``save_to_disk`` is read with ``datasets.load_from_disk``;
-    any other local folder or a hub id goes through ``datasets.load_dataset``.
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1).
-
-    Parameters
-    ----------
-    source : str or path-like
-        A hub id (``"owner/name"``) or a local dataset folder.
-    name : str, optional
-        Configuration (subset) name (not used for a ``save_to_disk`` folder).
-    revision : str, optional
-        Hub revision: branch, tag or commit (not used for a ``save_to_disk`` folder).
-    trust_remote_code : bool
-        Let a script-based hub dataset run its loading script. Only for datasets you trust.
-
-    Returns
-    -------
-    dsdict : datasets.DatasetDict
-        The dataset's splits; a single ``Dataset`` becomes ``{"train": dataset}``.
-
-    Raises
-    ------
-    DataSourceError
-        When nothing can be loaded (no network, unknown id, unreadable folder), or what loads
-        is neither a ``Dataset`` nor a ``DatasetDict``.
-    """
-    import datasets
-
-    p = Path(source)
-    try:
-        if p.is_dir() and any((p / f).exists() for f in
-                              ("dataset_dict.json", "state.json", "dataset_info.json")):
-            ds = datasets.load_from_disk(str(p))
-        else:
-            kwargs = {"name": name, "revision": revision}
-            if trust_remote_code:
-                kwargs["trust_remote_code"] = True
-            ds = datasets.load_dataset(str(source), **kwargs)
-    except DataSourceError:
-        raise
-    except Exception as exc:  # datasets raises many types (connection, file, value errors)
-        raise DataSourceError(
-            f"could not load the Hugging Face dataset {str(source)!r}"
-            f"{f' (config {name!r})' if name else ''}"
-            f"{f' at revision {revision!r}' if revision else ''}: "
-            f"{type(exc).__name__}: {exc}") from exc
-    return _as_dataset_dict(ds)
-
-
-def _audio_column(dsdict) -> str | None:
-    import datasets
-
-    first = next(iter(dsdict.values()))
-    for col, feat in first.features.items():
-        if isinstance(feat, datasets.Audio):
-            return col
-    return None
-
-
-_CCMUSIC_WAYS_OUT = (
-    "The hub's main branch of ccmusic-database/music_genre now serves only an 'eval' config of "
-    "spectrogram images, without audio. Ways out: (1) pass --revision with a revision that "
-    "still has the loading script music_genre.py (needs datasets<4 and trust_remote_code); "
-    "(2) download the 'default' subset from ModelScope (ccmusic-database/music_genre) and pass "
-    "the saved dataset with --dataset-path; (3) arrange a local copy of the songs as a folder "
-    "of genre subfolders and prepare that folder."
-)
-
-
-def load_ccmusic(*, revision: str | None = None, path: str | os.PathLike | None = None):
-    """Load CCMusic's raw-audio ``music_genre`` corpus (``default`` subset) as a ``DatasetDict``.
-
-    As in the original study: ``datasets.load_dataset("ccmusic-database/music_genre",
-    name="default", trust_remote_code=True, revision=revision)``; or, with ``path``, a local
-    copy of the same schema (a ``save_to_disk`` folder, e.g. from ModelScope).
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1).
-
-    Parameters
-    ----------
-    revision : str, optional
-        A hub revision that still has the loading script ``music_genre.py`` (needs
-        ``datasets<4``). Not used with ``path``.
-    path : path-like, optional
-        A local copy of the ``default`` subset (a ``save_to_disk`` folder).
-
-    Returns
-    -------
-    dsdict : datasets.DatasetDict
-        CCMusic's splits, with an audio column and the three label levels of :data:`LEVELS`.
-
-    Raises
-    ------
-    DataSourceError
-        When it cannot be loaded, or when what loads has no audio column (the hub's ``main``
-        branch now serves only spectrogram images): the message names the ways out. Also
-        when a label level is missing.
-    """
-    try:
-        if path is not None:
-            dsdict = load_hf_dataset(path)
-        else:
-            dsdict = load_hf_dataset(_CCMUSIC_ID, name="default", revision=revision,
-                                     trust_remote_code=True)
-    except DataSourceError as exc:
-        raise DataSourceError(f"{exc}\n{_CCMUSIC_WAYS_OUT}") from exc
-    if _audio_column(dsdict) is None:
-        cols = list(next(iter(dsdict.values())).features)
-        raise DataSourceError(
-            f"the CCMusic dataset that loaded has no audio column (columns: {cols}).\n"
-            f"{_CCMUSIC_WAYS_OUT}")
-    missing = [lv for lv in LEVELS if lv not in next(iter(dsdict.values())).features]
-    if missing:
-        raise DataSourceError(f"the CCMusic dataset lacks the label column(s) {missing}")
-    return dsdict
-
-
-def _class_name(feature, value) -> str:
-    import datasets
-
-    if isinstance(feature, datasets.ClassLabel):
-        if value is None or value < 0:
-            return ""
-        name = feature.int2str(int(value))
-    else:
-        name = "" if value is None else str(value)
-    return _CLASS_ALIASES.get(name, name)
-
-
-def _hf_items(dsdict, *, label_column: str | None, source_name: str) -> dict[str, _Items]:
-    """Items per split of a DatasetDict; the audio is read lazily as raw bytes or a path."""
-    import datasets
-
-    audio_col = _audio_column(dsdict)
-    if audio_col is None:
-        cols = list(next(iter(dsdict.values())).features)
-        raise DataSourceError(f"{source_name}: no Audio column among {cols}")
-    features = next(iter(dsdict.values())).features
-    if label_column is not None:
-        if label_column not in features:
-            raise DataSourceError(
-                f"{source_name}: no label column {label_column!r}; columns: {list(features)}")
-        label_cols = [label_column]
-    elif all(lv in features for lv in LEVELS):
-        label_cols = list(LEVELS)
-    elif "label" in features:
-        label_cols = ["label"]
-    else:
-        class_cols = [c for c, f in features.items() if isinstance(f, datasets.ClassLabel)]
-        if len(class_cols) != 1:
-            raise DataSourceError(
-                f"{source_name}: cannot tell the label column; pass --label-column "
-                f"(columns: {list(features)})")
-        label_cols = class_cols
-    out = {}
-    for split, ds in dsdict.items():
-        ds = ds.select_columns([audio_col, *label_cols]).cast_column(
-            audio_col, datasets.Audio(decode=False))
-        out[split] = _hf_split_items(ds, audio_col, label_cols, f"{source_name}:{split}")
-    return out
-
-
-class _Items:
-    """A lazy sequence of Items: labels and sources are known up front, audio is read on demand.
-
-    Keeps a Hugging Face dataset's audio bytes out of memory until a worker needs them.
-    """
-
-    def __init__(self, labels: list[dict], sources: list[str], get: Callable[[int], Item]):
-        self.labels, self.sources, self._get = labels, sources, get
-
-    @classmethod
-    def from_list(cls, items: list[Item]) -> _Items:
-        return cls([it.labels for it in items], [it.source for it in items],
-                   items.__getitem__)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> Item:
-        return self._get(int(i))
-
-    def subset(self, idx: list[int]) -> _Items:
-        return _Items([self.labels[i] for i in idx], [self.sources[i] for i in idx],
-                      lambda j: self._get(idx[j]))
-
-    @staticmethod
-    def concat(parts: list[_Items]) -> _Items:
-        owners = [(p, j) for p in parts for j in range(len(p))]
-        return _Items([lab for p in parts for lab in p.labels],
-                      [s for p in parts for s in p.sources],
-                      lambda i: owners[i][0][owners[i][1]])
-
-
-def _hf_split_items(ds, audio_col: str, label_cols: list[str], prefix: str) -> _Items:
-    # Labels are small: read them all once (needed for stratified splits and annotations).
-    columns = [ds[c] for c in label_cols]
-    labels = [{c: _class_name(ds.features[c], v) for c, v in zip(label_cols, vals, strict=True)}
-              for vals in zip(*columns, strict=True)] if len(ds) else []
-    sources = [f"{prefix}:{i}" for i in range(len(ds))]
-
-    def get(i: int) -> Item:
-        audio = ds[i][audio_col] or {}
-        if audio.get("bytes"):
-            return Item(sources[i], labels[i], "bytes", audio["bytes"])
-        return Item(sources[i], labels[i], "path", audio.get("path"))
-
-    return _Items(labels, sources, get)
-
-
-# ---------------------------------------------------------------------------------------------
-# Splits
-
-
-def parse_splits(spec: str | dict | None) -> dict[str, float]:
-    """Parse ``"train=0.8,validation=0.1,test=0.1"`` into a dict of fractions summing to 1.
-
-    The fractions are divided by their sum, so ``"train=8,test=2"`` gives 0.8 and 0.2.
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1: folder and demo sources are split 80 / 10 / 10).
-
-    Parameters
-    ----------
-    spec : str, dict or None
-        ``"NAME=FRACTION,..."``, a dict split name -> fraction, or None for the default
-        ``{"train": 0.8, "validation": 0.1, "test": 0.1}``.
-
-    Returns
-    -------
-    fractions : dict split name -> float
-        In the order given; the values sum to 1.
-
-    Raises
-    ------
-    ValueError
-        On a part without ``=``, a split given twice, a fraction that is not a number, is
-        negative or not finite, fractions that are all zero (or none at all), or a split name
-        that is empty, holds ``/`` or starts with ``.``.
-    """
-    if spec is None:
-        return {"train": 0.8, "validation": 0.1, "test": 0.1}
-    if isinstance(spec, dict):
-        fractions = {str(k): float(v) for k, v in spec.items()}
-    else:
-        fractions = {}
-        for part in str(spec).split(","):
-            if not part.strip():
-                continue
-            if "=" not in part:
-                raise ValueError(f"bad split spec {part!r}: expected NAME=FRACTION")
-            k, v = part.split("=", 1)
-            if k.strip() in fractions:
-                raise ValueError(f"bad split spec {spec!r}: split {k.strip()!r} given twice")
-            try:
-                fractions[k.strip()] = float(v)
-            except ValueError:
-                raise ValueError(f"bad split fraction {v!r} for {k.strip()!r}") from None
-    if (not fractions or not all(math.isfinite(v) and v >= 0 for v in fractions.values())
-            or sum(fractions.values()) <= 0):
-        raise ValueError(f"bad split spec {spec!r}: fractions must be finite, >= 0 and not all "
-                         "zero")
-    if any(not k or "/" in k or k.startswith(".") for k in fractions):
-        raise ValueError(f"bad split name in {spec!r}")
-    total = sum(fractions.values())
-    return {k: v / total for k, v in fractions.items()}
-
-
-def split_items(labels: list[str], fractions: dict[str, float], *, seed: int = 0
-                ) -> dict[str, list[int]]:
-    """Stratified, seeded split of item indices.
-
-    Each class is shuffled with the seed and cut by the fractions (largest remainder), so every
-    split gets its share of every class that is large enough.
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 3, stratified splits).
-
-    Parameters
-    ----------
-    labels : list of str [length n]
-        The stratification label of each item.
-    fractions : dict split name -> fraction
-    seed : int
-
-    Returns
-    -------
-    splits : dict split name -> sorted list of indices
-    """
-    rng = np.random.default_rng(seed)
-    out = {k: [] for k in fractions}
-    names = list(fractions)
-    by_class: dict[str, list[int]] = {}
-    for i, lab in enumerate(labels):
-        by_class.setdefault(lab, []).append(i)
-    for lab in sorted(by_class):
-        idx = np.array(by_class[lab])
-        rng.shuffle(idx)
-        n = len(idx)
-        exact = np.array([fractions[k] * n for k in names])
-        counts = np.floor(exact).astype(int)
-        rest = n - counts.sum()
-        # Largest remainder first; ties go to the split furthest below its share so far,
-        # so that small classes do not all land in the same split.
-        filled = [len(out[k]) / fractions[k] if fractions[k] > 0 else np.inf for k in names]
-        order = sorted(range(len(names)), key=lambda j: (-(exact[j] - counts[j]), filled[j], j))
-        for j in order[:rest]:
-            counts[j] += 1
-        start = 0
-        for k, c in zip(names, counts, strict=True):
-            out[k].extend(idx[start : start + c].tolist())
-            start += c
-    return {k: sorted(v) for k, v in out.items()}
-
-
-def split_groups(labels: list[str], groups: list[str], fractions: dict[str, float], *,
-                 seed: int = 0) -> dict[str, list[int]]:
-    """Seeded split that keeps every group (e.g. an artist) whole, stratified by class.
-
-    Clips of one artist in both training and test splits flatter every model; this split puts
-    each group in exactly one split. Each group counts for its most common label; within a
-    class, groups are shuffled with the seed and, largest first, each goes to the split
-    furthest below its share of that class.
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 3, stratified splits).
-
-    Parameters
-    ----------
-    labels : list of str [length n]
-        The stratification label of each item.
-    groups : list of str [length n]
-        The group of each item.
-    fractions : dict split name -> fraction
-    seed : int
-
-    Returns
-    -------
-    splits : dict split name -> sorted list of indices
-    """
-    if len(labels) != len(groups):
-        raise ValueError(f"{len(labels)} labels but {len(groups)} groups")
-    rng = np.random.default_rng(seed)
-    names = [k for k in fractions if fractions[k] > 0]
-    members: dict[str, list[int]] = {}
-    for i, g in enumerate(groups):
-        members.setdefault(str(g), []).append(i)
-    group_label = {}
-    for g, idx in members.items():
-        values, counts = np.unique([labels[i] for i in idx], return_counts=True)
-        group_label[g] = str(values[np.argmax(counts)])
-    out: dict[str, list[int]] = {k: [] for k in fractions}
-    for lab in sorted(set(group_label.values())):
-        gs = [str(g) for g in rng.permutation(sorted(g for g in group_label
-                                                     if group_label[g] == lab))]
-        gs.sort(key=lambda g: -len(members[g]))  # stable: equal sizes keep the seeded order
-        total = sum(len(members[g]) for g in gs)
-        got = dict.fromkeys(names, 0)
-        for g in gs:
-            k = max(names, key=lambda k: (fractions[k] * total - got[k], fractions[k]))
-            got[k] += len(members[g])
-            out[k].extend(members[g])
-    return {k: sorted(v) for k, v in out.items()}
-
-
-def read_groups(manifest: str | os.PathLike, *, group_column: str) -> dict[str, str]:
-    """Map each clip's path (relative to the folder) to its group, from a manifest CSV.
-
-    Parameters
-    ----------
-    manifest : path-like
-        A CSV with a ``path`` column (relative to the genre folders' root, e.g.
-        ``rock/001.mp3``) and ``group_column``.
-    group_column : str
-        E.g. ``artist``.
-
-    Returns
-    -------
-    groups : dict path -> group
-    """
-    manifest = Path(manifest)
-    if not manifest.exists():
-        raise DataSourceError(f"{manifest}: no manifest to read groups from")
-    df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    missing = [c for c in ("path", group_column) if c not in df.columns]
-    if missing:
-        raise DataSourceError(f"{manifest}: no column(s) {missing} (columns: {list(df.columns)})")
-    return dict(zip(df["path"].to_numpy(), df[group_column].to_numpy(), strict=True))
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp"
-                 ) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
-
-    Readers never see a half-written file; on any error the temporary file is removed.
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: writes are atomic).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a DataFrame as CSV through a temporary file and a rename (never half-written).
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: writes are atomic).
-    """
-    atomic_write(Path(path), lambda tmp: df.to_csv(tmp, index=False), ".csv.tmp")
-
-
-def _decode_item(item: Item) -> np.ndarray:
+def _decode_item(item: Item) -> tuple[np.ndarray, int]:
+    """The clip of an item and how many of its samples are real audio (not padding)."""
     if item.kind == "demo":
         style, seed = item.payload
-        return synthesize_demo_clip(style, seed)
+        y = synthesize_demo_clip(style, seed)
+        return y, len(y)
     if item.kind == "bytes":
         buf = io.BytesIO(item.payload)
         buf.name = item.source
-        return load_audio(buf)
+        return _load(buf, sr=SAMPLE_RATE, duration=DURATION)
     if item.kind == "path":
         if not item.payload:
             raise AudioLoadError(f"{item.source}: the dataset row has neither bytes nor a path")
-        return load_audio(item.payload)
+        return _load(item.payload, sr=SAMPLE_RATE, duration=DURATION)
     raise ValueError(f"unknown item kind {item.kind!r}")
 
 
-def _write_float_wav(path: str, y: np.ndarray) -> None:
-    """A 32-bit float WAV: exact (no clipping or quantisation of the clip) and byte-for-byte
-    reproducible (libsndfile would add a PEAK chunk with a time stamp)."""
-    import scipy.io.wavfile
+@contextlib.contextmanager
+def _captured_stderr(lines: list[str]):
+    """Collect what native decoders (libmpg123's "Illegal Audio-MPEG-Header", ...) print on
+    file descriptor 2 while decoding, so the parent can log it with the file's name instead of
+    letting it land on a progress bar. Only in worker processes: the main process's stderr is
+    left alone."""
+    import multiprocessing
 
-    scipy.io.wavfile.write(path, SAMPLE_RATE, np.ascontiguousarray(y, dtype=np.float32))
+    if multiprocessing.parent_process() is None:
+        yield
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", errors="replace")
+            lines.extend(ln.strip() for ln in text.splitlines() if ln.strip())
 
 
-def _prepare_one(item: Item, wav_path: str) -> tuple[str, str | None]:
-    """Decode, homogenise and atomically write one clip. Returns (status, reason)."""
+def _decode_job(item: Item) -> tuple[np.ndarray | None, str | None, list[str], list[str]]:
+    """One job of :func:`prepare`: ``(clip, None, warnings, decoder messages)``, or ``(None,
+    reason, [], messages)`` when the item cannot be decoded. Runs in a worker process (or on a
+    Dask worker) and writes nothing: the parent writes the clip."""
+    messages: list[str] = []
     try:
-        y = _decode_item(item)
+        with _captured_stderr(messages):
+            y, n_real = _decode_item(item)
     except AudioLoadError as exc:
-        return "skipped", str(exc)
-    atomic_write(
-        Path(wav_path),
-        lambda tmp: _write_float_wav(tmp, y),
-        ".wav.tmp")
-    return "written", None
+        return None, str(exc), [], messages
+    return y, None, clip_warnings(y, n_real=n_real), messages
 
 
-def _wav_is_complete(path: Path) -> bool:
+def _read_table(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
     try:
-        info = sf.info(str(path))
-    except Exception:
-        return False
-    return info.frames == N_SAMPLES and info.samplerate == SAMPLE_RATE and info.channels == 1
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception:  # an unreadable old table is rebuilt from what can be verified
+        return None
 
 
-def _remove_stale_temp_files(split_dir: Path, split: str) -> None:
-    """Delete the temporary files a killed run of :func:`prepare` left in ``split_dir``.
+def _remove_derived(split_dir: Path) -> list[str]:
+    """Delete the files derived from a split's annotations; returns the names removed."""
+    removed = []
+    for name in DERIVED_FILES:
+        p = split_dir / name
+        if p.is_file():
+            p.unlink()
+            removed.append(name)
+    for name in DERIVED_DIRS:
+        p = split_dir / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+            removed.append(f"{name}/")
+    return removed
 
-    Only names that :func:`atomic_write` gives this split's outputs match
-    (``.audio_<split>_<i>.wav.<random>.wav.tmp``, ``.annotations.csv.<random>.csv.tmp``,
-    ``.skipped.csv.<random>.csv.tmp``); nothing else is touched.
-    """
-    patterns = [(split_dir / "audios", f".audio_{split}_", ".wav.tmp"),
-                (split_dir, ".annotations.csv.", ".csv.tmp"),
-                (split_dir, ".skipped.csv.", ".csv.tmp")]
-    for folder, prefix, suffix in patterns:
-        for p in folder.iterdir():
-            if p.name.startswith(prefix) and p.name.endswith(suffix) and p.is_file():
-                p.unlink(missing_ok=True)
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _clip_pattern(split: str) -> re.Pattern:
+    return re.compile(rf"audio_{re.escape(split)}_\d+\.wav")
+
+
+def _remove_split_outputs(split_dir: Path, split: str) -> list[str]:
+    """Delete what ``prepare`` (and ``features``) wrote for a split, and nothing else."""
+    removed = _remove_derived(split_dir)
+    for name in SPLIT_FILES:
+        p = split_dir / name
+        if p.is_file():
+            p.unlink()
+            removed.append(name)
+    audios = split_dir / "audios"
+    if audios.is_dir():
+        pattern = _clip_pattern(split)
+        clips = [p for p in audios.iterdir() if pattern.fullmatch(p.name) and p.is_file()]
+        for p in clips:
+            p.unlink()
+        if clips:
+            removed.append(f"{_count(len(clips), 'clip')} (audios/audio_{split}_*.wav)")
+        remove_stale_temp_files(audios, [f"audio_{split}_*.wav"])
+        with contextlib.suppress(OSError):
+            audios.rmdir()  # only when nothing else is in it
+    remove_stale_temp_files(split_dir, [*SPLIT_FILES, *DERIVED_FILES])
+    with contextlib.suppress(OSError):
+        split_dir.rmdir()
+    return removed
 
 
 @dataclass
 class PrepareReport:
-    """What :func:`prepare` did: per split, the rows written and the inputs skipped.
+    """What :func:`prepare` did: per split, the clips listed, kept, skipped and warned about,
+    and what it removed from an earlier run.
 
     Explained in ``notebooks/1-data-preparation.ipynb``.
+
+    Attributes
+    ----------
+    out_dir : Path
+    written : dict split -> int
+        Clips listed in the split's ``annotations.csv``.
+    reused : dict split -> int
+        Of those, clips kept as they were (a complete WAV of the same source version).
+    skipped : dict split -> list of (source, reason)
+    warnings : dict split -> list of (audio_file, source, warning)
+    removed : list of (split, why, names)
+        Files of an earlier run that were removed, and why.
+    notes : list of str
+        Other things worth knowing (e.g. empty genre folders that were ignored).
     """
 
     out_dir: Path
-    written: dict = field(default_factory=dict)  # split -> number of clips listed
-    reused: dict = field(default_factory=dict)  # split -> clips already complete (resume)
-    skipped: dict = field(default_factory=dict)  # split -> list of (source, reason)
+    written: dict = field(default_factory=dict)
+    reused: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    warnings: dict = field(default_factory=dict)
+    removed: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
     @property
     def n_prepared(self) -> int:
+        """Clips listed over all splits."""
         return sum(self.written.values())
 
     def summary(self) -> str:
+        """A few lines: per split, the clips kept, rewritten, skipped and warned about; then what
+        was removed from an earlier run, and the notes."""
         lines = []
-        for split in self.written:
+        for split, n in self.written.items():
+            kept = self.reused.get(split, 0)
             n_skip = len(self.skipped.get(split, []))
-            lines.append(f"{split}: {self.written[split]} clips"
-                         f" ({self.reused.get(split, 0)} already prepared), {n_skip} skipped")
+            n_warn = len({w[0] for w in self.warnings.get(split, [])})
+            lines.append(f"{split}: {_count(n, 'clip')} ({kept} kept as they were, "
+                         f"{n - kept} written), {n_skip} skipped, {n_warn} with warnings")
+        for split, why, names in self.removed:
+            lines.append(f"{split}: removed {', '.join(names)} ({why})")
+        lines.extend(self.notes)
         return "\n".join(lines)
 
 
-def _prepare_split(items: _Items, split: str, out_dir: Path, *, n_jobs: int, progress: bool,
-                   report: PrepareReport, log: Callable[[str], None]) -> None:
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
-
+def _prepare_split(items: _Items, split: str, out_dir: Path, *, n_jobs: int, scheduler,
+                   progress: bool, report: PrepareReport, log: Callable[[str], None]) -> None:
     split_dir = out_dir / split
-    (split_dir / "audios").mkdir(parents=True, exist_ok=True)
-    _remove_stale_temp_files(split_dir, split)
+    audios = split_dir / "audios"
+    audios.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(audios, [f"audio_{split}_*.wav"])  # debris of a killed run
+    remove_stale_temp_files(split_dir, [*SPLIT_FILES, *DERIVED_FILES])
     ann_path = split_dir / "annotations.csv"
-    previous: dict[str, str] = {}
-    if ann_path.exists():
-        try:
-            prev = pd.read_csv(ann_path, dtype=str, keep_default_na=False)
-            previous = dict(zip(prev["audio_file"].to_numpy(), prev["source"].to_numpy(),
-                                strict=True))
-        except Exception:  # an unreadable old table is rebuilt from the WAVs we can verify
-            previous = {}
+    old_bytes = ann_path.read_bytes() if ann_path.is_file() else None
+    previous: dict[str, tuple[str, str]] = {}
+    prev = _read_table(ann_path)
+    if prev is not None and {"audio_file", "source"} <= set(prev.columns):
+        stamps = prev["source_stamp"] if "source_stamp" in prev.columns else [""] * len(prev)
+        previous = {a: (s, t) for a, s, t in zip(prev["audio_file"].to_numpy(),
+                                                  prev["source"].to_numpy(), stamps, strict=True)}
+    old_skips = _read_table(split_dir / "skipped.csv")
+    skipped_before = set(old_skips["source"]) if old_skips is not None \
+        and "source" in old_skips.columns else set()
+    old_warns = _read_table(split_dir / "warnings.csv")
+    warned_before: dict[str, list[str]] = {}
+    if old_warns is not None and {"audio_file", "warning"} <= set(old_warns.columns):
+        for a, w in zip(old_warns["audio_file"], old_warns["warning"], strict=True):
+            warned_before.setdefault(a, []).append(w)
 
     label_cols: list[str] = []
     for labels in items.labels:
         label_cols.extend(c for c in labels if c not in label_cols)
+    columns = ["audio_file", *label_cols, "source", "source_stamp"]
     rows: dict[int, dict] = {}
+    warns: dict[int, list[str]] = {}
     todo: list[tuple[int, dict]] = []
     skipped: list[tuple[str, str]] = []
     for i in range(len(items)):
         rel = f"{split}/audios/audio_{split}_{i}.wav"
-        row = {"audio_file": rel, **items.labels[i], "source": items.sources[i]}
+        source, stamp = items.sources[i], items.stamps[i]
+        row = {"audio_file": rel, **items.labels[i], "source": source, "source_stamp": stamp}
         unlabelled = [c for c in label_cols if not str(items.labels[i].get(c, "")).strip()]
-        if unlabelled:  # e.g. a ClassLabel of -1: nothing to learn from
-            skipped.append((items.sources[i], f"no label in {unlabelled}"))
-            log(f"skipped {items.sources[i]}: no label in {unlabelled}")
-            continue
-        # Resume: a clip listed for the same source whose WAV is complete is kept as it is.
-        if previous.get(rel) == items.sources[i] and _wav_is_complete(out_dir / rel):
+        if items.problems[i] is not None:  # known at listing time (e.g. an ambiguous depth)
+            skipped.append((source, items.problems[i]))
+            log(f"skipped {source}: {items.problems[i]}")
+        elif unlabelled:  # e.g. a ClassLabel of -1: nothing to learn from
+            skipped.append((source, f"no label in {unlabelled}"))
+            log(f"skipped {source}: no label in {unlabelled}")
+        elif stamp and previous.get(rel) == (source, stamp) and is_complete_clip(out_dir / rel):
+            # Resume: a complete clip of the same version of the same source is kept as it is.
             rows[i] = row
+            warns[i] = warned_before.get(rel, [])
         else:
             todo.append((i, row))
     report.reused[split] = len(rows)
 
-    def flush():
-        df = pd.DataFrame([rows[i] for i in sorted(rows)],
-                          columns=["audio_file", *label_cols, "source"])
-        write_csv_atomic(df, ann_path)
+    def table(which: dict[int, dict]) -> bytes:
+        return csv_bytes(pd.DataFrame([which[i] for i in sorted(which)], columns=columns))
 
-    if todo:
-        jobs = (delayed(_prepare_one)(items[i], str(out_dir / row["audio_file"]))
-                for i, row in todo)
-        results = Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs")(jobs)
-        last_flush = time.monotonic()
-        with tqdm(total=len(todo), desc=f"prepare {split}", disable=not progress,
-                  file=sys.stderr) as bar:
-            try:
-                for (i, row), (status, reason) in zip(todo, results, strict=True):
-                    bar.update(1)
-                    if status == "written":
-                        rows[i] = row
-                    else:
-                        skipped.append((row["source"], reason))
-                        log(f"skipped {row['source']}: {reason}")
-                    if time.monotonic() - last_flush > 2.0:
-                        flush()  # an interrupted run keeps what is complete
-                        last_flush = time.monotonic()
-            finally:
-                flush()
-    else:
-        flush()
-    skip_path = split_dir / "skipped.csv"
-    if skipped or skip_path.exists():
-        write_csv_atomic(pd.DataFrame(skipped, columns=["source", "reason"]), skip_path)
+    # Files derived from the old annotations (feature tables, caches) describe other clips as
+    # soon as the table changes: remove them before anything else is written.
+    removed: list[str] = []
+    expected = {**rows, **{i: r for i, r in todo if r["source"] not in skipped_before}}
+    if table(expected) != old_bytes:
+        removed = _remove_derived(split_dir)
+    current = old_bytes
+
+    skip_path, warn_path = split_dir / "skipped.csv", split_dir / "warnings.csv"
+
+    def flush() -> None:
+        """Write what is complete so far (an interrupted run keeps it): the annotations, the
+        skip report and the warnings, each rewritten rather than left stale."""
+        nonlocal current
+        data = table(rows)
+        if data != current:
+            write_bytes_atomic(data, ann_path, ".csv.tmp")
+            current = data
+        if skipped or skip_path.exists():
+            write_csv_atomic(pd.DataFrame(skipped, columns=["source", "reason"]), skip_path)
+        warn_rows = [(rows[i]["audio_file"], rows[i]["source"], w)
+                     for i in sorted(rows) for w in warns.get(i, [])]
+        if warn_rows or warn_path.exists():
+            write_csv_atomic(pd.DataFrame(warn_rows, columns=["audio_file", "source",
+                                                              "warning"]), warn_path)
+        report.warnings[split] = warn_rows
+
+    results = map_parallel(_decode_job, (items[i] for i, _ in todo), n_jobs=n_jobs,
+                           scheduler=scheduler, desc=f"prepare {split}", progress=progress,
+                           total=len(todo))
+    last_flush = time.monotonic()
+    with contextlib.closing(results):
+        try:
+            for (i, row), (y, reason, clip_warns, messages) in zip(todo, results, strict=True):
+                for msg in dict.fromkeys(messages):  # each distinct line once
+                    log(f"decoder: {row['source']}: {msg}")
+                if y is None:
+                    skipped.append((row["source"], reason))
+                    log(f"skipped {row['source']}: {reason}")
+                else:
+                    atomic_write(out_dir / row["audio_file"],
+                                 lambda tmp, y=y: write_clip(tmp, y), ".wav.tmp")
+                    rows[i] = row
+                    warns[i] = clip_warns
+                    for w in clip_warns:
+                        log(f"warning: {row['source']}: {w}")
+                if time.monotonic() - last_flush > 2.0:
+                    flush()  # an interrupted run keeps what is complete
+                    last_flush = time.monotonic()
+        finally:
+            flush()
+    if not removed and current != old_bytes:
+        removed = _remove_derived(split_dir)
+    if removed:
+        report.removed.append((split, "they were made from the earlier annotations", removed))
+        log(f"{split}: removed {', '.join(removed)} (made from the earlier annotations)")
+
+    # Clips of an earlier run that this one does not list (e.g. a corpus that shrank).
+    listed = {Path(rows[i]["audio_file"]).name for i in rows}
+    pattern = _clip_pattern(split)
+    unlisted = [p for p in audios.iterdir()
+                if pattern.fullmatch(p.name) and p.name not in listed and p.is_file()]
+    for p in unlisted:
+        p.unlink()
+    if unlisted:
+        what = [f"{_count(len(unlisted), 'clip')} no longer listed"]
+        report.removed.append((split, "an earlier run wrote them; this one does not list them",
+                               what))
+
     report.written[split] = len(rows)
     report.skipped[split] = skipped
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+
+
+def _looks_like_path(src: str) -> bool:
+    """A SOURCE meant as a folder rather than a hub id (``owner/name``)."""
+    return (src.startswith((".", "~", "/")) or "\\" in src or src.count("/") > 1
+            or src.endswith("/") or (os.sep != "/" and os.sep in src))
+
+
+def _select_level(items: list[Item], label_column: str, what: str) -> list[Item]:
+    present = list(items[0].labels) if items else []
+    if label_column not in present:
+        raise DataSourceError(f"{what} has no label column {label_column!r}; its label "
+                              f"columns: {present}")
+    return [Item(it.source, {label_column: it.labels[label_column]}, it.kind, it.payload,
+                 it.stamp) for it in items]
+
+
+@dataclass
+class _Source:
+    grouped: dict | None = None  # a dataset's own splits: split -> _Items
+    flat: _Items | None = None  # or one pool of items, split here
+    folder_root: Path | None = None  # a folder source (for the manifest of groups)
+    record: dict = field(default_factory=dict)  # what prepare.json says about the source
+
+
+def _open_source(src: str, *, label_column, levels, revision, dataset_path, config,
+                 trust_remote_code, demo_size, classic, log, notes) -> _Source:
+    folder_only = {"levels": levels, "classic": classic}
+    if src == "demo":
+        given = [k for k, v in folder_only.items() if v is not None]
+        if given:
+            raise DataSourceError(f"{', '.join(given)} apply to folder sources, not to demo")
+        items = list_demo_items(demo_size)
+        if label_column is not None:
+            items = _select_level(items, label_column, "the demo corpus")
+        return _Source(flat=_Items.from_list(items),
+                       record={"demo_size": demo_size, "demo_version": DEMO_VERSION})
+    if src == "ccmusic":
+        if levels is not None or classic is not None:
+            raise DataSourceError("levels and classic apply to folder sources; ccmusic has its "
+                                  "three levels")
+        dp = Path(dataset_path).expanduser() if dataset_path is not None else None
+        if dp is not None and (dp.suffix.lower() == ".zip" or (dp.is_dir()
+                                                                and not looks_like_hf_folder(dp))):
+            items = list_ccmusic_folder(dp, notes=notes)
+            if label_column is not None:
+                items = _select_level(items, label_column, f"{dp}")
+            return _Source(flat=_Items.from_list(items), folder_root=dp,
+                           record={"dataset_path": str(dp.absolute()), "layout": "audio.zip"})
+        dsdict, loaded = _load_ccmusic(revision=revision, path=dp, log=log)
+        return _Source(grouped=hf_items(dsdict, label_column=label_column,
+                                        source_name="ccmusic"),
+                       record={"revision": loaded, "dataset_path":
+                               str(dp.absolute()) if dp is not None else None})
+    p = Path(src).expanduser()
+    if p.is_dir() and not looks_like_hf_folder(p):
+        items = list_folder_items(p, classic=classic, levels=levels, label_column=label_column,
+                                  notes=notes)
+        return _Source(flat=_Items.from_list(items), folder_root=p,
+                       record={"source_path": str(p.absolute())})
+    if p.is_file():
+        raise DataSourceError(f"{src}: a file, not a folder of genre subfolders or a dataset")
+    if not p.exists() and _looks_like_path(src):
+        raise DataSourceError(f"{src}: no such folder")
+    given = [k for k, v in folder_only.items() if v is not None]
+    if given:
+        raise DataSourceError(f"{', '.join(given)} apply to folder sources; {src} is a "
+                              f"Hugging Face dataset")
+    name = p.name if p.exists() else src
+    dsdict = load_hf_dataset(p if p.exists() else src, name=config, revision=revision,
+                             trust_remote_code=trust_remote_code)
+    return _Source(grouped=hf_items(dsdict, label_column=label_column, source_name=name),
+                   record={"source_path": str(p.absolute()) if p.exists() else None})
+
+
+def _refuse_out_inside(out_dir: Path, source_dir: Path) -> None:
+    out, src = out_dir.expanduser().absolute().resolve(), source_dir.absolute().resolve()
+    if out == src or src in out.parents:
+        raise DataSourceError(
+            f"the output folder {out_dir} is inside the source folder {source_dir}: the next "
+            f"run would read the prepared clips as music. Choose an output folder outside it")
+
+
+def _library_version() -> str:
+    try:
+        from . import __version__
+    except ImportError:  # pragma: no cover
+        return "unknown"
+    return __version__
+
+
+def _write_record(out_dir: Path, runs: dict[str, dict], removed_splits: Iterable[str]) -> None:
+    path = out_dir / PREPARE_RECORD
+    record = {"splits": {}}
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        old = json.loads(path.read_text())
+        if isinstance(old.get("splits"), dict):
+            record["splits"] = {k: v for k, v in old["splits"].items()
+                                if (out_dir / k / "annotations.csv").exists()}
+    for split in removed_splits:
+        record["splits"].pop(split, None)
+    record["splits"].update(runs)
+    record["library_version"] = _library_version()
+    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+    write_bytes_atomic(text.encode(), path, ".json.tmp")
 
 
 def prepare(
@@ -1260,6 +609,7 @@ def prepare(
     split: str | None = None,
     splits: str | dict | None = None,
     label_column: str | None = None,
+    levels: int | Sequence[str] | None = None,
     revision: str | None = None,
     dataset_path: str | os.PathLike | None = None,
     config: str | None = None,
@@ -1269,6 +619,7 @@ def prepare(
     group_column: str | None = None,
     manifest: str | os.PathLike | None = None,
     n_jobs: int = -1,
+    scheduler=None,
     seed: int = 0,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
@@ -1281,23 +632,34 @@ def prepare(
     ----------
     source : str or path-like
         ``"demo"`` (synthetic, offline), ``"ccmusic"`` (CCMusic ``music_genre``), a folder of
-        genre subfolders, a local Hugging Face dataset folder, or a hub id.
+        genre subfolders (flat, or nested with ``levels``), a local Hugging Face dataset
+        folder, or a hub id (``owner/name``). A path that does not exist is refused at once.
     out_dir : path-like
-        Output folder. Only ``out_dir/<split>/`` of the splits prepared is written; nothing
-        else in it is touched or deleted.
+        Output folder, not inside the source folder. Only ``out_dir/<split>/`` of the splits
+        prepared, ``prepare.json`` and a lock file are written; of an earlier run's files,
+        only those described under *Re-running* are removed.
     split : str, optional
-        Put the whole source into this one split (e.g. ``"test"``).
+        Put the whole source into this one split (e.g. ``"test"``); other splits are left
+        alone.
     splits : str or dict, optional
         Fractions for folder and demo sources (and single-split datasets), default
         ``"train=0.8,validation=0.1,test=0.1"``; stratified and seeded. Multi-split datasets
         keep their own splits.
     label_column : str, optional
-        The label column of a Hugging Face dataset (default: the three CCMusic levels when
-        present, else ``label``, else the only ``ClassLabel`` column).
+        A Hugging Face dataset's label column (default: the three CCMusic levels when
+        present, else ``label``, else the only ``ClassLabel`` column); for CCMusic and the
+        demo corpus, the one level to keep; for a flat folder, the name of its genre column
+        (default ``label``).
+    levels : int or sequence of str, optional
+        A nested folder source: its depth or the label column of each depth, coarse to fine
+        (see :func:`list_folder_items`), e.g. ``("fst_level_label", "sec_level_label",
+        "thr_level_label")``; default ``level_1, level_2...`` for a depth.
     revision : str, optional
-        Hub revision (CCMusic: one that still has the loading script).
+        Hub revision. For CCMusic, default: the known-good revisions are tried in order (see
+        :func:`load_ccmusic`).
     dataset_path : path-like, optional
-        For ``source="ccmusic"``: a local copy of the corpus (``save_to_disk`` folder).
+        For ``source="ccmusic"``: a local copy of the corpus, either a ``save_to_disk``
+        folder or the extracted ``audio.zip`` (numbered genre folders).
     config : str, optional
         Configuration (subset) name of a hub dataset.
     trust_remote_code : bool
@@ -1306,7 +668,8 @@ def prepare(
     demo_size : int
         Clips per style of the demo corpus.
     classic : iterable of str, optional
-        For folder sources, the genre folders that are Classic (see :func:`list_folder_items`).
+        For flat folder sources, the genre folders that are Classic (see
+        :func:`list_folder_items`).
     group_column : str, optional
         For folder sources split by fractions: keep the clips that share this column of the
         manifest (e.g. ``artist``) in one split (see :func:`split_groups`), for honest
@@ -1314,13 +677,19 @@ def prepare(
     manifest : path-like, optional
         The CSV with ``path`` and ``group_column`` (default ``ROOT/manifest.csv``).
     n_jobs : int
-        Parallel worker processes (joblib; -1 = all cores).
+        Local worker processes for decoding (-1 = all cores; never more than the clips).
+    scheduler : str or distributed.Client, optional
+        Decode on an existing Dask cluster, e.g. ``"tcp://10.0.0.5:8786"`` (default:
+        ``$BAG_OF_SONGS_SCHEDULER``, else local processes; see
+        :func:`bag_of_songs.parallel.map_parallel`). The workers must be able to read the
+        source files at the same paths; the clips come back here and are written by this
+        process, so the outputs equal a local run's.
     seed : int
         Seed of the split.
     progress : bool
         Show progress bars.
     log : callable, optional
-        Receives one line per skipped input (default: print to stderr).
+        Receives one line per skipped input, warning and removal (default: print to stderr).
 
     Returns
     -------
@@ -1329,106 +698,176 @@ def prepare(
     Raises
     ------
     DataSourceError
-        When the source cannot be loaded or holds no usable audio or labels.
+        When the source cannot be loaded, holds no usable audio or labels, is a path that
+        does not exist, or the output folder lies inside it.
+    FolderLockedError
+        When another run is writing into ``out_dir``.
+
+    Notes
+    -----
+    **Resume.** Re-running the same command keeps every clip whose WAV is complete and whose
+    source is unchanged (``source_stamp``: a file's size and mtime, a dataset's fingerprint
+    and row, the demo's style, seed and synthesiser version) and prepares the others.
+
+    **Re-running into a folder with an earlier run's outputs.** When a split's annotations
+    change, the files derived from them (``features.csv``, ``features.json``,
+    ``features_skipped.csv``, ``cache/``) are removed, and so are clips the split no longer
+    lists. A run that defines all splits (no ``split``) removes the project's files of the
+    splits an earlier run left and this one does not produce (their ``annotations.csv``,
+    ``skipped.csv``, ``warnings.csv``, feature files and ``audios/audio_<split>_*.wav``;
+    nothing else). The report and ``log`` say what was removed.
+
+    **Warnings.** A clip that is mostly padding (less than half of it real audio, e.g. a
+    truncated file) or silent is kept, logged, and listed in ``warnings.csv`` (see
+    :func:`clip_warnings`).
     """
-    out_dir = Path(out_dir)
-    if log is None:
-        log = log_to_stderr
+    out_dir = Path(out_dir).expanduser()
+    log = _bar_safe(log or log_to_stderr)
     src = str(source)
-    grouped: dict[str, _Items] | None = None  # a dataset's own splits
-    flat: _Items | None = None  # or one pool of items, split here
-    folder_root: Path | None = None
-    if src == "demo":
-        flat = _Items.from_list(list_demo_items(demo_size))
-    elif src == "ccmusic":
-        grouped = _hf_items(load_ccmusic(revision=revision, path=dataset_path),
-                            label_column=label_column, source_name="ccmusic")
-    elif Path(src).is_dir() and not _looks_like_hf_folder(Path(src)):
-        flat = _Items.from_list(list_folder_items(src, classic=classic))
-        folder_root = Path(src)
-    else:
-        name = Path(src).name if Path(src).exists() else src
-        dsdict = load_hf_dataset(src, name=config, revision=revision,
-                                 trust_remote_code=trust_remote_code)
-        grouped = _hf_items(dsdict, label_column=label_column, source_name=name)
-
-    if grouped is not None and (split is not None or len(grouped) == 1):
-        flat, grouped = _Items.concat(list(grouped.values())), None
-    if grouped is None:
-        if split is not None:
-            grouped = {split: flat}
-        else:
-            fractions = parse_splits(splits)
-            strat = _stratify_column(flat.labels, fractions)
-            strat_labels = [lab.get(strat, "") for lab in flat.labels]
-            if group_column is not None:
-                if folder_root is None:
-                    raise DataSourceError("group_column applies to folder sources only")
-                groups = read_groups(manifest or folder_root / "manifest.csv",
-                                     group_column=group_column)
-                idx = split_groups(strat_labels, [groups.get(src, src) for src in flat.sources],
-                                   fractions, seed=seed)
+    if split is not None:
+        _validate_split_name(split)
+    fractions = parse_splits(splits) if split is None else None
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataSourceError(f"the output folder {out_dir} is a file; choose a folder")
+    for candidate in (Path(src).expanduser(),
+                      Path(dataset_path).expanduser() if dataset_path is not None else None):
+        if candidate is not None and candidate.is_dir():
+            _refuse_out_inside(out_dir, candidate)
+    notes: list[str] = []
+    with contextlib.ExitStack() as stack:
+        if out_dir.exists():  # refuse at once when another run is writing here
+            stack.enter_context(lock_folder(out_dir, what="prepare"))
+        opened = _open_source(src, label_column=label_column, levels=levels, revision=revision,
+                              dataset_path=dataset_path, config=config,
+                              trust_remote_code=trust_remote_code, demo_size=demo_size,
+                              classic=classic, log=log, notes=notes)
+        for msg in notes:
+            log(msg)
+        grouped, flat = opened.grouped, opened.flat
+        if group_column is not None and opened.folder_root is None:
+            raise DataSourceError("group_column applies to folder sources only")
+        if grouped is not None and (split is not None or len(grouped) == 1):
+            flat, grouped = _Items.concat(list(grouped.values())), None
+        if grouped is None:
+            if split is not None:
+                grouped = {split: flat}
             else:
-                idx = split_items(strat_labels, fractions, seed=seed)
-            grouped = {k: flat.subset(v) for k, v in idx.items() if v}
+                strat = _stratify_column(flat.labels, fractions)
+                strat_labels = [lab.get(strat, "") for lab in flat.labels]
+                if group_column is not None:
+                    groups = read_groups(manifest or opened.folder_root / "manifest.csv",
+                                         group_column=group_column)
+                    idx = split_groups(strat_labels,
+                                       [groups.get(s, s) for s in flat.sources],
+                                       fractions, seed=seed)
+                else:
+                    idx = split_items(strat_labels, fractions, seed=seed)
+                grouped = {k: flat.subset(v) for k, v in idx.items() if v}
+        for split_name in grouped:
+            _validate_split_name(split_name)
 
-    report = PrepareReport(out_dir=out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for split_name, items in grouped.items():
-        _validate_split_name(split_name)
-        if len(items) == 0:
-            continue
-        _prepare_split(items, split_name, out_dir, n_jobs=n_jobs, progress=progress,
-                       report=report, log=log)
+        stack.enter_context(lock_folder(out_dir, what="prepare"))  # nested: already held
+        report = PrepareReport(out_dir=out_dir, notes=notes)
+        run = {"source": src, **opened.record, "split": split,
+               "splits": fractions, "seed": seed if split is None else None,
+               "group_column": group_column,
+               "manifest": str(Path(manifest).absolute()) if manifest is not None else None,
+               "label_column": label_column,
+               "levels": level_names(levels) if levels is not None else None,
+               "classic": sorted(classic) if classic is not None else None,
+               "config": config, "trust_remote_code": trust_remote_code or None,
+               "library_version": _library_version()}
+        run = {k: v for k, v in run.items() if v is not None}
+        if src == "ccmusic" and revision is not None:
+            run["revision"] = revision
+        produced = [s for s, items in grouped.items() if len(items)]
+        for split_name in produced:
+            _prepare_split(grouped[split_name], split_name, out_dir, n_jobs=n_jobs,
+                           scheduler=scheduler, progress=progress, report=report, log=log)
+        gone = []
+        if split is None and report.n_prepared > 0:
+            for old in list_splits(out_dir):
+                if old not in produced:
+                    removed = _remove_split_outputs(out_dir / old, old)
+                    gone.append(old)
+                    if removed:
+                        why = "an earlier run wrote it; this run does not produce it"
+                        report.removed.append((old, why, removed))
+                        log(f"{old}: removed {', '.join(removed)} ({why})")
+        _write_record(out_dir, dict.fromkeys(produced, run), gone)
     if report.n_prepared == 0:
         raise DataSourceError(f"{src}: no clip could be prepared (see the skipped list)")
     return report
 
 
-def _validate_split_name(name: str) -> None:
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise ValueError(f"invalid split name {name!r}")
-
-
-def _stratify_column(labels: list[dict], fractions: dict[str, float]) -> str:
-    """The finest label level whose classes are all large enough to reach every split.
-
-    A class needs about ``1 / min(fraction)`` members to put one in the smallest split; when the
-    finest level has smaller classes (a tiny corpus), stratify on a coarser one instead, so that
-    every split still gets every coarse class.
-    """
-    present = [c for c in ("thr_level_label", "label", "sec_level_label", "fst_level_label")
-               if labels and c in labels[0]]
-    if not present:
-        return next(iter(labels[0])) if labels and labels[0] else "label"
-    smallest = min((f for f in fractions.values() if f > 0), default=1.0)
-    need = int(np.ceil(1.0 / smallest - 1e-9))
-    for c in present:
-        counts: dict[str, int] = {}
-        for lab in labels:
-            counts[lab.get(c, "")] = counts.get(lab.get(c, ""), 0) + 1
-        if min(counts.values()) >= need:
-            return c
-    return present[-1]
-
-
-def _looks_like_hf_folder(p: Path) -> bool:
-    if any((p / f).exists() for f in ("dataset_dict.json", "state.json", "dataset_info.json")):
-        return True
-    # A folder of data files (parquet/arrow) rather than genre subfolders.
-    return any(p.glob("*.parquet")) or any(p.glob("*/*.parquet")) or any(p.glob("*.arrow"))
-
-
 # ---------------------------------------------------------------------------------------------
-# Reading prepared data
+# Reading a prepared folder
 
 
-#: Columns of an annotations or features table that are neither labels nor features.
-NON_LABEL_COLUMNS = ("audio_file", "source")
+def resolve_audio_file(data_dir: str | os.PathLike, audio_file: str) -> Path:
+    """The file an ``audio_file`` entry names, refused when it points outside ``data_dir``.
+
+    Annotations name clips relative to the prepared folder (``train/audios/audio_train_0.wav``).
+    An absolute path, a ``..`` component, or a symbolic link that leads out of the folder
+    could make ``features`` or ``train`` read any file on the machine, so they are refused.
+    Every reader of annotations goes through this function.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 5, the annotations).
+
+    Parameters
+    ----------
+    data_dir : path-like
+        The prepared folder (the parent of the split folders).
+    audio_file : str
+        The entry, relative to ``data_dir`` with ``/`` separators.
+
+    Returns
+    -------
+    path : Path
+        ``data_dir / audio_file`` (not checked for existence).
+
+    Raises
+    ------
+    ValueError
+        When the entry is empty, absolute, holds ``..`` or a backslash, or resolves outside
+        ``data_dir``; the message names the entry and says why.
+
+    Examples
+    --------
+    >>> resolve_audio_file("ccmusic", "train/audios/audio_train_0.wav")
+    PosixPath('ccmusic/train/audios/audio_train_0.wav')
+    >>> resolve_audio_file("ccmusic", "../secret.wav")
+    Traceback (most recent call last):
+    ...
+    ValueError: audio_file '../secret.wav' goes up with '..': annotations may only name files \
+inside ccmusic
+    """
+    text = str(audio_file)
+    inside = f"annotations may only name files inside {data_dir}"
+    if not text.strip():
+        raise ValueError(f"audio_file is empty; {inside}")
+    if "\x00" in text:
+        raise ValueError(f"audio_file {text!r} holds a NUL character; {inside}")
+    if "\\" in text:
+        raise ValueError(f"audio_file {text!r} holds a backslash (paths use '/'); {inside}")
+    rel = PurePosixPath(text)
+    if rel.is_absolute() or PureWindowsPath(text).is_absolute() or PureWindowsPath(text).drive \
+            or text.startswith("~"):
+        raise ValueError(f"audio_file {text!r} is an absolute path: {inside}")
+    if ".." in rel.parts:
+        raise ValueError(f"audio_file {text!r} goes up with '..': {inside}")
+    root = Path(data_dir)
+    full = root / rel
+    real_root = root.resolve()
+    real = full.resolve()
+    if real != real_root and real_root not in real.parents:
+        raise ValueError(f"audio_file {text!r} leads outside the folder through a symbolic "
+                         f"link (to {real}); {inside}")
+    return full
 
 
 def read_annotations(split_dir: str | os.PathLike) -> pd.DataFrame:
-    """Read ``split_dir/annotations.csv``, every column as text.
+    """Read ``split_dir/annotations.csv``, every column as text, every row checked.
 
     Explained in ``notebooks/1-data-preparation.ipynb``.
 
@@ -1440,14 +879,17 @@ def read_annotations(split_dir: str | os.PathLike) -> pd.DataFrame:
     Returns
     -------
     annotations : pandas.DataFrame
-        ``audio_file``, the label column(s), ``source``.
+        ``audio_file``, the label column(s), ``source`` (and ``source_stamp`` when written
+        by this version).
 
     Raises
     ------
     FileNotFoundError
         When there is no annotations file.
     ValueError
-        When the file is not a readable annotations table.
+        When the file is not a readable annotations table, or a row's ``audio_file`` points
+        outside the prepared folder (see :func:`resolve_audio_file`; the message names the
+        row).
     """
     path = Path(split_dir) / "annotations.csv"
     if not path.exists():
@@ -1458,6 +900,12 @@ def read_annotations(split_dir: str | os.PathLike) -> pd.DataFrame:
         raise ValueError(f"{path}: not a readable annotations table ({exc})") from exc
     if "audio_file" not in df.columns:
         raise ValueError(f"{path}: no 'audio_file' column (columns: {list(df.columns)})")
+    data_dir = Path(split_dir).parent
+    for k, value in enumerate(df["audio_file"].to_numpy()):
+        try:
+            resolve_audio_file(data_dir, value)
+        except ValueError as exc:
+            raise ValueError(f"{path}, row {k + 1} (line {k + 2}): {exc}") from None
     return df
 
 
@@ -1465,7 +913,8 @@ def label_columns(df: pd.DataFrame) -> list[str]:
     """The label columns of an annotations or features table.
 
     The CCMusic levels (coarse to fine), then ``label``, then any other text column except
-    ``audio_file`` and ``source`` (e.g. a custom ``--label-column``). A features table read with
+    those of :data:`NON_LABEL_COLUMNS` (e.g. a custom ``--label-column``, or the ``level_1``,
+    ``level_2``... of a nested folder, in table order). A features table read with
     :func:`bag_of_songs.models.read_features` carries its list in ``df.attrs``.
 
     Explained in ``notebooks/1-data-preparation.ipynb`` (section 2, label levels).
@@ -1511,14 +960,6 @@ def feature_columns(df: pd.DataFrame, *, exclude: Iterable[str] = ()) -> list[st
     drop = set(NON_LABEL_COLUMNS) | set(label_columns(df)) | set(LEVELS) | {"label"} \
         | set(exclude)
     return [c for c in df.columns if c not in drop and pd.api.types.is_numeric_dtype(df[c])]
-
-
-def log_to_stderr(msg: str) -> None:
-    """The default progress logger: one line on stderr.
-
-    Explained in ``notebooks/1-data-preparation.ipynb`` (section 7: skipped inputs are reported on screen).
-    """
-    print(msg, file=sys.stderr)
 
 
 def list_splits(data_dir: str | os.PathLike) -> list[str]:
@@ -1660,3 +1101,107 @@ def imbalance(balance: pd.DataFrame, *, split: str | None = None) -> pd.DataFram
                                                         largest="max")
     out["ratio"] = out["largest"] / out["smallest"]
     return out
+
+
+def label_hierarchy(annotations, levels: Sequence[str] | None = None
+                    ) -> dict[str, dict[str, str]]:
+    """How the label levels of a corpus nest: for each finer level, each class's parent class.
+
+    Lets a model trained on a fine level report a coarse one too (predict ``thr_level_label``,
+    read off ``sec_level_label`` and ``fst_level_label``). Works for CCMusic and the demo
+    (:data:`LEVELS`), nested folders (``level_1``, ``level_2``... or the names given) and flat
+    folders whose genres map to Classic / Non_classic (``label`` -> ``fst_level_label``).
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 2, label levels).
+
+    Parameters
+    ----------
+    annotations : pandas.DataFrame or path-like
+        An annotations or features table, or a prepared folder (every split is read) or one
+        split folder.
+    levels : sequence of str, optional
+        The levels, coarse to fine. Default: the label columns of the table (see
+        :func:`label_columns`), with ``label`` as the finest when it is there.
+
+    Returns
+    -------
+    hierarchy : dict level -> dict class -> parent class
+        One entry per level but the coarsest, keyed by the finer level. For the CCMusic
+        levels, classes of :data:`CCMUSIC_HIERARCHY` absent from the table are filled in.
+
+    Raises
+    ------
+    ValueError
+        When a level is missing from the table, fewer than two levels are given, or a class
+        has two parents (the levels do not nest; the message names the class).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"fst_level_label": ["Classic", "Non_classic", "Non_classic"],
+    ...                    "label": ["classical", "rock", "pop"]})
+    >>> label_hierarchy(df)
+    {'label': {'classical': 'Classic', 'rock': 'Non_classic', 'pop': 'Non_classic'}}
+    """
+    if isinstance(annotations, (str, os.PathLike)):
+        p = Path(annotations)
+        if (p / "annotations.csv").exists():
+            df = read_annotations(p)
+        else:
+            parts = [read_annotations(p / s) for s in list_splits(p)]
+            if not parts:
+                raise FileNotFoundError(f"{p}: no prepared split (no */annotations.csv)")
+            df = pd.concat(parts, ignore_index=True)
+    else:
+        df = annotations
+    if levels is None:
+        cols = label_columns(df)
+        levels = [c for c in cols if c != "label"] + (["label"] if "label" in cols else [])
+    levels = list(levels)
+    missing = [lv for lv in levels if lv not in df.columns]
+    if missing:
+        raise ValueError(f"no label column(s) {missing} in the table (columns: "
+                         f"{list(df.columns)})")
+    if len(levels) < 2:
+        raise ValueError(f"a hierarchy needs two levels or more, got {levels}")
+    out: dict[str, dict[str, str]] = {}
+    for coarse, fine in zip(levels[:-1], levels[1:], strict=True):
+        mapping: dict[str, str] = {}
+        pairs = zip(df[fine].astype(str).to_numpy(), df[coarse].astype(str).to_numpy(),
+                    strict=True)
+        for child, parent in pairs:
+            if not child or not parent:
+                continue
+            if mapping.setdefault(child, parent) != parent:
+                raise ValueError(
+                    f"{fine} class {child!r} falls under two {coarse} classes "
+                    f"({mapping[child]!r} and {parent!r}): these levels do not nest; pass "
+                    f"levels= with levels that do")
+        out[fine] = mapping
+    if tuple(levels) == LEVELS or tuple(levels) == LEVELS[:2]:
+        for sec, (fst, thrs) in CCMUSIC_HIERARCHY.items():
+            out["sec_level_label"].setdefault(sec, fst)
+            if "thr_level_label" in out:
+                for thr in thrs:
+                    out["thr_level_label"].setdefault(thr, sec)
+    return out
+
+
+def read_warnings(data_dir: str | os.PathLike) -> pd.DataFrame:
+    """Every warning that preparation recorded (clips mostly padding or silent), per split.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 7).
+
+    Returns
+    -------
+    warnings : pandas.DataFrame
+        Columns ``split, audio_file, source, warning`` (empty when there was none).
+    """
+    columns = ["split", "audio_file", "source", "warning"]
+    frames = []
+    for split in list_splits(data_dir):
+        df = _read_table(Path(data_dir) / split / "warnings.csv")
+        if df is not None and len(df) and set(columns[1:]) <= set(df.columns):
+            frames.append(df.assign(split=split)[columns])
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)

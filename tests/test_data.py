@@ -9,6 +9,7 @@ the clip that was decoded, and a split puts each class's share where the fractio
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -83,10 +84,13 @@ def write_folder(root: Path, spec: dict[str, list[float]], *, sr: int = 16000,
 
 
 def snapshot(root: Path, *, exclude: Path | None = None) -> dict[str, tuple[int, int, bytes]]:
-    """Every file under ``root`` (but not under ``exclude``): size, mtime and content."""
+    """Every file under ``root`` (but not under ``exclude``, and not the lock file, which holds
+    the pid of the last run): size, mtime and content."""
     out = {}
     for p in sorted(root.rglob("*")):
         if exclude is not None and (p == exclude or exclude in p.parents):
+            continue
+        if p.name == D.LOCK_NAME:
             continue
         if p.is_file():
             st = p.stat()
@@ -377,7 +381,7 @@ def test_prepared_demo_corpus(demo_dir):
     everything = pd.concat(anns.values(), ignore_index=True)
     for df in anns.values():
         assert list(df.columns) == ["audio_file", "fst_level_label", "sec_level_label",
-                                    "thr_level_label", "source"]
+                                    "thr_level_label", "source", "source_stamp"]
     # Every demo item exactly once, labels in CCMusic's scheme and nested as in CCMusic.
     expected = {it.source: it.labels for it in list_demo_items(5)}
     assert sorted(everything["source"]) == sorted(expected)
@@ -409,7 +413,8 @@ def test_demo_is_deterministic_and_parallel_equals_sequential(tmp_path):
     prepare("demo", b, demo_size=1, split="train", n_jobs=1, seed=5, **QUIET)
     sa, sb = snapshot(a), snapshot(b)
     assert sorted(sa) == sorted(sb) == sorted(
-        ["train/annotations.csv"] + [f"train/audios/audio_train_{i}.wav" for i in range(4)])
+        ["prepare.json", "train/annotations.csv"]
+        + [f"train/audios/audio_train_{i}.wav" for i in range(4)])
     for name in sa:
         assert sa[name][2] == sb[name][2], name  # identical bytes
 
@@ -440,7 +445,8 @@ def test_prepare_folder_of_real_clips(emotify_folder, tmp_path):
     anns = listed_files(out)
     assert list(anns) == ["train", "test"]
     for df in anns.values():
-        assert list(df.columns) == ["audio_file", "label", "fst_level_label", "source"]
+        assert list(df.columns) == ["audio_file", "label", "fst_level_label", "source",
+                                    "source_stamp"]
         # Stratified: one clip of each genre in each half.
         assert sorted(df["label"]) == ["classical", "electronic", "pop", "rock"]
         assert (df["fst_level_label"] == np.where(df["label"] == "classical", "Classic",
@@ -461,7 +467,8 @@ def test_folder_labels_and_classic_level(tmp_path):
     out = tmp_path / "out"
     prepare(src, out, split="all", n_jobs=1, **QUIET)
     df = read_annotations(out / "all")
-    assert list(df.columns) == ["audio_file", "label", "source"]  # no Classic genre: no fst
+    # No Classic genre: no fst_level_label.
+    assert list(df.columns) == ["audio_file", "label", "source", "source_stamp"]
     assert list(df["label"]) == ["blues", "blues", "metal", "metal"]
     assert list(df["source"]) == ["blues/clip_0.wav", "blues/clip_1.wav", "metal/clip_0.wav",
                                   "metal/clip_1.wav"]
@@ -472,7 +479,8 @@ def test_folder_labels_and_classic_level(tmp_path):
 
     prepare(src, out, split="all", classic=["blues"], n_jobs=1, **QUIET)
     df = read_annotations(out / "all")
-    assert list(df.columns) == ["audio_file", "label", "fst_level_label", "source"]
+    assert list(df.columns) == ["audio_file", "label", "fst_level_label", "source",
+                                    "source_stamp"]
     assert list(df["fst_level_label"]) == ["Classic", "Classic", "Non_classic", "Non_classic"]
 
 
@@ -584,7 +592,7 @@ def test_prepare_ccmusic_from_a_local_copy(ccmusic_local, tmp_path):
     assert list(anns) == ["train", "validation", "test"]
     for split, rows in CC_ROWS.items():
         df = anns[split]
-        assert list(df.columns) == ["audio_file", *LEVELS, "source"]
+        assert list(df.columns) == ["audio_file", *LEVELS, "source", "source_stamp"]
         assert list(df["sec_level_label"]) == [
             "Soul_or_RnB" if s == "Soul_or_r_and_b" else s for s, *_ in rows]
         assert list(df["thr_level_label"]) == [t for _, t, _, _ in rows]
@@ -610,7 +618,7 @@ def test_prepare_ccmusic_one_label_column(ccmusic_local, tmp_path):
     prepare("ccmusic", out, dataset_path=ccmusic_local, label_column="sec_level_label",
             n_jobs=1, **QUIET)
     df = read_annotations(out / "test")
-    assert list(df.columns) == ["audio_file", "sec_level_label", "source"]
+    assert list(df.columns) == ["audio_file", "sec_level_label", "source", "source_stamp"]
     assert list(df["sec_level_label"]) == ["Dance_and_house", "Soul_or_RnB"]
 
 
@@ -669,8 +677,8 @@ def test_ccmusic_without_audio_says_how_to_get_it(monkeypatch, tmp_path, capsys)
     assert main(["prepare", "ccmusic", "--out", str(out), "--quiet"]) != 0
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err + captured.out
-    assert [ln for ln in captured.err.splitlines() if ln.startswith("error:")] == [
-        captured.err.splitlines()[0]]
+    errors = [ln for ln in captured.err.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "CCMusic" in errors[0]
     assert "ModelScope" in captured.err
 
 
@@ -721,7 +729,7 @@ def test_prepare_generic_dataset_with_one_split(tmp_path):
     assert report.written == {"train": 6, "test": 6}
     anns = listed_files(out)
     for df in anns.values():
-        assert list(df.columns) == ["audio_file", "label", "source"]
+        assert list(df.columns) == ["audio_file", "label", "source", "source_stamp"]
         assert sorted(df["label"]) == sorted(GENRES * 2)  # stratified: two of each
         assert df["source"].str.startswith("tiny_genres:train:").all()
     everything = pd.concat(anns.values())
@@ -740,10 +748,10 @@ def test_label_column_selection(tmp_path):
     generic_dataset(datasets, n_per_class=2, extra_label=True).save_to_disk(str(src))
     prepare(src, tmp_path / "a", split="test", n_jobs=1, **QUIET)  # default: `label`
     assert list(read_annotations(tmp_path / "a" / "test").columns) == [
-        "audio_file", "label", "source"]
+        "audio_file", "label", "source", "source_stamp"]
     prepare(src, tmp_path / "b", split="test", label_column="mood", n_jobs=1, **QUIET)
     df = read_annotations(tmp_path / "b" / "test")
-    assert list(df.columns) == ["audio_file", "mood", "source"]
+    assert list(df.columns) == ["audio_file", "mood", "source", "source_stamp"]
     assert list(df["mood"]) == ["calm", "angry"] * 3
     with pytest.raises(DataSourceError, match="no label column 'genre'"):
         prepare(src, tmp_path / "c", label_column="genre", **QUIET)
@@ -890,19 +898,19 @@ def test_cli_prepare_with_nothing_decodable_fails_with_one_error_line(tmp_path, 
 def test_interrupted_run_lists_only_complete_clips_and_resumes(tmp_path, monkeypatch):
     src = write_folder(tmp_path / "src", {"pop": [300, 350, 400], "rock": [500, 550, 600]})
     out = tmp_path / "out"
-    real_prepare_one = D._prepare_one
+    real_decode = D._decode_item
     calls = []
 
-    def interrupted_after_three(item, wav_path):
+    def interrupted_after_three(item):  # n_jobs=1 decodes in this process
         if len(calls) == 3:
             raise KeyboardInterrupt
-        calls.append(wav_path)
-        return real_prepare_one(item, wav_path)
+        calls.append(item.source)
+        return real_decode(item)
 
-    monkeypatch.setattr(D, "_prepare_one", interrupted_after_three)
+    monkeypatch.setattr(D, "_decode_item", interrupted_after_three)
     with pytest.raises(KeyboardInterrupt):
         prepare(src, out, split="train", n_jobs=1, **QUIET)
-    monkeypatch.setattr(D, "_prepare_one", real_prepare_one)
+    monkeypatch.setattr(D, "_decode_item", real_decode)
 
     ann = read_annotations(out / "train")
     assert list(ann["audio_file"]) == [f"train/audios/audio_train_{i}.wav" for i in range(3)]
@@ -1116,3 +1124,432 @@ def test_group_column_needs_a_folder_source_and_a_manifest(tmp_path):
     root = write_folder(tmp_path / "music", {"rock": [200, 300], "pop": [400, 500]})
     with pytest.raises(DataSourceError, match="manifest"):
         prepare(root, tmp_path / "o2", group_column="artist", n_jobs=1, **QUIET)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hardening (issue 11): paths in annotations, re-runs, the folder lock, source stamps, --out
+# inside the source, suspicious clips, absurd headers, channels-first arrays, mistyped paths
+
+
+def write_annotations(split_dir: Path, audio_files: list[str]) -> None:
+    split_dir.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"audio_file": audio_files, "label": ["rock"] * len(audio_files),
+                  "source": [f"s{i}" for i in range(len(audio_files))]}).to_csv(
+        split_dir / "annotations.csv", index=False)
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    ("/etc/passwd", "absolute"),
+    ("../../secret.wav", "'..'"),
+    ("train/../../secret.wav", "'..'"),
+    ("train\\..\\..\\secret.wav", "backslash"),
+    ("C:/Windows/win.ini", "absolute"),
+    ("~/music/x.wav", "absolute"),
+    ("", "empty"),
+])
+def test_annotations_pointing_outside_the_folder_are_refused_naming_the_row(tmp_path, bad,
+                                                                             reason):
+    from bag_of_songs.data import resolve_audio_file
+
+    data = tmp_path / "data"
+    write_annotations(data / "train", ["train/audios/audio_train_0.wav", bad])
+    with pytest.raises(ValueError) as err:
+        read_annotations(data / "train")
+    msg = str(err.value)
+    assert "annotations.csv, row 2 (line 3)" in msg and reason in msg
+    assert "inside" in msg
+    with pytest.raises(ValueError, match=reason.strip("'")):
+        resolve_audio_file(data, bad)
+    assert resolve_audio_file(data, "train/audios/audio_train_0.wav") == (
+        data / "train" / "audios" / "audio_train_0.wav")
+
+
+def test_annotations_through_a_symlink_out_of_the_folder_are_refused(tmp_path):
+    from bag_of_songs.data import resolve_audio_file
+
+    data = tmp_path / "data"
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "x.wav").write_bytes(b"not yours")
+    (data / "train").mkdir(parents=True)
+    (data / "train" / "audios").symlink_to(tmp_path / "elsewhere")
+    write_annotations(data / "train", ["train/audios/x.wav"])
+    with pytest.raises(ValueError, match="symbolic link"):
+        read_annotations(data / "train")
+    with pytest.raises(ValueError, match="symbolic link"):
+        resolve_audio_file(data, "train/audios/x.wav")
+
+
+def test_non_label_columns_include_the_stamp_and_segment():
+    from bag_of_songs.data import NON_LABEL_COLUMNS, label_columns
+
+    assert {"audio_file", "source", "source_stamp", "segment"} <= set(NON_LABEL_COLUMNS)
+    df = pd.DataFrame({"audio_file": ["a"], "segment": ["0"], "label": ["rock"],
+                       "mood": ["calm"], "source": ["x"], "source_stamp": ["size=1"]})
+    assert label_columns(df) == ["label", "mood"]
+
+
+def fake_features(split_dir: Path) -> None:
+    """What `features` writes in a split (stand-ins), plus a file of the user's own."""
+    for name in ("features.csv", "features.json", "features_skipped.csv"):
+        (split_dir / name).write_text("stale\n")
+    (split_dir / "cache").mkdir()
+    (split_dir / "cache" / "seg.npy").write_bytes(b"x")
+    (split_dir / "my_notes.txt").write_text("mine")
+
+
+def test_changed_annotations_remove_the_derived_files_and_say_so(tmp_path):
+    src = write_folder(tmp_path / "src", {"classical": [220, 260, 300, 340], "rock": [440, 480,
+                                                                                     520, 560]})
+    out = tmp_path / "out"
+    prepare(src, out, splits="train=0.5,test=0.5", seed=1, n_jobs=1, **QUIET)
+    for split in ("train", "test"):
+        fake_features(out / split)
+    # The same command again: the annotations do not change, the feature tables stay.
+    again = prepare(src, out, splits="train=0.5,test=0.5", seed=1, n_jobs=1, **QUIET)
+    assert again.removed == []
+    assert (out / "train" / "features.csv").exists() and (out / "test" / "cache").exists()
+
+    logged = []
+    report = prepare(src, out, splits="train=0.5,test=0.5", seed=2, n_jobs=1, progress=False,
+                     log=logged.append)
+    for split in ("train", "test"):
+        assert not any((out / split / n).exists() for n in
+                       ("features.csv", "features.json", "features_skipped.csv", "cache"))
+        assert (out / split / "my_notes.txt").read_text() == "mine"
+    removed = {split: names for split, _, names in report.removed}
+    assert removed["train"] == ["features.csv", "features.json", "features_skipped.csv",
+                                "cache/"]
+    assert any(line.startswith("train: removed features.csv") for line in logged)
+    assert "train: removed features.csv, features.json, features_skipped.csv, cache/" in (
+        report.summary())
+
+
+def test_splits_an_earlier_run_left_are_removed_with_only_their_project_files(tmp_path):
+    src = write_folder(tmp_path / "src", {"classical": [220, 260, 300, 340, 380],
+                                          "rock": [440, 480, 520, 560, 600]})
+    out = tmp_path / "out"
+    prepare(src, out, seed=3, n_jobs=1, **QUIET)  # train / validation / test
+    assert list_splits(out) == ["train", "validation", "test"]
+    fake_features(out / "test")
+    (out / "test" / "warnings.csv").write_text("audio_file,source,warning\n")
+    (out / "test" / "skipped.csv").write_text("source,reason\n")
+    (out / "test" / "audios" / "my_take.wav").write_bytes(b"mine")
+
+    logged = []
+    report = prepare(src, out, splits="train=0.5,validation=0.5", seed=3, n_jobs=1,
+                     progress=False, log=logged.append)
+    assert list_splits(out) == ["train", "validation"]
+    left = sorted(str(p.relative_to(out / "test")) for p in (out / "test").rglob("*"))
+    assert left == ["audios", "audios/my_take.wav", "my_notes.txt"]  # the user's files only
+    (test_removed,) = [names for split, _, names in report.removed if split == "test"]
+    assert "annotations.csv" in test_removed and "features.csv" in test_removed
+    assert any(n.endswith("(audios/audio_test_*.wav)") for n in test_removed)
+    assert any(line.startswith("test: removed") for line in logged)
+    assert "test: removed" in report.summary()
+    record = json.loads((out / "prepare.json").read_text())
+    assert sorted(record["splits"]) == ["train", "validation"]
+
+    # --split NAME leaves the other splits alone.
+    prepare(src, out, split="extra", n_jobs=1, **QUIET)
+    assert list_splits(out) == ["train", "validation", "extra"]
+
+
+def test_clips_no_longer_listed_are_removed(tmp_path):
+    src = write_folder(tmp_path / "src", {"pop": [300, 350, 400], "rock": [500, 550]})
+    out = tmp_path / "out"
+    prepare(src, out, split="train", n_jobs=1, **QUIET)
+    (src / "rock" / "clip_1.wav").unlink()
+    report = prepare(src, out, split="train", n_jobs=1, **QUIET)
+    assert sorted(p.name for p in (out / "train" / "audios").iterdir()) == [
+        f"audio_train_{i}.wav" for i in range(4)]
+    assert report.removed == [("train", "an earlier run wrote them; this one does not list them",
+                               ["1 clip no longer listed"])]
+
+
+def test_prepare_json_records_the_run(tmp_path, emotify_dir):
+    out = tmp_path / "out"
+    prepare(emotify_dir, out, splits="train=0.8,test=0.2", group_column="artist", seed=4,
+            n_jobs=2, **QUIET)
+    record = json.loads((out / "prepare.json").read_text())
+    from bag_of_songs import __version__
+
+    assert record["library_version"] == __version__
+    assert sorted(record["splits"]) == ["test", "train"]
+    run = record["splits"]["train"]
+    assert run["source"] == str(emotify_dir) and run["source_path"] == str(emotify_dir)
+    assert run["seed"] == 4 and run["group_column"] == "artist"
+    assert run["splits"] == {"train": 0.8, "test": 0.2}
+    assert not list(out.glob(".*.tmp"))
+    # Deterministic: the same command writes the same record (no time stamps).
+    before = (out / "prepare.json").read_bytes()
+    prepare(emotify_dir, out, splits="train=0.8,test=0.2", group_column="artist", seed=4,
+            n_jobs=2, **QUIET)
+    assert (out / "prepare.json").read_bytes() == before
+
+
+def test_summary_says_what_was_kept_and_written(tmp_path):
+    src = write_folder(tmp_path / "src", {"pop": [300, 400], "rock": [500, 600]})
+    out = tmp_path / "out"
+    first = prepare(src, out, split="train", n_jobs=1, **QUIET)
+    assert first.summary().startswith("train: 4 clips (0 kept as they were, 4 written), "
+                                      "0 skipped, 4 with warnings")
+    (out / "train" / "audios" / "audio_train_2.wav").unlink()
+    second = prepare(src, out, split="train", n_jobs=1, **QUIET)
+    assert second.summary().startswith("train: 4 clips (3 kept as they were, 1 written)")
+
+
+def _hold_lock(path: Path, what: str = "features"):
+    import subprocess
+    import sys
+
+    code = ("import time\nfrom bag_of_songs.files import lock_folder\n"
+            f"with lock_folder({str(path)!r}, what={what!r}):\n"
+            "    print('locked', flush=True)\n    time.sleep(120)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_second_run_into_a_locked_folder_refuses_at_once(tmp_path, capsys):
+    import time
+
+    from bag_of_songs.cli import main
+    from bag_of_songs.data import FolderLockedError, lock_folder
+
+    src = write_folder(tmp_path / "src", {"pop": [300], "rock": [500]})
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = _hold_lock(out)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(FolderLockedError, match=rf"in use by another run \(features, pid "
+                                                    rf"{holder.pid}\)"):
+            prepare(src, out, split="train", n_jobs=1, **QUIET)
+        assert time.monotonic() - t0 < 5  # at once, before any decoding
+        assert not (out / "train").exists()
+        assert main(["prepare", str(src), "--out", str(out), "--quiet", "--split", "x"]) == 2
+        err = capsys.readouterr().err
+        assert "error:" in err and "in use by another run" in err and "Traceback" not in err
+        with pytest.raises(FolderLockedError), lock_folder(out, what="features"):
+            pass
+    finally:
+        holder.kill()  # kill -9: the system releases the lock with the process
+        holder.wait()
+    report = prepare(src, out, split="train", n_jobs=1, **QUIET)
+    assert report.written == {"train": 2}
+    with lock_folder(out), lock_folder(out, what="nested"):  # nested use in one process
+        pass
+
+
+def test_lock_folder_refuses_a_file(tmp_path):
+    from bag_of_songs.data import FolderLockedError, lock_folder
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(FolderLockedError, match="not a folder"), lock_folder(tmp_path / "f"):
+        pass
+    with pytest.raises(DataSourceError, match="is a file"):
+        prepare("demo", tmp_path / "f", demo_size=1, **QUIET)
+
+
+def test_a_replaced_source_file_is_prepared_again(tmp_path):
+    src = write_folder(tmp_path / "src", {"pop": [300, 400], "rock": [500, 600]})
+    out = tmp_path / "out"
+    prepare(src, out, split="train", n_jobs=1, **QUIET)
+    ann = read_annotations(out / "train")
+    st = (src / "rock" / "clip_0.wav").stat()
+    assert ann["source_stamp"].iloc[2] == f"size={st.st_size};mtime_ns={st.st_mtime_ns}"
+    audios = out / "train" / "audios"
+    mtimes = {i: (audios / f"audio_train_{i}.wav").stat().st_mtime_ns for i in range(4)}
+    # Another song under the same name, of the same size (a resume by name and length alone
+    # would keep the old clip).
+    sf.write(src / "rock" / "clip_0.wav", tone(900, 0.3, 16000), 16000)
+    os.utime(src / "rock" / "clip_0.wav", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert (src / "rock" / "clip_0.wav").stat().st_size == st.st_size
+    report = prepare(src, out, split="train", n_jobs=1, **QUIET)
+    assert report.reused == {"train": 3}
+    y, _ = sf.read(audios / "audio_train_2.wav", dtype="float32")
+    assert abs(peak_hz(y[: int(0.3 * SR)], SR) - 900) < 10
+    for i in (0, 1, 3):
+        assert (audios / f"audio_train_{i}.wav").stat().st_mtime_ns == mtimes[i]
+
+
+def test_clips_without_a_recorded_stamp_or_of_another_demo_version_are_redone(tmp_path,
+                                                                               monkeypatch):
+    import bag_of_songs.demo as demo
+
+    out = tmp_path / "out"
+    prepare("demo", out, demo_size=1, split="train", n_jobs=1, **QUIET)
+    ann = read_annotations(out / "train")
+    assert list(ann["source_stamp"]) == [f"{s}:v{demo.DEMO_VERSION}" for s in ann["source"]]
+    assert prepare("demo", out, demo_size=1, split="train", n_jobs=1, **QUIET).reused == {
+        "train": 4}
+    monkeypatch.setattr(demo, "DEMO_VERSION", demo.DEMO_VERSION + 1)
+    assert prepare("demo", out, demo_size=1, split="train", n_jobs=1, **QUIET).reused == {
+        "train": 0}
+    # An annotations table of an older version, without stamps: nothing can be verified.
+    ann = pd.read_csv(out / "train" / "annotations.csv")
+    ann.drop(columns="source_stamp").to_csv(out / "train" / "annotations.csv", index=False)
+    assert prepare("demo", out, demo_size=1, split="train", n_jobs=1, **QUIET).reused == {
+        "train": 0}
+
+
+def test_a_changed_dataset_is_prepared_again(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    src = tmp_path / "ds"
+    datasets.DatasetDict({"train": generic_dataset(datasets, n_per_class=1)}).save_to_disk(
+        str(src))
+    out = tmp_path / "out"
+    prepare(src, out, split="train", n_jobs=1, **QUIET)
+    assert read_annotations(out / "train")["source_stamp"].str.match(r"hf:\w+:\d$").all()
+    assert prepare(src, out, split="train", n_jobs=1, **QUIET).reused == {"train": 3}
+    shutil.rmtree(src)
+    ds = generic_dataset(datasets, n_per_class=1)
+    ds = ds.cast_column("audio", datasets.Audio()).map(
+        lambda row, i: {"audio": _audio(1000 + 100 * i, 16000, 0.2)}, with_indices=True)
+    datasets.DatasetDict({"train": ds}).save_to_disk(str(src))
+    assert prepare(src, out, split="train", n_jobs=1, **QUIET).reused == {"train": 0}
+    y, _ = sf.read(out / "train" / "audios" / "audio_train_0.wav", dtype="float32")
+    assert abs(peak_hz(y[: int(0.2 * SR)], SR) - 1000) < 10
+
+
+def test_out_inside_the_source_folder_is_refused(tmp_path):
+    src = write_folder(tmp_path / "music", {"rock": [440, 550], "pop": [330]})
+    (tmp_path / "alias").symlink_to(src)
+    for out in (src, src / "prepared", src / "rock" / "deeper", tmp_path / "alias" / "p"):
+        with pytest.raises(DataSourceError, match="inside the source folder"):
+            prepare(src, out, split="train", n_jobs=1, **QUIET)
+    assert not (src / "prepared").exists() and not (src / "rock" / "deeper").exists()
+    assert sorted(str(p.relative_to(src)) for p in src.rglob("*")) == [
+        "pop", "pop/clip_0.wav", "rock", "rock/clip_0.wav", "rock/clip_1.wav"]
+    prepare(src, tmp_path / "music_prepared", split="train", n_jobs=1, **QUIET)  # beside: fine
+
+
+@pytest.mark.parametrize("src", ["./no-such-music", "~/no-such-music-7c1", "../no/such",
+                                 "a/b/c", "/no/such/music", "music/"])
+def test_a_missing_folder_fails_at_once_without_the_hub(tmp_path, monkeypatch, src):
+    datasets = pytest.importorskip("datasets")
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("a path must not be looked up on the hub")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_hub)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataSourceError, match="no such folder"):
+        prepare(src, tmp_path / "out", **QUIET)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_hub_id_shape_still_goes_to_the_hub_and_hints_at_a_folder(tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataSourceError, match="no folder 'someone/genres' here"):
+        prepare("someone/genres", tmp_path / "out", **QUIET)
+
+
+def test_label_column_names_the_genre_column_of_a_folder(tmp_path):
+    src = write_folder(tmp_path / "src", {"classical": [220], "rock": [440]})
+    prepare(src, tmp_path / "o", split="all", label_column="genre", n_jobs=1, **QUIET)
+    df = read_annotations(tmp_path / "o" / "all")
+    assert list(df.columns) == ["audio_file", "genre", "fst_level_label", "source",
+                                "source_stamp"]
+    assert list(df["genre"]) == ["classical", "rock"]
+    for reserved in ("fst_level_label", "source"):
+        with pytest.raises(DataSourceError, match="reserved"):
+            prepare(src, tmp_path / "o2", label_column=reserved, **QUIET)
+
+
+def test_label_column_keeps_one_level_of_the_demo(tmp_path):
+    prepare("demo", tmp_path / "o", demo_size=1, split="all", label_column="sec_level_label",
+            n_jobs=1, **QUIET)
+    df = read_annotations(tmp_path / "o" / "all")
+    assert list(df.columns) == ["audio_file", "sec_level_label", "source", "source_stamp"]
+    with pytest.raises(DataSourceError, match="no label column 'genre'"):
+        prepare("demo", tmp_path / "o", demo_size=1, label_column="genre", **QUIET)
+
+
+def test_mostly_padding_and_silent_clips_are_warned_about_and_listed(tmp_path, emotify_clips):
+    src = tmp_path / "src"
+    (src / "rock").mkdir(parents=True)
+    (src / "rock" / "cut.mp3").write_bytes(emotify_clips[6].read_bytes()[:3000])  # 0.14 s
+    sf.write(src / "rock" / "silent.wav", np.zeros(SR * 31, dtype=np.float32), SR)
+    sf.write(src / "rock" / "whisper.wav", np.full(SR * 31, 3e-5, dtype=np.float32), SR,
+             subtype="FLOAT")
+    sf.write(src / "rock" / "fine.wav", tone(440, 31, SR), SR)
+    out = tmp_path / "out"
+    logged = []
+    report = prepare(src, out, split="train", n_jobs=1, progress=False, log=logged.append)
+    assert report.written == {"train": 4}  # kept: a short or quiet piece may be genuine
+    warnings = pd.read_csv(out / "train" / "warnings.csv", dtype=str)
+    assert list(warnings.columns) == ["audio_file", "source", "warning"]
+    by_source = warnings.groupby("source")["warning"].apply(list).to_dict()
+    assert sorted(by_source) == ["rock/cut.mp3", "rock/silent.wav", "rock/whisper.wav"]
+    (cut,) = by_source["rock/cut.mp3"]
+    assert cut.startswith("mostly padding: only 0.1") and "of the 30.00 s clip" in cut
+    assert by_source["rock/silent.wav"] == ["silent: peak -inf dBFS, below the -60 dBFS floor"]
+    assert by_source["rock/whisper.wav"] == ["silent: peak -90 dBFS, below the -60 dBFS floor"]
+    assert any(line.startswith("warning: rock/cut.mp3: mostly padding") for line in logged)
+    assert len(D.read_warnings(out)) == 3
+    # Kept clips keep their warnings on resume; a fixed source clears its own.
+    sf.write(src / "rock" / "silent.wav", tone(220, 31, SR), SR)
+    prepare(src, out, split="train", n_jobs=1, **QUIET)
+    again = pd.read_csv(out / "train" / "warnings.csv", dtype=str)
+    assert sorted(again["source"]) == ["rock/cut.mp3", "rock/whisper.wav"]
+
+
+def test_clip_warnings_known_answers():
+    from bag_of_songs.data import clip_warnings
+
+    loud = tone(440, 30, SR)
+    assert clip_warnings(loud) == []
+    assert clip_warnings(loud, n_real=SR * 15) == []  # half is real audio: fine
+    (w,) = clip_warnings(loud, n_real=SR * 14)
+    assert w == "mostly padding: only 14.00 s of the 30.00 s clip is audio, the rest is zero " \
+                "padding"
+    assert clip_warnings(loud * 1e-3 / 0.5) == []  # peak exactly at the -60 dBFS floor
+    assert clip_warnings(loud * 0.9e-3 / 0.5)[0].startswith("silent: peak -61 dBFS")
+    clicks = np.zeros(N_SAMPLES, dtype=np.float32)
+    clicks[::SR] = 0.5  # loud peaks, RMS far below -80 dBFS
+    assert clip_warnings(clicks) == ["silent: RMS -87 dBFS, below the -80 dBFS floor"]
+
+
+@pytest.mark.parametrize("rate", [1, 10, 999, 768_001, 2_000_000])
+def test_an_absurd_sample_rate_in_the_header_is_refused(tmp_path, rate):
+    import struct
+
+    buf = io.BytesIO()
+    sf.write(buf, tone(440, 0.5, SR), SR, format="WAV", subtype="PCM_16")
+    data = bytearray(buf.getvalue())
+    data[24:28] = struct.pack("<I", rate)
+    path = tmp_path / "rock" / "odd.wav"
+    path.parent.mkdir()
+    path.write_bytes(bytes(data))
+    with pytest.raises(AudioLoadError, match=rf"{rate:,} Hz is outside the plausible range "
+                                             rf"1,000 .. 768,000 Hz"):
+        load_audio(path)
+    with pytest.raises(ValueError, match="plausible range"):
+        to_clip(np.ones(100), rate)
+    sf.write(tmp_path / "rock" / "fine.wav", tone(440, 0.5, SR), SR)
+    report = prepare(tmp_path, tmp_path.parent / f"out{rate}", split="t", n_jobs=1, **QUIET)
+    assert [s for s, _ in report.skipped["t"]] == ["rock/odd.wav"]
+    assert "plausible range" in report.skipped["t"][0][1]
+
+
+def test_to_clip_detects_channels_first_arrays(rng):
+    x = rng.uniform(-0.5, 0.5, (2, 4000)).astype(np.float32)
+    x[0] += 0.2
+    y = to_clip(x, SR)  # torchaudio's and librosa's layout
+    np.testing.assert_allclose(y[:4000], x.mean(axis=0), atol=1e-7)
+    assert np.abs(y[:4000]).max() > 0.1  # not silence
+    np.testing.assert_array_equal(to_clip(x.T, SR), y)  # soundfile's layout, same clip
+    np.testing.assert_allclose(to_clip(rng.uniform(-1, 1, (8, 50)), SR)[:50].shape, (50,))
+    for ambiguous in (np.ones((4, 6)), np.ones((8, 8))):
+        with pytest.raises(ValueError, match="cannot tell the channel axis.*pass channel_axis"):
+            to_clip(ambiguous, SR)
+    np.testing.assert_allclose(to_clip(np.ones((4, 6)), SR, channel_axis=0)[:6], 1.0)
+    with pytest.raises(ValueError, match="neither axis"):
+        to_clip(np.ones((20, 30)), SR)

@@ -1,0 +1,255 @@
+"""Safe files: atomic writes, a lock on an output folder, and stamps that tie outputs to sources.
+
+Every file the package writes goes through :func:`atomic_write` (a temporary file beside the
+target, then a rename), so a reader never sees a half-written file and a killed run leaves at
+most a hidden ``.NAME.<random>.tmp`` that the next run removes. :func:`lock_folder` keeps two
+runs from writing into one folder at once. Re-exported by :mod:`bag_of_songs.data`.
+
+Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: writes are atomic).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = [
+    "LOCK_NAME",
+    "FolderLockedError",
+    "atomic_write",
+    "write_csv_atomic",
+    "write_bytes_atomic",
+    "lock_folder",
+    "file_stamp",
+    "remove_stale_temp_files",
+]
+
+#: The lock file that :func:`lock_folder` holds in a folder while a run writes into it.
+LOCK_NAME = ".bag-of-songs.lock"
+
+
+class FolderLockedError(OSError):
+    """Another run (this process or another) is writing into the folder; the message says which.
+
+    An ``OSError``, so the command line reports it as ``error: ...`` with exit status 2.
+    """
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp"
+                 ) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    Readers never see a half-written file; on any error the temporary file is removed. The
+    temporary file is named ``.<name>.<random><suffix>`` (hidden), so that a run killed before
+    the rename leaves debris that :func:`remove_stale_temp_files` recognises.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: writes are atomic).
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write (its folder is created when missing).
+    write : callable
+        Receives the temporary path and writes the whole content there.
+    suffix : str
+        Ending of the temporary name (e.g. ``".csv.tmp"``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes_atomic(data: bytes, path: str | os.PathLike, suffix: str = ".tmp") -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`).
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: writes are atomic).
+    """
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data), suffix)
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """The bytes :func:`write_csv_atomic` writes for ``df`` (no index, ``\\n`` line ends)."""
+    return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a DataFrame as CSV through a temporary file and a rename (never half-written).
+
+    No index column, UTF-8, ``\\n`` line ends: the same table always gives the same bytes.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: writes are atomic).
+    """
+    write_bytes_atomic(csv_bytes(df), path, ".csv.tmp")
+
+
+def remove_stale_temp_files(folder: str | os.PathLike, names: Iterable[str]) -> list[Path]:
+    """Delete the temporary files that a killed :func:`atomic_write` left for ``names``.
+
+    Only hidden files named ``.<name>.<random>...tmp`` for one of ``names`` (exact file names,
+    or patterns with ``*``, e.g. ``"audio_train_*.wav"``) match; nothing else is touched.
+
+    Parameters
+    ----------
+    folder : path-like
+        Where the outputs live (a missing folder holds nothing to clean).
+    names : iterable of str
+        The output file names (or ``*`` patterns) whose debris to remove.
+
+    Returns
+    -------
+    removed : list of Path
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    patterns = [re.compile(r"\." + re.escape(n).replace(r"\*", r"[^/]*") + r"\.[^/]*tmp")
+                for n in names]
+    removed = []
+    for p in folder.iterdir():
+        if (p.name.startswith(".") and p.name.endswith("tmp")
+                and any(pat.fullmatch(p.name) for pat in patterns) and p.is_file()):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def file_stamp(path: str | os.PathLike) -> str:
+    """A short stamp that changes when a file is replaced or edited: its size and mtime.
+
+    ``prepare`` records it per clip (the ``source_stamp`` column) and prepares a clip again
+    when its source's stamp differs.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: resume).
+
+    Returns
+    -------
+    stamp : str
+        ``"size=<bytes>;mtime_ns=<ns>"`` (of the target of a symbolic link), or ``""`` when the
+        file cannot be read.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"size={st.st_size};mtime_ns={st.st_mtime_ns}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Folder lock
+
+_held: dict[str, list] = {}  # resolved folder -> [fd, depth, what]
+_held_guard = threading.Lock()
+
+
+def _lock_holder(lock_path: Path) -> str:
+    try:
+        text = lock_path.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+    return f" ({text})" if text else ""
+
+
+@contextlib.contextmanager
+def lock_folder(path: str | os.PathLike, *, what: str = "prepare") -> Iterator[Path]:
+    """Hold an exclusive lock on a folder while a run writes into it.
+
+    Takes ``fcntl.flock`` on ``PATH/.bag-of-songs.lock`` (created when missing, never
+    deleted). The system releases it when the process ends, however it ends (even
+    ``kill -9``), so a crashed run never leaves the folder locked. A second run that wants the
+    folder refuses at once with :class:`FolderLockedError`, naming the run that holds it.
+    Nested use on the same folder within one process (e.g. ``run`` = prepare + features) is
+    allowed.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: one run at a time).
+
+    Parameters
+    ----------
+    path : path-like
+        The folder (created when missing).
+    what : str
+        What the run does (``"prepare"``, ``"features"``...), written into the lock file and
+        named in the error another run sees.
+
+    Yields
+    ------
+    path : Path
+        The folder.
+
+    Raises
+    ------
+    FolderLockedError
+        When another run holds the lock, or ``path`` is a file.
+
+    Examples
+    --------
+    >>> with lock_folder("ccmusic", what="features"):  # doctest: +SKIP
+    ...     build_feature_tables("ccmusic")
+    """
+    import fcntl
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FolderLockedError(f"{path}: not a folder (a file of that name exists)")
+    path.mkdir(parents=True, exist_ok=True)
+    key = str(path.resolve())
+    with _held_guard:
+        if key in _held:
+            _held[key][1] += 1
+            nested = True
+        else:
+            nested = False
+    if nested:
+        try:
+            yield path
+        finally:
+            with _held_guard:
+                _held[key][1] -= 1
+        return
+    lock_path = path / LOCK_NAME
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FolderLockedError(
+            f"{path} is in use by another run{_lock_holder(lock_path)}; wait for it to finish "
+            f"or stop it, then run again (two runs writing into one folder would mix their "
+            f"outputs)") from None
+    except OSError:
+        os.close(fd)
+        raise
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{what}, pid {os.getpid()}\n".encode())
+    except OSError:
+        pass  # the lock itself holds; the note in it is only for the message above
+    with _held_guard:
+        _held[key] = [fd, 1, what]
+    try:
+        yield path
+    finally:
+        with _held_guard:
+            del _held[key]
+        os.close(fd)  # releases the lock

@@ -1,0 +1,236 @@
+"""Tests of ``bag_of_songs.parallel.map_parallel`` and of what it guarantees to ``prepare``:
+results in order, no more workers than items, errors raised in the parent, workers that die
+with their parent after ``kill -9``, and a Ctrl-C that prints one line and no tracebacks, during
+the workers' start-up or their work.
+
+The process tests run the real command line in a subprocess and measure what happens after the
+signal (which processes are left, which files are written when).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bag_of_songs.parallel import (
+    SchedulerError,
+    effective_n_jobs,
+    map_parallel,
+    parent_alive,
+    resolve_scheduler,
+)
+
+psutil = pytest.importorskip("psutil")
+
+QUIET = {"progress": False}
+
+
+def square_and_pid(x):
+    time.sleep(0.02)
+    return x * x, os.getpid(), parent_alive()
+
+
+def fail_on_three(x):
+    if x == 3:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+def die_on_two(x):
+    if x == 2:
+        os._exit(3)
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# map_parallel
+
+
+def test_results_come_back_in_order_from_worker_processes():
+    results = list(map_parallel(square_and_pid, range(12), n_jobs=2, **QUIET))
+    assert [r[0] for r in results] == [x * x for x in range(12)]
+    pids = {r[1] for r in results}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert all(r[2] for r in results)  # the parent was alive for every job
+
+
+def test_n_jobs_1_runs_in_this_process():
+    results = list(map_parallel(square_and_pid, range(3), n_jobs=1, **QUIET))
+    assert [r[1] for r in results] == [os.getpid()] * 3
+
+
+def test_no_more_workers_than_items():
+    assert effective_n_jobs(64, 16) == 16
+    assert effective_n_jobs(-1, 1) == 1
+    assert effective_n_jobs(3) == 3
+    assert effective_n_jobs(-1) >= 1
+    with pytest.raises(ValueError, match="n_jobs"):
+        effective_n_jobs(0)
+    me = psutil.Process()
+    seen = set()
+    for _ in map_parallel(square_and_pid, range(3), n_jobs=64, **QUIET):
+        seen |= {c.pid for c in me.children() if "spawn_main" in " ".join(c.cmdline())}
+    assert 1 <= len(seen) <= 3
+
+
+def test_lambdas_lazy_items_and_a_bounded_window():
+    pulled = []
+
+    def items():
+        for i in range(50):
+            pulled.append(i)
+            yield i
+
+    results = map_parallel(lambda x: x + 1, items(), n_jobs=2, window=3, **QUIET)
+    first = next(results)
+    assert first == 1
+    assert len(pulled) <= 4  # at most the window (plus the one just refilled) was taken
+    assert [first, *results] == list(range(1, 51))
+
+
+def test_an_exception_in_a_job_is_raised_here_and_the_pool_recovers():
+    with pytest.raises(ValueError, match="bad item 3"):
+        list(map_parallel(fail_on_three, range(6), n_jobs=2, **QUIET))
+    assert list(map_parallel(fail_on_three, [0, 1, 2], n_jobs=2, **QUIET)) == [0, 1, 2]
+
+
+def test_a_worker_that_dies_gives_a_clear_error():
+    with pytest.raises(RuntimeError, match="a worker process died while working on item 2"):
+        list(map_parallel(die_on_two, range(5), n_jobs=2, **QUIET))
+    assert list(map_parallel(die_on_two, [0, 1], n_jobs=2, **QUIET)) == [0, 1]
+
+
+def test_the_scheduler_comes_from_the_argument_or_the_environment(monkeypatch):
+    monkeypatch.delenv("BAG_OF_SONGS_SCHEDULER", raising=False)
+    assert resolve_scheduler(None) is None
+    assert resolve_scheduler("local") is None
+    monkeypatch.setenv("BAG_OF_SONGS_SCHEDULER", "tcp://10.1.2.3:8786")
+    assert resolve_scheduler(None) == "tcp://10.1.2.3:8786"
+    assert resolve_scheduler("local") is None
+
+
+def test_a_missing_distributed_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if it were not installed
+    with pytest.raises(SchedulerError, match=r'pip install "bag-of-songs\[dask\]"'):
+        list(map_parallel(abs, [1], scheduler="tcp://127.0.0.1:8786", **QUIET))
+
+
+def test_an_unreachable_scheduler_is_a_clear_error():
+    pytest.importorskip("distributed")
+    with pytest.raises(SchedulerError, match="could not reach the Dask scheduler at "
+                                             "'tcp://127.0.0.1:9'"):
+        list(map_parallel(abs, [1], scheduler="tcp://127.0.0.1:9", **QUIET))
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line under signals
+
+
+def start_prepare(out: Path, *, demo_size: int = 10) -> subprocess.Popen:
+    """``bag-of-songs prepare demo`` with two workers, in its own process group (as a shell
+    runs it, so that a Ctrl-C reaches the whole group)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("BAG_OF_SONGS_SCHEDULER", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bag_of_songs.cli", "prepare", "demo", "--out", str(out),
+         "--demo-size", str(demo_size), "--n-jobs", "2", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=env)
+
+
+def workers_of(proc: subprocess.Popen) -> list:
+    try:
+        kids = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    out = []
+    for k in kids:
+        try:
+            if "spawn_main" in " ".join(k.cmdline()):
+                out.append(k)
+        except psutil.Error:
+            pass
+    return out
+
+
+def wait_for(condition, timeout: float = 60.0, step: float = 0.01):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("timed out")
+
+
+def alive(procs) -> list:
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def wavs(out: Path) -> list[Path]:
+    return [p for p in out.rglob("*") if p.is_file() and ".wav" in p.name]
+
+
+@pytest.mark.parametrize("when", ["start-up", "work"])
+def test_ctrl_c_prints_one_line_and_no_tracebacks(tmp_path, when):
+    out = tmp_path / "out"
+    proc = start_prepare(out)
+    try:
+        workers = wait_for(lambda: workers_of(proc))  # spawned, still importing
+        if when == "work":
+            wait_for(lambda: wavs(out))
+            workers = workers_of(proc) or workers
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert lines == ["interrupted: what was complete is kept; run the same command again to "
+                     "resume"], stderr
+    wait_for(lambda: not alive(workers), timeout=5)
+
+
+def test_after_kill_9_the_workers_die_and_nothing_more_is_written(tmp_path):
+    out = tmp_path / "out"
+    proc = start_prepare(out, demo_size=6)
+    try:
+        wait_for(lambda: len(wavs(out)) >= 2)
+        workers = workers_of(proc)
+        assert workers
+        proc.kill()  # kill -9 of prepare itself, not of its process group
+        killed_at = time.time()
+        proc.wait(timeout=10)
+        wait_for(lambda: not alive(workers), timeout=2.0)
+        gone_after = time.time() - killed_at
+        time.sleep(3.0)  # long enough for an orphan to write a clip or two
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for w in workers_of(proc):
+            w.kill()
+    latest = max(p.stat().st_mtime for p in wavs(out))
+    assert latest <= killed_at + 2.0, f"a clip was written {latest - killed_at:.1f} s after"
+    assert gone_after <= 2.0
+
+    # The next run cleans the debris of the killed one and completes the corpus.
+    from bag_of_songs.data import list_splits, prepare, read_annotations
+
+    prepare("demo", out, demo_size=6, n_jobs=2, progress=False, log=lambda m: None)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    assert sum(len(read_annotations(out / s)) for s in list_splits(out)) == 24
