@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
 from .data import AudioLoadError, DataSourceError
 
 EXIT_ERROR = 2
+
+#: Model kinds the command line knows (mirrors bag_of_songs.models.MODEL_KINDS without
+#: importing torch for --help).
+KINDS = ("mlp", "svc", "rf", "logreg")
+DEFAULT_MODELS = "mlp,svc,rf"
 
 
 def _n_jobs(text: str) -> int:
@@ -31,9 +38,24 @@ def _positive(text: str) -> int:
     return n
 
 
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 < v <= 3600 or v != v:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return v
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-jobs", type=_n_jobs, default=-1,
-                   help="worker processes for decoding and feature extraction (-1: all cores)")
+                   help="worker processes for decoding and feature extraction (-1: all cores; "
+                        "never more than there are clips)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run decoding and feature extraction on an existing Dask cluster, e.g. "
+                        "tcp://10.0.0.5:8786 (default: $BAG_OF_SONGS_SCHEDULER, else local "
+                        "processes; needs pip install 'bag-of-songs[dask]')")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -47,20 +69,27 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
                         "with a single split), default train=0.8,validation=0.1,test=0.1")
     p.add_argument("--label-column", metavar="COL",
                    help="label column of a Hugging Face dataset (default: the CCMusic levels "
-                        "when present, else 'label')")
+                        "when present, else 'label'); for a flat folder, the name of its genre "
+                        "column (default 'label')")
+    p.add_argument("--levels", metavar="COLS",
+                   help="nested folder source ROOT/<level 1>/<level 2>/.../<file>: the label "
+                        "column of each depth, comma-separated, coarse to fine (e.g. "
+                        "fst_level_label,sec_level_label,thr_level_label), or a depth (e.g. 3: "
+                        "level_1, level_2, level_3)")
     p.add_argument("--revision", metavar="REV",
-                   help="hub revision (for CCMusic: one that still has the loading script)")
+                   help="hub revision (for ccmusic, default: the known revisions that still "
+                        "have its loading script, tried in order)")
     p.add_argument("--config", metavar="NAME", help="configuration (subset) of a hub dataset")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="let a hub dataset run its loading script (only for datasets you trust; "
                         "always on for ccmusic, whose default subset needs it)")
     p.add_argument("--dataset-path", metavar="PATH",
                    help="with source ccmusic: a local copy of the corpus (a save_to_disk folder, "
-                        "e.g. from ModelScope) instead of the hub")
+                        "e.g. from ModelScope, or the extracted audio.zip) instead of the hub")
     p.add_argument("--demo-size", type=_positive, default=20, metavar="N",
                    help="demo corpus: clips per style (4 styles; default 20)")
     p.add_argument("--classic", metavar="GENRES",
-                   help="folder source: comma-separated genre folders that are Classic "
+                   help="flat folder source: comma-separated genre folders that are Classic "
                         "(default: classical, classic, symphony, opera, solo, chamber, ...)")
     p.add_argument("--group-by", metavar="COL",
                    help="folder source: keep clips sharing this column of the manifest (e.g. "
@@ -68,7 +97,8 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", metavar="CSV",
                    help="with --group-by: a CSV with 'path' (relative to the folder) and COL "
                         "(default: FOLDER/manifest.csv)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the split and of every model (default 0)")
 
 
 def _add_feature_options(p: argparse.ArgumentParser) -> None:
@@ -76,10 +106,25 @@ def _add_feature_options(p: argparse.ArgumentParser) -> None:
                    help="pooling statistics over frames, comma-separated from mean, std, median, "
                         "min, max (default: mean, the study's 32 columns)")
     p.add_argument("--feature-set", choices=("seed", "extended"), default="seed",
-                   help="seed: the study's nine features; extended: adds spectral contrast, "
-                        "flatness, onset strength, tempo and MFCC deltas")
+                   help="seed: the study's nine features (default); extended: adds spectral "
+                        "contrast, flatness, onset strength, tempo and MFCC deltas")
     p.add_argument("--n-mfcc", type=_positive, default=13, metavar="N",
                    help="MFCCs, 1 to 128 (default 13)")
+    p.add_argument("--segment", type=_seconds, default=None, metavar="S",
+                   help="texture windows: one row per segment of S seconds (e.g. 3) instead of "
+                        "one per clip; models then decide a clip by the mean of its segments' "
+                        "probabilities (default: whole clips, as in the study)")
+    p.add_argument("--segment-hop", type=_seconds, default=None, metavar="S",
+                   help="hop between segments in seconds (default: the segment length, no "
+                        "overlap)")
+
+
+def _add_selection_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--selection", choices=("auto", "cv", "split"), default="auto",
+                   help="how hyper-parameters (and MLP epochs) are chosen: cv = 5-fold "
+                        "cross-validation over train + validation with folds that keep clips "
+                        "(and --group-by groups) whole; split = the validation split; auto "
+                        "(default) = cv below 1,000 clips, else split")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,9 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "Undecodable inputs are skipped and listed in OUT/<split>/skipped.csv. "
                     "Re-running resumes.")
     p.add_argument("source", metavar="SOURCE",
-                   help="'demo' (synthetic, offline), 'ccmusic', a folder of genre subfolders, "
-                        "a local Hugging Face dataset folder, or a hub id")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+                   help="'demo' (synthetic, offline), 'ccmusic', a folder of genre subfolders "
+                        "(flat or nested), a local Hugging Face dataset folder, or a hub id")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder (not inside SOURCE)")
     _add_prepare_options(p)
     _add_common(p)
 
@@ -107,28 +153,48 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feature_options(p)
     _add_common(p)
 
-    p = sub.add_parser("train", help="train one model on DIR/train, selected on DIR/validation",
-                       description="Train on DIR/train/features.csv; early-stop (MLP) or choose "
-                                   "hyper-parameters (SVC, RF) on DIR/validation/features.csv "
-                                   "(or 15%% of train when there is no validation split).")
-    p.add_argument("data_dir", metavar="DIR")
-    p.add_argument("--model", choices=("mlp", "svc", "rf"), default="mlp")
+    p = sub.add_parser(
+        "train", help="train one model on DIR/train (and DIR/validation)",
+        description="Train on DIR/train/features.csv. Hyper-parameters (and the MLP's epochs) "
+                    "are chosen by cross-validation over train + validation for corpora under "
+                    "1,000 clips, else on DIR/validation/features.csv (or 15% of train when "
+                    "there is no validation split); see --selection.")
+    p.add_argument("data_dir", metavar="DIR", help="a folder with feature tables (`features`)")
+    p.add_argument("--model", choices=KINDS, default="mlp",
+                   help="model kind (default: mlp, the study's network)")
     p.add_argument("--label-column", required=True, metavar="COL",
-                   help="fst_level_label, sec_level_label, thr_level_label or label")
-    p.add_argument("--out", required=True, metavar="MODEL", help="folder to save the model in")
-    p.add_argument("--seed", type=int, default=0)
+                   help="the label level to learn: fst_level_label, sec_level_label, "
+                        "thr_level_label, label...")
+    p.add_argument("--out", required=True, metavar="MODEL",
+                   help="folder to save the model in (new, empty, or a model saved before)")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and "
+                   "folds (default 0)")
+    _add_selection_options(p)
+    p.add_argument("--group-by", metavar="COL",
+                   help="keep clips sharing this column (of annotations.csv or --manifest, e.g. "
+                        "artist) in one fold")
+    p.add_argument("--manifest", metavar="CSV",
+                   help="with --group-by: a CSV with 'path' (each clip's source) and COL")
 
-    p = sub.add_parser("evaluate", help="metrics of a saved model on one split")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("data_dir", metavar="DIR")
+    p = sub.add_parser("evaluate", help="metrics of a saved model on one split, per clip")
+    p.add_argument("model", metavar="MODEL", help="a model folder written by `train` or `run`")
+    p.add_argument("data_dir", metavar="DIR", help="a folder with feature tables (`features`)")
     p.add_argument("--split", default="test", help="split to evaluate (default test)")
+    p.add_argument("--level", metavar="COL",
+                   help="score a coarser level derived from the model's predictions (e.g. "
+                        "fst_level_label for a thr_level_label model)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (keys as bag_of_songs.models.evaluate) and "
                         "nothing else on stdout")
 
-    p = sub.add_parser("predict", help="the genre of new audio files")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = sub.add_parser("predict", help="the genre of new audio files (or of every file in a "
+                                       "folder)")
+    p.add_argument("model", metavar="MODEL", help="a model folder written by `train` or `run`")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="audio files (wav, flac, ogg, mp3) or folders (every audio file below)")
+    p.add_argument("--all-levels", action="store_true",
+                   help="also the coarser levels the model's classes determine, derived from "
+                        "the same probabilities (they always agree)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
     p = sub.add_parser(
@@ -140,9 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data folder (default: ccmusic for CCMusic, else runs/<source name>)")
     p.add_argument("--level", nargs="+", default=None, metavar="COL",
                    help="label column(s) (default: every level the source has)")
-    p.add_argument("--models", default="mlp,svc,rf", help="comma-separated (default all three)")
+    p.add_argument("--models", default=DEFAULT_MODELS,
+                   help=f"comma-separated, from {', '.join(KINDS)} (default {DEFAULT_MODELS})")
     _add_prepare_options(p)
     _add_feature_options(p)
+    _add_selection_options(p)
     _add_common(p)
     return parser
 
@@ -151,31 +219,55 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr)
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _scheduler(args):
+    return args.scheduler or os.environ.get("BAG_OF_SONGS_SCHEDULER") or None
+
+
+def _levels(text: str | None):
+    if not text:
+        return None
+    return int(text) if text.strip().isdigit() else [c.strip() for c in text.split(",")
+                                                        if c.strip()]
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a folder; choose a folder for --out")
 
 
 def _prepare(args, out: Path):
     from .data import prepare
 
+    _check_out_dir(out)
     report = prepare(
         args.source, out, split=args.split, splits=args.splits, label_column=args.label_column,
-        revision=args.revision, dataset_path=args.dataset_path, config=args.config,
-        trust_remote_code=args.trust_remote_code, demo_size=args.demo_size,
+        levels=_levels(args.levels), revision=args.revision, dataset_path=args.dataset_path,
+        config=args.config, trust_remote_code=args.trust_remote_code, demo_size=args.demo_size,
         classic=args.classic.split(",") if args.classic else None,
         group_column=args.group_by, manifest=args.manifest, n_jobs=args.n_jobs,
-        seed=args.seed, progress=not args.quiet, log=_log)
+        scheduler=_scheduler(args), seed=args.seed, progress=not args.quiet, log=_log)
     return report
 
 
 def _features(args, data_dir: Path):
     from .features import build_feature_tables
 
+    if args.segment_hop is not None and args.segment is None:
+        raise ValueError("--segment-hop needs --segment")
+    extra = {"scheduler": _scheduler(args)} if _scheduler(args) else {}
     tables = build_feature_tables(data_dir, stats=args.stats.split(","),
                                   feature_set=args.feature_set, n_mfcc=args.n_mfcc,
-                                  n_jobs=args.n_jobs, progress=not args.quiet, log=_log)
+                                  segment=args.segment, segment_hop=args.segment_hop,
+                                  n_jobs=args.n_jobs, progress=not args.quiet, log=_log,
+                                  **extra)
     for split, t in tables.items():
-        _log(f"{split}: {len(t)} rows x {t.shape[1]} columns -> "
-             f"{data_dir / split / 'features.csv'}")
+        n = t["audio_file"].nunique()
+        what = (f"{n} clip{'s' * (n != 1)} in {len(t)} segments" if "segment" in t
+                else f"{n} clip{'s' * (n != 1)}")
+        _log(f"{split}: {what} x {t.shape[1]} columns -> {data_dir / split / 'features.csv'}")
     return tables
 
 
@@ -190,56 +282,148 @@ def _cmd_features(args) -> int:
     return 0
 
 
-def _cmd_train(args) -> int:
-    from .models import save_model, train_on_folder
+def _groups(args, data_dir: Path):
+    if not args.group_by:
+        return None
+    from .models import read_clip_groups
 
-    model, history = train_on_folder(args.data_dir, kind=args.model,
-                                     label_column=args.label_column, seed=args.seed)
+    return read_clip_groups(data_dir, args.group_by, manifest=args.manifest)
+
+
+def _cmd_train(args) -> int:
+    from .models import check_model_folder, save_model, train_on_folder
+
+    check_model_folder(Path(args.out))  # refuse a bad --out before training, not after
+    data_dir = Path(args.data_dir)
+    _log(f"training {args.model} on {data_dir} for {args.label_column} ...")
+    t0 = time.monotonic()
+    model, history = train_on_folder(data_dir, kind=args.model, label_column=args.label_column,
+                                     seed=args.seed, selection=args.selection,
+                                     groups=_groups(args, data_dir), log=_log)
     path = save_model(model, args.out)
-    detail = (f"best epoch {model.info['best_epoch']} of {model.info['stopped_epoch']}"
-              if args.model == "mlp" else f"chosen {model.info.get('params')}")
-    print(f"saved {args.model} for {args.label_column} ({len(model.classes)} classes, "
-          f"{detail}) to {path}")
+    info = model.info
+    if "cv_f1_macro" in info:
+        score = f"cross-validated macro F1 {info['cv_f1_macro']:.3f}"
+    elif info.get("val_f1_macro") is not None:
+        score = f"validation macro F1 {info['val_f1_macro']:.3f}"
+    elif history is not None and len(history):
+        best = history.iloc[info["best_epoch"] - 1]
+        score = (f"validation loss {best['val_loss']:.3f}, accuracy "
+                 f"{best['val_accuracy']:.3f}")
+    else:
+        score = "no validation score"
+    if args.model == "mlp":
+        detail = (f"best epoch {info['best_epoch']} of {info['stopped_epoch']}"
+                  if history is not None else f"{info['params']['epochs']} epochs")
+    else:
+        detail = f"chosen {info.get('params')}"
+    print(f"saved {args.model} for {args.label_column} ({len(model.classes)} classes; "
+          f"{info.get('selection')}: {detail}; {score}; {time.monotonic() - t0:.0f} s) to {path}")
     return 0
+
+
+def _split_dir(data_dir: Path, split: str) -> Path:
+    from .data import list_splits
+
+    present = [s for s in list_splits(data_dir) if (data_dir / s / "features.csv").exists()]
+    if split not in present:
+        if split in list_splits(data_dir):
+            raise FileNotFoundError(f"{data_dir / split / 'features.csv'}: no feature table; run "
+                                    f"`bag-of-songs features {data_dir}` first")
+        raise ValueError(f"{data_dir}: no split {split!r}; splits with feature tables: "
+                         f"{present or 'none (run `bag-of-songs features` first)'}")
+    return data_dir / split
+
+
+def _print_confusion(metrics: dict) -> None:
+    classes = metrics["classes"]
+    cm = metrics["confusion_matrix"]
+    width = max(len(c) for c in classes)
+    cols = [max(len(c), 4) for c in classes]
+    print("confusion matrix (rows: true class, columns: predicted class):")
+    print(" " * (width + 2) + " ".join(f"{c:>{w}}" for c, w in zip(classes, cols, strict=True)))
+    for c, row in zip(classes, cm, strict=True):
+        print(f"  {c:>{width}}" + "".join(f" {v:>{w}d}" for v, w in zip(row, cols, strict=True)))
 
 
 def _cmd_evaluate(args) -> int:
     from .models import evaluate, load_model, read_features
 
     model = load_model(args.model)
-    split_dir = Path(args.data_dir) / args.split
-    metrics = evaluate(model, read_features(split_dir))
+    split_dir = _split_dir(Path(args.data_dir), args.split)
+    metrics = evaluate(model, read_features(split_dir), level=args.level)
     if args.json:
-        print(json.dumps(metrics))
+        print(json.dumps(metrics, allow_nan=False))
         return 0
-    print(f"{model.kind} on {split_dir} ({metrics['n']} clips, {model.label_column})")
-    print(f"accuracy {metrics['accuracy']:.3f}  macro F1 {metrics['f1_macro']:.3f}  "
-          f"F1 {metrics['f1']:.3f}")
-    width = max(len(c) for c in metrics["classes"])
-    print("confusion matrix (rows true, columns predicted):")
-    for c, row in zip(metrics["classes"], metrics["confusion_matrix"], strict=True):
-        print(f"  {c:>{width}} " + " ".join(f"{v:4d}" for v in row))
+    per = (f"{metrics['n']} clips, {metrics['n_segments']} segments"
+           if metrics["n_segments"] != metrics["n"] else f"{metrics['n']} clips")
+    level = metrics["level"]
+    derived = f", derived from {model.label_column}" if level != model.label_column else ""
+    print(f"{model.kind} on {split_dir} ({per}; {level}{derived})")
+    line = f"accuracy {metrics['accuracy']:.3f}  macro F1 {metrics['f1_macro']:.3f}"
+    if len(metrics["classes"]) == 2:
+        line += f"  F1 of {metrics['classes'][1]} {metrics['f1']:.3f}"
+    print(line)
+    _print_confusion(metrics)
     return 0
+
+
+def _audio_files(paths: list[str]) -> list[Path]:
+    """The files to predict: each FILE, and every audio file below each folder (sorted)."""
+    from .data import AUDIO_EXTENSIONS
+
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file()
+                           and f.suffix.lower() in AUDIO_EXTENSIONS
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            if not found:
+                raise ValueError(f"{p}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in the "
+                                 "folder")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
 
 
 def _cmd_predict(args) -> int:
     from .models import load_model, predict_file
 
     model = load_model(args.model)
+    files = _audio_files(args.files)
+    # A folder gives a table (tab-separated, a header, a probability column per class);
+    # files named one by one give a line each.
+    table = any(Path(f).is_dir() for f in args.files) and not args.json
+    levels = [model.label_column, *model.hierarchy] if args.all_levels else [model.label_column]
+    if table:
+        print("\t".join(["file", *levels, *(f"p({c})" for c in model.classes)]))
     status = 0
-    for f in args.files:
+    for f in files:
         try:
-            proba = predict_file(model, f)
+            proba = predict_file(model, f, levels="all" if args.all_levels else None)
         except AudioLoadError as exc:
             _log(f"error: {exc}")
             status = EXIT_ERROR
             continue
-        top = next(iter(proba))
+        by_level = proba if args.all_levels else {model.label_column: proba}
+        genres = {lv: next(iter(p)) for lv, p in by_level.items()}
+        probs = by_level[model.label_column]
+        top = genres[model.label_column]
         if args.json:
-            print(json.dumps({"file": f, "genre": top, "probabilities": proba}))
+            rec = {"file": str(f), "genre": top, "probabilities": probs}
+            if args.all_levels:
+                rec["levels"] = genres
+                rec["level_probabilities"] = by_level
+            print(json.dumps(rec, allow_nan=False))
+        elif table:
+            print("\t".join([str(f), *(genres[lv] for lv in levels),
+                              *(f"{probs[c]:.4f}" for c in model.classes)]))
         else:
-            probs = ", ".join(f"{c} {p:.2f}" for c, p in proba.items())
-            print(f"{f}: {top} ({probs})")
+            ranked = ", ".join(f"{c} {p:.2f}" for c, p in probs.items())
+            coarse = (" [" + ", ".join(f"{lv}: {genres[lv]}" for lv in levels[1:]) + "]"
+                      if args.all_levels else "")
+            print(f"{f}: {top}{coarse} ({ranked})")
     return status
 
 
@@ -251,14 +435,14 @@ def _default_run_dir(source: str) -> Path:
 
 def _cmd_run(args) -> int:
     from .data import label_columns, list_splits, read_annotations, write_csv_atomic
-    from .models import MODEL_KINDS, compare_models
 
     kinds = tuple(k for k in args.models.split(",") if k)
-    bad = [k for k in kinds if k not in MODEL_KINDS]
+    bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
-        raise ValueError(f"unknown model(s) {bad}; choose from {MODEL_KINDS}")
+        raise ValueError(f"unknown model(s) {bad}; choose from {KINDS}")
     out = Path(args.out) if args.out else _default_run_dir(args.source)
-    _log(f"== prepare {args.source} -> {out}")
+    t0 = time.monotonic()
+    _log(f"== 1/3 prepare {args.source} -> {out}")
     _log(_prepare(args, out).summary())
     missing = [s for s in ("train", "test") if s not in list_splits(out)]
     if missing:
@@ -271,15 +455,29 @@ def _cmd_run(args) -> int:
         unknown = [c for c in args.level if c not in present]
         if unknown:
             raise ValueError(f"no label column(s) {unknown} in {out}; present: {present}")
-    _log("== features")
+    _log(f"== 2/3 features ({time.monotonic() - t0:.0f} s so far)")
     _features(args, out)
-    _log("== train and evaluate")
+    _log(f"== 3/3 train and evaluate ({time.monotonic() - t0:.0f} s so far)")
+    from .models import compare_models
+
+    groups = None
+    if args.group_by:
+        from .models import read_clip_groups
+
+        groups = read_clip_groups(out, args.group_by, manifest=args.manifest)
     results = compare_models(out, levels=args.level, kinds=kinds, split="test", seed=args.seed,
-                             models_dir=out / "models", n_jobs=args.n_jobs)
+                             models_dir=out / "models", n_jobs=args.n_jobs,
+                             selection=args.selection, groups=groups, log=_log)
     write_csv_atomic(results, out / "results.csv")
-    with_float = results.to_string(index=False, float_format=lambda v: f"{v:.3f}")
-    print(with_float)
-    print(f"\nresults: {out / 'results.csv'}; models: {out / 'models'}")
+    shown = results.drop(columns=["selection", "split_rule"])
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\nsplits: {results['split_rule'].iloc[0]}; hyper-parameters: "
+          f"{results['selection'].iloc[0]}")
+    print("scores are per clip (a segment model averages its segments' probabilities); "
+          "rows with derived_from score a coarse level through the finest level's model; "
+          "f1 is the F1 of the second class for two classes, else the macro F1")
+    print(f"results: {out / 'results.csv'}; models: {out / 'models'} "
+          f"({time.monotonic() - t0:.0f} s in all)")
     if args.source == "demo":
         print("(the demo corpus is synthetic: these scores say nothing about real music)")
     return 0

@@ -58,6 +58,20 @@ __all__ = [
     "save_model",
     "load_model",
     "extraction_settings",
+    "check_model_folder",
+    "select_model",
+    "grouped_folds",
+    "predict_clips",
+    "featurize_file",
+    "derive_hierarchy",
+    "label_hierarchy",
+    "derive_proba",
+    "read_clip_groups",
+    "describe_split_rule",
+    "concat_datasets",
+    "fit_logreg",
+    "DEFAULT_KINDS",
+    "CV_MAX_CLIPS",
     "TRUSTED_SKOPS_TYPES",
     "predict_file",
     "read_features",
@@ -935,7 +949,8 @@ def grouped_folds(ds: TabularDataset, *, n_splits: int = CV_FOLDS,
     from sklearn.model_selection import StratifiedGroupKFold
 
     g = np.array([str((groups or {}).get(c, f"clip:{c}")) for c in ds.clips], dtype=object)
-    k = int(min(n_splits, len(set(g))))
+    # scikit-learn needs some class with at least as many members as folds
+    k = int(min(n_splits, pd.Series(g).groupby(ds.y).nunique().max()))
     if k < 2:
         raise ModelError(f"the table holds fewer than two {'groups' if groups else 'clips'}: "
                          "cannot cross-validate")
@@ -1556,11 +1571,34 @@ def _remove_stale_temp_files(path: Path) -> None:
             p.unlink(missing_ok=True)
 
 
-def _check_model_folder(path: Path) -> str | None:
-    """Refuse a folder that is not (empty or) a saved model; the weights file it names, if any."""
+def check_model_folder(path: str | os.PathLike) -> str | None:
+    """Check that a folder can take a saved model: new, empty, or a model saved before.
+
+    Cleans the temporary files a killed :func:`save_model` left there. Used by
+    :func:`save_model`, and by ``bag-of-songs train`` before it trains.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    weights_file : str or None
+        The weights file the folder's ``model.json`` names (None for a new or empty folder).
+
+    Raises
+    ------
+    ModelError
+        When ``path`` is a file, a non-empty folder that is not a saved model, or holds a
+        ``model.json`` this project did not write.
+    """
+    path = Path(path)
     if path.exists() and not path.is_dir():
         raise ModelError(f"{path}: exists and is not a folder; choose a folder for the model")
     if not path.exists():
+        parent = next(p for p in path.absolute().parents if p.exists())
+        if not parent.is_dir():
+            raise ModelError(f"{path}: cannot create the model folder, {parent} is a file")
         return None
     _remove_stale_temp_files(path)
     meta_path = path / "model.json"
@@ -1617,7 +1655,7 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
         When ``path`` is a file, or a non-empty folder that is not a saved model.
     """
     path = Path(path)
-    previous = _check_model_folder(path)
+    previous = check_model_folder(path)
     path.mkdir(parents=True, exist_ok=True)
     if model.kind == "mlp":
         stem, ext = "weights", ".pt"
@@ -1888,7 +1926,8 @@ def read_clip_groups(data_dir: str | os.PathLike, group_by: str, *,
     Read from a column ``group_by`` of the splits' ``annotations.csv`` when they have one;
     otherwise from a manifest CSV with ``path`` (the clip's ``source``, relative to the source
     folder, e.g. ``rock/001.mp3``) and ``group_by`` (e.g. ``../shared/data/emotify-dev/
-    manifest.csv``).
+    manifest.csv``): ``manifest``, or the one ``prepare --group-by`` recorded in
+    ``prepare.json``.
 
     Explained in ``notebooks/3-models-prediction.ipynb`` (section 5, model selection).
 
@@ -1919,6 +1958,9 @@ def read_clip_groups(data_dir: str | os.PathLike, group_by: str, *,
         if group_by in ann.columns:
             out.update(zip(ann["audio_file"].to_numpy(), ann[group_by].to_numpy(), strict=True))
             continue
+        if manifest is None:
+            run = _prepare_record(data_dir)
+            manifest = run.get("manifest") if run.get("group_column") == group_by else None
         if manifest is None:
             raise ModelError(f"{Path(data_dir) / split / 'annotations.csv'} has no column "
                              f"{group_by!r}; pass the manifest that has it (--manifest)")
@@ -2065,29 +2107,41 @@ def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str
     return model, history
 
 
+def _prepare_record(data_dir: str | os.PathLike) -> dict:
+    """What ``prepare`` recorded of the run that wrote the train split (``prepare.json``)."""
+    try:
+        meta = json.loads((Path(data_dir) / "prepare.json").read_text())
+        runs = meta.get("splits", {})
+        return runs.get("train") or next(iter(runs.values()), {})
+    except (OSError, ValueError, AttributeError, StopIteration):
+        return {}
+
+
 def describe_split_rule(data_dir: str | os.PathLike) -> str:
     """How a prepared folder's splits were drawn, read from its ``prepare.json``.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        A prepared folder.
 
     Returns
     -------
     rule : str
-        E.g. ``"grouped by artist"``, ``"stratified by clip"``, ``"the dataset's own splits"``;
-        ``"unknown"`` without a readable ``prepare.json``.
+        ``"grouped by <column>"`` (e.g. artist: no group on both sides), ``"stratified by
+        clip"`` (fractions, clip by clip), ``"one source per split"`` (``--split``), or
+        ``"the dataset's own splits"``; ``"unknown"`` without a readable ``prepare.json``.
     """
-    path = Path(data_dir) / "prepare.json"
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError):
+    run = _prepare_record(data_dir)
+    if not run:
         return "unknown"
-    opts = meta.get("options", meta) if isinstance(meta, dict) else {}
-    group = opts.get("group_column") or opts.get("group_by")
-    if group:
-        return f"grouped by {group}"
-    if opts.get("split"):
-        return f"everything in {opts['split']!r}"
-    if meta.get("own_splits") or opts.get("own_splits"):
-        return "the dataset's own splits"
-    return "stratified by clip"
+    if run.get("group_column"):
+        return f"grouped by {run['group_column']}"
+    if run.get("split"):
+        return "one source per split"
+    if run.get("splits"):
+        return "stratified by clip"
+    return "the dataset's own splits"
 
 
 def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = None,
@@ -2172,7 +2226,7 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
             m = evaluate(model, test)
             log(f"[{done}/{total}] {level}: {kind} trained in {time.monotonic() - t0:.1f} s "
                 f"({model.info.get('selection')}); {split} macro F1 {m['f1_macro']:.3f} on "
-                f"{m['n']} clips")
+                f"{m['n']} clip{'s' * (m['n'] != 1)}")
             rows.append({"level": level, "model": kind, "derived_from": "",
                          "n_classes": len(model.classes), "n_test": m["n"],
                          "accuracy": m["accuracy"], "f1_macro": m["f1_macro"], "f1": m["f1"],

@@ -3,13 +3,14 @@ clips (issue 4), clear one-line errors, ``run`` on the demo corpus, and ``--help
 
 from __future__ import annotations
 
+import io
 import json
 
 import pandas as pd
 import pytest
 
 from bag_of_songs.cli import build_parser, main
-from bag_of_songs.models import MODEL_KINDS, load_model
+from bag_of_songs.models import DEFAULT_KINDS, MODEL_KINDS, load_model
 
 METRIC_KEYS = {"accuracy", "f1_macro", "f1", "report", "confusion_matrix", "classes", "n",
                "n_segments", "level"}
@@ -34,14 +35,16 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def assert_clean_error(status: int, out: str, err: str, *fragments: str) -> None:
-    """Exit status 2, one line ``error: ...`` on stderr, no traceback, nothing on stdout."""
+    """Exit status 2, stderr ends with one line ``error: ...`` (after any progress lines), no
+    traceback, nothing on stdout."""
     assert status == 2
     assert out == ""
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert lines and lines[-1].startswith("error: "), err
+    assert sum(line.startswith("error") for line in lines) == 1, err
     assert "Traceback" not in err
     for f in fragments:
-        assert f in lines[0]
+        assert f in lines[-1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,14 +206,20 @@ def test_run_on_the_demo(tmp_path, capsys):
     status, out, err = run_cli(capsys, "run", "--out", out_dir, "--demo-size", "3", "--quiet",
                                "--n-jobs", "2")
     assert status == 0, err
-    results = pd.read_csv(out_dir / "results.csv")
+    results = pd.read_csv(out_dir / "results.csv", keep_default_na=False)
     levels = ["fst_level_label", "sec_level_label", "thr_level_label"]
-    assert sorted(zip(results["level"], results["model"], strict=True)) == sorted(
-        (lvl, k) for lvl in levels for k in MODEL_KINDS)
+    direct = results[results["derived_from"] == ""]
+    assert sorted(zip(direct["level"], direct["model"], strict=True)) == sorted(
+        (lvl, k) for lvl in levels for k in DEFAULT_KINDS)
+    assert (results[results["derived_from"] != ""]["derived_from"] == "thr_level_label").all()
     assert results.notna().all().all()
-    assert "accuracy" in out and "synthetic" in out
+    assert (results["split_rule"] == "stratified by clip").all()
+    assert "accuracy" in out and "synthetic" in out and "splits: stratified by clip" in out
+    # progress from start to end: each stage, and each model before and after training
+    assert "== 1/3 prepare" in err and "== 3/3 train" in err
+    assert err.count("training") == len(direct)
     for lvl in levels:
-        for k in MODEL_KINDS:
+        for k in DEFAULT_KINDS:
             assert (out_dir / "models" / f"{k}-{lvl}" / "model.json").exists()
 
 
@@ -256,3 +265,97 @@ def test_bad_arguments_exit_2(capsys):
 def test_parser_lists_every_command():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert set(sub.choices) == {"prepare", "features", "train", "evaluate", "predict", "run"}
+
+
+# ---------------------------------------------------------------------------------------------
+# What the commands print (issue 11, item 12)
+
+
+@pytest.fixture(scope="module")
+def demo_svc(demo_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli-svc") / "svc-thr"
+    assert main(["train", str(demo_dir), "--model", "svc", "--label-column", "thr_level_label",
+                 "--out", str(path)]) == 0
+    return path
+
+
+def test_train_prints_how_it_chose_and_a_validation_score(demo_dir, tmp_path, capsys):
+    status, out, err = run_cli(capsys, "train", demo_dir, "--model", "logreg", "--label-column",
+                               "fst_level_label", "--out", tmp_path / "m")
+    assert status == 0
+    assert "cross-validated macro F1" in out and "CV over train + validation" in out
+    assert "training logreg" in err  # progress while it trains
+    status, out, _ = run_cli(capsys, "train", demo_dir, "--model", "mlp", "--label-column",
+                             "fst_level_label", "--out", tmp_path / "m2", "--selection", "split")
+    assert status == 0 and "validation loss" in out and "best epoch" in out
+
+
+def test_evaluate_prints_a_labelled_confusion_matrix(demo_dir, demo_svc, capsys):
+    status, out, _ = run_cli(capsys, "evaluate", demo_svc, demo_dir)
+    assert status == 0
+    lines = out.splitlines()
+    header = lines[lines.index(next(ln for ln in lines if ln.startswith("confusion"))) + 1]
+    model = load_model(demo_svc)
+    assert header.split() == model.classes  # a column header per predicted class
+    assert "macro F1" in out and "F1 of" not in out  # no second "F1" equal to macro F1
+    status, out, _ = run_cli(capsys, "evaluate", demo_svc, demo_dir, "--level",
+                             "fst_level_label")
+    assert status == 0 and "derived from thr_level_label" in out
+    assert "F1 of Non_classic" in out  # two classes: the F1 of the positive class, named
+    status, out, _ = run_cli(capsys, "evaluate", demo_svc, demo_dir, "--level",
+                             "fst_level_label", "--json")
+    m = json.loads(out)
+    assert m["classes"] == ["Classic", "Non_classic"] and m["level"] == "fst_level_label"
+
+
+def test_evaluate_unknown_split_names_the_splits(demo_dir, demo_svc, capsys):
+    status, out, err = run_cli(capsys, "evaluate", demo_svc, demo_dir, "--split", "tset")
+    assert_clean_error(status, out, err, "no split 'tset'", "train", "validation", "test")
+
+
+def test_predict_a_folder_with_every_level(demo_dir, demo_svc, capsys):
+    folder = demo_dir / "test" / "audios"
+    n = len(list(folder.glob("*.wav")))
+    status, out, _ = run_cli(capsys, "predict", demo_svc, folder)
+    table = pd.read_csv(io.StringIO(out), sep="\t")
+    assert status == 0 and len(table) == n
+    classes = load_model(demo_svc).classes
+    assert list(table.columns) == ["file", "thr_level_label", *(f"p({c})" for c in classes)]
+    assert table[[f"p({c})" for c in classes]].sum(axis=1).round(3).eq(1).all()
+    status, out, _ = run_cli(capsys, "predict", demo_svc, folder, "--json", "--all-levels")
+    records = [json.loads(line) for line in out.strip().splitlines()]
+    assert len(records) == n
+    model = load_model(demo_svc)
+    for rec in records:
+        assert set(rec["levels"]) == {"thr_level_label", "sec_level_label", "fst_level_label"}
+        fine = rec["levels"]["thr_level_label"]
+        coarse = rec["level_probabilities"]["fst_level_label"]
+        assert sum(coarse.values()) == pytest.approx(1.0)
+        # consistent levels: the coarse answer is the parent of the fine answer's group
+        parent = model.hierarchy["fst_level_label"]
+        assert coarse[rec["levels"]["fst_level_label"]] >= rec["probabilities"][fine]
+        assert rec["levels"]["fst_level_label"] == max(
+            coarse, key=lambda c: sum(p for k, p in rec["probabilities"].items()
+                                      if parent[k] == c))
+    empty = demo_dir / "no-audio-here"
+    empty.mkdir()
+    status, out, err = run_cli(capsys, "predict", demo_svc, empty)
+    assert_clean_error(status, out, err, "no audio files")
+
+
+def test_help_texts(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "%%" not in out and "15%" in out and "default: mlp" in out
+    for option in ("DIR", "--seed", "--out"):
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(option))
+        assert len(line.split()) > 1 or option == "DIR"  # each has a help text
+
+
+def test_prepare_out_is_a_file(tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    status, out, err = run_cli(capsys, "prepare", "demo", "--out", taken, "--demo-size", "1")
+    assert_clean_error(status, out, err, "not a folder")
+    assert "Errno" not in err
