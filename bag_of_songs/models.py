@@ -1819,7 +1819,7 @@ def featurize_file(model: GenreClassifier, path: str | os.PathLike) -> np.ndarra
     -------
     X : np.ndarray [shape=(n_rows, n_features), dtype=float32]
     """
-    s = dict(model.settings or {})
+    s = extraction_settings(model.settings or {})
     sr = int(s.pop("sr", SAMPLE_RATE))
     y = load_audio(path, sr=sr)
     kwargs = {"n_mfcc": 13, "stats": ("mean",), "feature_set": "seed", "n_fft": FRAME_SIZE,
