@@ -25,14 +25,12 @@ them, vectorised). Feature tables record how they were made and what from (``fea
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
 import hashlib
 import json
 import numbers
 import os
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -1630,20 +1628,9 @@ def _locked(data_dir: Path):
     second run refuses at once with ``FolderLockedError``; nested use in one process (``run``
     = prepare + features) is allowed.
     """
-    from . import data
+    from .data import lock_folder
 
-    lock = getattr(data, "lock_folder", None)
-    if lock is None:
-        # TODO(lock): bag_of_songs.data.lock_folder is being added by the owner of data.py; until
-        # data re-exports it no lock is taken (a concurrent `prepare` is still caught by the
-        # annotations hash in _stage_split, and afterwards by check_feature_table).
-        return contextlib.nullcontext()
-    return lock(data_dir, what="features")
-
-
-def _effective_jobs(n_jobs: int, n_items: int) -> int:
-    n = (os.cpu_count() or 1) + 1 + n_jobs if n_jobs < 0 else n_jobs
-    return max(1, min(n, n_items))
+    return lock_folder(data_dir, what="features")
 
 
 class _StagedSplit:
@@ -1678,10 +1665,9 @@ def _csv_writer(df: pd.DataFrame):
     return lambda tmp: df.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
 
 
-def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, progress: bool, log
-                 ) -> _StagedSplit:
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
+def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, progress: bool,
+                 log) -> _StagedSplit:
+    from .parallel import map_parallel
 
     ann_path = split_dir / "annotations.csv"
     ann = read_annotations(split_dir)
@@ -1689,13 +1675,15 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, progress: bool
     labels = label_columns(ann)
     root = split_dir.parent
     files = ann["audio_file"].to_numpy()
-    jobs = (delayed(_features_for_file)(str(root / f), settings) for f in files)
-    results = Parallel(n_jobs=_effective_jobs(n_jobs, len(files)), return_as="generator",
-                       pre_dispatch="2*n_jobs")(jobs)
+    # Absolute paths: a Dask worker may run in another folder (the files must be on storage
+    # every worker reads). Results come back in order, one clip in flight per worker or two.
+    paths = [str((root / f).absolute()) for f in files]
+    results = map_parallel(functools.partial(_features_for_file, settings=settings), paths,
+                           n_jobs=n_jobs, scheduler=scheduler, desc=f"features {split_dir.name}",
+                           progress=progress, total=len(paths))
     segmented = settings["segment"] is not None
     rows, kept, skipped = [], [], []  # kept: the annotation row of each table row
-    for i, (row, reason) in enumerate(tqdm(results, total=len(files), disable=not progress,
-                                           desc=f"features {split_dir.name}", file=sys.stderr)):
+    for i, (row, reason) in enumerate(results):
         if row is None:
             skipped.append((files[i], reason))
             log(f"left out {files[i]}: {reason}")
@@ -1743,14 +1731,17 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, progress: bool
 def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = ("mean",),
                         feature_set: str = "seed", n_mfcc: int = 13,
                         segment: float | None = None, segment_hop: float | None = None,
-                        n_jobs: int = -1, progress: bool = True, log=None) -> pd.DataFrame:
+                        n_jobs: int = -1, scheduler=None, progress: bool = True, log=None
+                        ) -> pd.DataFrame:
     """Extract every clip listed in ``split_dir/annotations.csv`` and write ``features.csv``.
 
-    Clips are read and featurised one at a time in joblib worker processes, so memory stays
-    flat however large the corpus. The joblib backend follows ``joblib.parallel_config``: for
-    a corpus larger than one machine, start a Dask cluster and run inside
-    ``with joblib.parallel_config(backend="dask"): build_feature_table(...)`` (needs
-    ``distributed``; the clips must be on storage the workers can read).
+    Clips are read and featurised one at a time in worker processes
+    (:func:`bag_of_songs.parallel.map_parallel`: they die with this process and ignore
+    Ctrl-C), a few clips in flight at a time, so memory stays flat however large the corpus.
+    With ``scheduler`` (or ``$BAG_OF_SONGS_SCHEDULER``), the clips are featurised on an
+    existing Dask cluster instead (needs ``distributed``; the clips must be on storage every
+    worker can read); the rows come back to this process, which writes the same table, the
+    same skip list and the same ``features.json``, byte for byte, as a local run.
 
     The data folder (``split_dir``'s parent) is locked while the table is built, and the new
     files are written beside the old ones and renamed into place only when all are complete,
@@ -1772,7 +1763,12 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     segment_hop : float, optional
         Seconds between segment starts (default ``segment``).
     n_jobs : int
-        Worker processes (-1 = all cores; never more than there are clips).
+        Local worker processes (-1 = all cores; never more than there are clips; 1 = in this
+        process). Ignored with a Dask scheduler.
+    scheduler : str, distributed.Client or None
+        None: ``$BAG_OF_SONGS_SCHEDULER`` when set, else local processes; ``"local"``; or a
+        Dask scheduler address such as ``"tcp://10.0.0.5:8786"`` (see
+        :func:`bag_of_songs.parallel.resolve_scheduler`).
     progress : bool
     log : callable, optional
         Receives one line per clip left out (default: stderr).
@@ -1800,6 +1796,10 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
         When the split has no ``annotations.csv``.
     FeatureError
         On an unknown statistic or feature set, or ``n_mfcc`` outside 1..128.
+    FolderLockedError
+        When another run (``prepare``, ``features``) is writing into the data folder.
+    SchedulerError
+        When the Dask scheduler cannot be used (``distributed`` missing, address unreachable).
     StaleFeaturesError
         When ``annotations.csv`` changed while the features were extracted (nothing is
         written).
@@ -1809,8 +1809,8 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
                                 segment=segment, segment_hop=segment_hop)
     with _locked(split_dir.parent):
         _remove_debris(split_dir)
-        staged = _stage_split(split_dir, settings, n_jobs=n_jobs, progress=progress,
-                              log=log or log_to_stderr)
+        staged = _stage_split(split_dir, settings, n_jobs=n_jobs, scheduler=scheduler,
+                              progress=progress, log=log or log_to_stderr)
         try:
             staged.publish()
         finally:
@@ -1834,7 +1834,7 @@ def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.
         A prepared folder (see :func:`bag_of_songs.data.prepare`), e.g. ``ccmusic``.
     **kwargs
         Passed to :func:`build_feature_table`: ``stats``, ``feature_set``, ``n_mfcc``,
-        ``segment``, ``segment_hop``, ``n_jobs``, ``progress``, ``log``.
+        ``segment``, ``segment_hop``, ``n_jobs``, ``scheduler``, ``progress``, ``log``.
 
     Returns
     -------
@@ -1851,12 +1851,13 @@ def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.
     """
     data_dir = Path(data_dir)
     setting_args = ("stats", "feature_set", "n_mfcc", "segment", "segment_hop")
-    unknown = set(kwargs) - {*setting_args, "n_jobs", "progress", "log"}
+    unknown = set(kwargs) - {*setting_args, "n_jobs", "scheduler", "progress", "log"}
     if unknown:
         raise TypeError(f"build_feature_tables() got unexpected keyword argument(s) "
                         f"{sorted(unknown)}")
     settings = feature_settings(**{k: kwargs[k] for k in setting_args if k in kwargs})
-    options = {"n_jobs": kwargs.get("n_jobs", -1), "progress": kwargs.get("progress", True),
+    options = {"n_jobs": kwargs.get("n_jobs", -1), "scheduler": kwargs.get("scheduler"),
+               "progress": kwargs.get("progress", True),
                "log": kwargs.get("log") or log_to_stderr}
     splits = list_splits(data_dir)
     if not splits:

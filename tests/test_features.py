@@ -838,10 +838,6 @@ def test_a_folder_in_use_by_another_run_is_refused(data_copy):
     import subprocess
     import sys
 
-    from bag_of_songs import data as D
-
-    if not hasattr(D, "lock_folder"):
-        pytest.skip("bag_of_songs.data.lock_folder is not there yet (being added to data.py)")
     before = _tables(data_copy)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom bag_of_songs.data import lock_folder\n"
@@ -859,6 +855,43 @@ def test_a_folder_in_use_by_another_run_is_refused(data_copy):
         holder.wait()
     assert _tables(data_copy) == before
     F.build_feature_tables(data_copy, n_jobs=1, progress=False, log=lambda m: None)
+
+
+# ---------------------------------------------------------------------------------------------
+# A Dask cluster gives the same tables as a local run
+
+
+@pytest.mark.slow  # starts a two-worker LocalCluster (about 15-20 s on 2 busy cores)
+def test_tables_on_a_dask_cluster_equal_a_local_run(data_copy, monkeypatch):
+    distributed = pytest.importorskip(
+        "distributed", reason="the Dask scheduler client is an optional extra "
+                              "(pip install \"bag-of-songs[dask]\")")
+    from bag_of_songs.parallel import SCHEDULER_ENV
+
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    ann = read_annotations(data_copy / "test")
+    bad = ann.iloc[:1].assign(audio_file="test/audios/missing.wav")
+    pd.concat([ann, bad]).to_csv(data_copy / "test" / "annotations.csv", index=False)
+    quiet = {"progress": False, "log": lambda m: None}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        for settings, how in [({"stats": ("mean", "std")}, "argument"),
+                              ({"segment": 3.0}, "environment")]:
+            F.build_feature_tables(data_copy, n_jobs=2, **settings, **quiet)
+            local = _tables(data_copy)
+            if how == "argument":
+                F.build_feature_tables(data_copy, scheduler=cluster.scheduler_address,
+                                       **settings, **quiet)
+            else:  # the scheduler from the environment, as the notebooks take it
+                monkeypatch.setenv(SCHEDULER_ENV, cluster.scheduler_address)
+                F.build_feature_tables(data_copy, **settings, **quiet)
+                monkeypatch.delenv(SCHEDULER_ENV)
+            dask = _tables(data_copy)
+            assert set(dask) == set(local) and "test/features_skipped.csv" in dask
+            for name, content in local.items():
+                assert dask[name] == content, name  # byte for byte
+            assert F.check_feature_tables(data_copy)["train"]["segment"] == settings.get(
+                "segment")
 
 
 # ---------------------------------------------------------------------------------------------
