@@ -219,18 +219,16 @@ def _decode_item(item: Item) -> tuple[np.ndarray, int]:
 @contextlib.contextmanager
 def _captured_stderr(lines: list[str]):
     """Collect what native decoders (libmpg123's "Illegal Audio-MPEG-Header", ...) print on
-    file descriptor 2 while decoding, so the parent can log it with the file's name instead of
-    letting it land on a progress bar. Only in worker processes: the main process's stderr is
-    left alone."""
-    import multiprocessing
-
-    if multiprocessing.parent_process() is None:
-        yield
-        return
+    file descriptor 2 while decoding, so that it is logged with the file's name instead of
+    landing on a progress bar."""
     import tempfile
 
-    sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable file descriptor 2
+        yield
+        return
     with tempfile.TemporaryFile() as tmp:
         os.dup2(tmp.fileno(), 2)
         try:

@@ -234,3 +234,80 @@ def test_after_kill_9_the_workers_die_and_nothing_more_is_written(tmp_path):
     prepare("demo", out, demo_size=6, n_jobs=2, progress=False, log=lambda m: None)
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     assert sum(len(read_annotations(out / s)) for s in list_splits(out)) == 24
+
+
+# ---------------------------------------------------------------------------------------------
+# A Dask cluster (distributed.LocalCluster with two worker processes)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as c:
+        yield c
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file of a prepared folder and its bytes (but the lock file, which holds a pid)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != ".bag-of-songs.lock"}
+
+
+def mixed_music(root: Path) -> Path:
+    import numpy as np
+    import soundfile as sf
+
+    for genre, freqs in {"classical": [220, 250, 280], "rock": [440, 470, 500]}.items():
+        (root / genre).mkdir(parents=True, exist_ok=True)
+        for k, f in enumerate(freqs):
+            t = np.arange(int(1.5 * 44100)) / 44100
+            x = 0.4 * np.sin(2 * np.pi * f * t)
+            sf.write(root / genre / f"{k}.flac", np.stack([x, 0.5 * x], axis=1), 44100)
+    (root / "rock" / "broken.mp3").write_bytes(b"ID3" + bytes(range(256)) * 20)
+    (root / "rock" / "notes.txt").write_text("not a song\n")
+    return root
+
+
+def test_prepare_on_a_dask_cluster_equals_a_local_run(tmp_path, cluster, monkeypatch):
+    from bag_of_songs.data import prepare
+
+    mixed_music(tmp_path / "music")
+    quiet = {"progress": False, "log": lambda m: None}
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    a = prepare(tmp_path / "music", local, splits="train=0.5,test=0.5", n_jobs=2, **quiet)
+    monkeypatch.chdir(tmp_path)  # a relative source: the workers get absolute paths
+    b = prepare("music", remote, splits="train=0.5,test=0.5",
+                scheduler=cluster.scheduler_address, **quiet)
+    assert (a.written, a.skipped, a.warnings) == (b.written, b.skipped, b.warnings)
+    assert sum(len(s) for s in b.skipped.values()) == 2 and b.n_prepared == 6
+    assert len(b.warnings["train"]) == 3  # 1.5 s of audio: mostly padding, listed too
+    files_a, files_b = tree(local), tree(remote)
+    assert sorted(files_a) == sorted(files_b)
+    assert any(name.endswith("skipped.csv") for name in files_a)
+    for name in files_a:
+        if name == "prepare.json":  # the source as given differs (absolute / relative)
+            continue
+        assert files_a[name] == files_b[name], name
+
+
+def test_prepare_reads_the_scheduler_from_the_environment(tmp_path, cluster, monkeypatch):
+    import bag_of_songs.parallel as P
+    from bag_of_songs.data import prepare
+
+    quiet = {"progress": False, "log": lambda m: None}
+    prepare("demo", tmp_path / "local", demo_size=1, split="all", n_jobs=2, **quiet)
+    used = []
+    real = P._dask_results
+
+    def spy(fn, items, scheduler, window):
+        used.append(scheduler)
+        return real(fn, items, scheduler, window)
+
+    monkeypatch.setattr(P, "_dask_results", spy)
+    monkeypatch.setenv("BAG_OF_SONGS_SCHEDULER", cluster.scheduler_address)
+    prepare("demo", tmp_path / "remote", demo_size=1, split="all", n_jobs=2, **quiet)
+    assert used == [cluster.scheduler_address]
+    assert tree(tmp_path / "local") == tree(tmp_path / "remote")
+    prepare("demo", tmp_path / "forced", demo_size=1, split="all", scheduler="local", **quiet)
+    assert used == [cluster.scheduler_address]  # "local" overrides the environment
