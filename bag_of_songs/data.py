@@ -765,6 +765,7 @@ def prepare(
             _validate_split_name(split_name)
 
         stack.enter_context(lock_folder(out_dir, what="prepare"))  # nested: already held
+        remove_stale_temp_files(out_dir, [PREPARE_RECORD])  # debris of a killed run
         report = PrepareReport(out_dir=out_dir, notes=notes)
         run = {"source": src, **opened.record, "split": split,
                "splits": fractions, "seed": seed if split is None else None,

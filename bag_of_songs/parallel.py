@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 __all__ = ["SchedulerError", "map_parallel", "parent_alive", "resolve_scheduler",
-           "effective_n_jobs", "SCHEDULER_ENV"]
+           "effective_n_jobs", "SCHEDULER_ENV", "POOL_IDLE_SECONDS"]
 
 #: Environment variable read when ``scheduler`` is not given (e.g. set it for the notebooks).
 SCHEDULER_ENV = "BAG_OF_SONGS_SCHEDULER"
@@ -197,9 +197,21 @@ def _kill_workers(executor) -> None:
 
 # One pool of workers is kept between calls from the main thread, so that the start-up of the
 # workers (a fresh interpreter importing numpy, soundfile, ...) is paid once per session, not
-# once per split. It is dropped when interrupted or broken, and shut down at exit.
+# once per split. It is dropped when interrupted or broken, after POOL_IDLE_SECONDS without
+# work (so a notebook does not hold idle workers' memory), and at exit.
 _POOL: dict = {}
 _POOL_GUARD = threading.Lock()
+
+#: Idle worker processes kept for the next :func:`map_parallel` call stop after this long.
+POOL_IDLE_SECONDS = 60.0
+
+
+def _retire_pool(executor) -> None:
+    with _POOL_GUARD:
+        if _POOL.get("executor") is not executor or _POOL.get("busy"):
+            return
+        _POOL.clear()
+    executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _new_executor(n_workers: int):
@@ -217,6 +229,9 @@ def _acquire_pool(n_workers: int):
     if threading.current_thread() is not threading.main_thread():
         return _new_executor(n_workers), False  # the death signal follows the spawning thread
     with _POOL_GUARD:
+        timer = _POOL.pop("timer", None)
+        if timer is not None:
+            timer.cancel()
         ex = _POOL.get("executor")
         usable = (ex is not None and _POOL.get("pid") == os.getpid()
                   and not getattr(ex, "_broken", False)
@@ -243,7 +258,13 @@ def _release_pool(executor, shared: bool, *, broken: bool) -> None:
         _POOL["busy"] = False
         if broken:
             _POOL.clear()
-            executor.shutdown(wait=True, cancel_futures=True)
+        else:
+            timer = threading.Timer(POOL_IDLE_SECONDS, _retire_pool, args=(executor,))
+            timer.daemon = True
+            timer.start()
+            _POOL["timer"] = timer
+    if broken:
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 @atexit.register

@@ -918,14 +918,21 @@ def test_interrupted_run_lists_only_complete_clips_and_resumes(tmp_path, monkeyp
     assert all(wav_is_clip(out / a) for a in ann["audio_file"])
     assert sorted(p.name for p in (out / "train" / "audios").iterdir()) == [
         f"audio_train_{i}.wav" for i in range(3)]
-    # A worker killed mid-write leaves a temporary file; it is never listed, and is cleaned.
+    # A run killed mid-write leaves temporary files; they are never listed, and are cleaned.
     stray = out / "train" / "audios" / ".audio_train_3.wav.k1ll3d.wav.tmp"
     stray.write_bytes(b"RIFF half a clip")
+    strays = [out / ".prepare.json.x1y2.json.tmp", out / "train" / ".annotations.csv.q.csv.tmp",
+              out / "train" / ".warnings.csv.w.csv.tmp"]
+    for p in strays:
+        p.write_text("half")
+    (out / "train" / ".my_hidden.tmp").write_text("not ours")
 
     report = prepare(src, out, split="train", n_jobs=1, **QUIET)
     assert report.reused == {"train": 3} and report.written == {"train": 6}
-    assert not stray.exists()
+    assert not stray.exists() and not any(p.exists() for p in strays)
+    assert (out / "train" / ".my_hidden.tmp").read_text() == "not ours"
 
+    (out / "train" / ".my_hidden.tmp").unlink()
     fresh = tmp_path / "fresh"
     prepare(src, fresh, split="train", n_jobs=1, **QUIET)
     assert snapshot(out / "train").keys() == snapshot(fresh / "train").keys()

@@ -75,8 +75,34 @@ def test_no_more_workers_than_items():
     me = psutil.Process()
     seen = set()
     for _ in map_parallel(square_and_pid, range(3), n_jobs=64, **QUIET):
-        seen |= {c.pid for c in me.children() if "spawn_main" in " ".join(c.cmdline())}
+        for c in me.children():
+            try:
+                if c.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(c.cmdline()):
+                    seen.add(c.pid)
+            except psutil.Error:
+                pass
     assert 1 <= len(seen) <= 3
+
+
+def test_idle_workers_are_kept_for_the_next_call_then_stop(monkeypatch):
+    import bag_of_songs.parallel as P
+
+    def spawned():
+        out = set()
+        for c in psutil.Process().children():
+            try:
+                if c.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(c.cmdline()):
+                    out.add(c.pid)
+            except psutil.Error:
+                pass
+        return out
+
+    monkeypatch.setattr(P, "POOL_IDLE_SECONDS", 1.0)
+    first = {r[1] for r in map_parallel(square_and_pid, range(4), n_jobs=2, **QUIET)}
+    second = {r[1] for r in map_parallel(square_and_pid, range(4), n_jobs=2, **QUIET)}
+    assert second <= first | spawned()  # the same workers served the second call
+    assert first & second
+    wait_for(lambda: not spawned(), timeout=10)  # and stopped once idle
 
 
 def test_lambdas_lazy_items_and_a_bounded_window():
