@@ -535,6 +535,8 @@ def _open_source(src: str, *, label_column, levels, revision, dataset_path, conf
             raise DataSourceError("levels and classic apply to folder sources; ccmusic has its "
                                   "three levels")
         dp = Path(dataset_path).expanduser() if dataset_path is not None else None
+        if dp is not None and not dp.exists():
+            raise DataSourceError(f"{dataset_path}: no such folder (--dataset-path)")
         if dp is not None and (dp.suffix.lower() == ".zip" or (dp.is_dir()
                                                                 and not looks_like_hf_folder(dp))):
             items = list_ccmusic_folder(dp, notes=notes)

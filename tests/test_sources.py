@@ -207,7 +207,8 @@ AUDIO_ZIP = {  # numbered folders as in the archive; Classic stops at the second
 
 
 def test_ccmusic_from_its_extracted_audio_zip(tmp_path, datasets, monkeypatch):
-    monkeypatch.setattr(datasets, "load_dataset", FakeHub({}))  # must not be used
+    hub = FakeHub({})
+    monkeypatch.setattr(datasets, "load_dataset", hub)  # must not be used
     root = write_tree(tmp_path / "extracted", AUDIO_ZIP)
     out = tmp_path / "out"
     report = prepare("ccmusic", out, dataset_path=root, split="all", n_jobs=1, **QUIET)
@@ -232,6 +233,9 @@ def test_ccmusic_from_its_extracted_audio_zip(tmp_path, datasets, monkeypatch):
     with pytest.raises(DataSourceError, match="extract the archive first"):
         (tmp_path / "audio.zip").write_bytes(b"PK")
         prepare("ccmusic", tmp_path / "o2", dataset_path=tmp_path / "audio.zip", **QUIET)
+    with pytest.raises(DataSourceError, match="no such folder"):
+        prepare("ccmusic", tmp_path / "o2", dataset_path=tmp_path / "nope", **QUIET)
+    assert hub.calls == []
     other = write_tree(tmp_path / "other", {"jazz/bebop/x.wav": 300, "rock/y.wav": 400})
     with pytest.raises(DataSourceError, match="not the layout of CCMusic's audio.zip"):
         prepare("ccmusic", tmp_path / "o3", dataset_path=other, **QUIET)
