@@ -34,8 +34,6 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .data import (
-    FRAME_SIZE,
-    HOP_LENGTH,
     SAMPLE_RATE,
     atomic_write,
     label_columns,
@@ -43,7 +41,7 @@ from .data import (
     load_audio,
 )
 from .data import feature_columns as data_feature_columns
-from .features import check_feature_table, extract_features, read_feature_settings
+from .features import check_feature_table, read_feature_settings
 
 __all__ = [
     "ModelError",
@@ -64,7 +62,7 @@ __all__ = [
     "predict_clips",
     "featurize_file",
     "derive_hierarchy",
-    "label_hierarchy",
+    "coarse_parents",
     "derive_proba",
     "read_clip_groups",
     "describe_split_rule",
@@ -1191,7 +1189,7 @@ def derive_hierarchy(table: pd.DataFrame, fine: str, coarse: str) -> dict[str, s
     return dict(zip(pairs[fine].to_numpy(), pairs[coarse].to_numpy(), strict=True))
 
 
-def label_hierarchy(table: pd.DataFrame, level: str) -> dict[str, dict[str, str]]:
+def coarse_parents(table: pd.DataFrame, level: str) -> dict[str, dict[str, str]]:
     """Every coarser label level of ``table`` that ``level``'s classes determine.
 
     Parameters
@@ -1355,9 +1353,11 @@ TRUSTED_SKOPS_TYPES = frozenset({
 #: digits of the file's SHA-256.
 _WEIGHTS_NAME = re.compile(r"^(weights|estimator)-([0-9a-f]{16})\.(pt|skops)$")
 
-#: Feature-extraction settings a model carries (and nothing else from ``features.json``).
+#: Feature-extraction settings a model carries (and nothing else from ``features.json``):
+#: :data:`bag_of_songs.features.SETTING_KEYS`, the musicnn keys only for an embedding.
 _SETTINGS_KEYS = ("sr", "n_fft", "hop_length", "n_mfcc", "stats", "feature_set", "tuning",
-                  "segment", "segment_hop")
+                  "segment", "segment_hop", "musicnn_model", "musicnn_layer",
+                  "musicnn_settings")
 
 
 def _sha256(path: Path) -> str:
@@ -1437,39 +1437,21 @@ def _numbers(v, field_name: str, n: int, *, positive: bool = False,
 
 
 def _validate_settings(s) -> dict:
-    """Check a model's feature settings: known keys, types and ranges."""
-    from .features import FEATURE_SETS, STATS
+    """Check a model's feature settings: known keys, types, ranges, agreement.
+
+    :func:`bag_of_songs.features.check_settings` (the same check as a table's
+    ``features.json``), its error naming the field (``settings.hop_length``).
+    """
+    from .features import FeatureError, check_settings
 
     _want(isinstance(s, dict), "settings", "must be a mapping")
     s = {k: v for k, v in s.items() if k != "label_columns"}  # format 1 kept it here
     unknown = sorted(set(s) - set(_SETTINGS_KEYS))
     _want(not unknown, "settings", f"has unknown key(s) {unknown}")
-    out = dict(s)
-    if "sr" in s:
-        out["sr"] = _int_in(s["sr"], "settings.sr", 1000, 384000)
-    if "n_fft" in s:
-        out["n_fft"] = _int_in(s["n_fft"], "settings.n_fft", 16, 1 << 16)
-    if "hop_length" in s:
-        out["hop_length"] = _int_in(s["hop_length"], "settings.hop_length", 1,
-                                    out.get("n_fft", 1 << 16))
-    if "n_mfcc" in s:
-        out["n_mfcc"] = _int_in(s["n_mfcc"], "settings.n_mfcc", 1, 128)
-    if "stats" in s:
-        stats = _names(s["stats"], "settings.stats")
-        _want(all(x in STATS for x in stats), "settings.stats",
-              f"must name statistics among {list(STATS)}, got {stats}")
-        out["stats"] = stats
-    if "feature_set" in s:
-        _want(s["feature_set"] in FEATURE_SETS, "settings.feature_set",
-              f"must be one of {list(FEATURE_SETS)}, got {s['feature_set']!r}")
-    if "tuning" in s and s["tuning"] is not None:
-        out["tuning"] = _float_in(s["tuning"], "settings.tuning", -0.5, 0.5)
-    for key in ("segment", "segment_hop"):
-        if s.get(key) is not None:
-            out[key] = _float_in(s[key], f"settings.{key}", 0.05, 3600.0)
-    _want(s.get("segment_hop") is None or s.get("segment") is not None, "settings.segment_hop",
-          "is set but settings.segment is not")
-    return out
+    try:
+        return check_settings(s)
+    except FeatureError as exc:
+        raise _MetaError(f"field {exc}") from None
 
 
 def _validate_meta(meta) -> dict:
@@ -1807,8 +1789,11 @@ def featurize_file(model: GenreClassifier, path: str | os.PathLike) -> np.ndarra
     """The scaled feature rows of an audio file, as the model's training table had them.
 
     One row for a whole-clip model; one per segment for a segment model. Uses
-    :func:`~bag_of_songs.data.load_audio` and :func:`~bag_of_songs.features.extract_features`
-    with the model's feature settings.
+    :func:`~bag_of_songs.data.load_audio` and
+    :func:`~bag_of_songs.features.extract_with_settings` (the function that built the
+    table's rows) with the model's feature settings; a model trained on a musicnn table
+    embeds the audio with the same network, checked against the checkpoint SHA-256 recorded
+    with the model.
 
     Parameters
     ----------
@@ -1818,14 +1803,27 @@ def featurize_file(model: GenreClassifier, path: str | os.PathLike) -> np.ndarra
     Returns
     -------
     X : np.ndarray [shape=(n_rows, n_features), dtype=float32]
+
+    Raises
+    ------
+    AudioLoadError
+        When the file cannot be decoded.
+    ModelError
+        When the model's settings are invalid, its musicnn checkpoint is not installed or is
+        not the one it was trained with, or its columns are not among those produced.
     """
-    s = extraction_settings(model.settings or {})
-    sr = int(s.pop("sr", SAMPLE_RATE))
-    y = load_audio(path, sr=sr)
-    kwargs = {"n_mfcc": 13, "stats": ("mean",), "feature_set": "seed", "n_fft": FRAME_SIZE,
-              "hop_length": HOP_LENGTH, "tuning": 0.0}
-    kwargs.update({k: v for k, v in s.items() if v is not None or k == "tuning"})
-    rows = extract_features(y, sr=sr, **kwargs)
+    from .features import EmbeddingError, FeatureError, check_settings, extract_with_settings
+
+    try:
+        s = check_settings(extraction_settings(model.settings or {}))
+    except FeatureError as exc:
+        raise ModelError(f"the model's feature settings are invalid: {exc}") from None
+    y = load_audio(path, sr=int(s.get("sr", SAMPLE_RATE)))
+    try:
+        rows = extract_with_settings(y, s)
+    except EmbeddingError as exc:
+        raise ModelError(f"cannot featurise {path} as the model's training table: {exc}"
+                         ) from None
     table = pd.DataFrame([rows]) if isinstance(rows, dict) else rows
     missing = [c for c in model.feature_columns if c not in table.columns]
     if missing:
@@ -2103,7 +2101,7 @@ def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str
         model = select_model(kind, train_ds, val_ds, selection=selection, groups=groups,
                              seed=seed, n_jobs=n_jobs, log=log)
     model.settings = extraction_settings(settings)
-    model.hierarchy = label_hierarchy(pd.concat([train_ds.frame, val_ds.frame]), label_column)
+    model.hierarchy = coarse_parents(pd.concat([train_ds.frame, val_ds.frame]), label_column)
     return model, history
 
 

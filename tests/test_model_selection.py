@@ -16,12 +16,12 @@ from bag_of_songs.models import (
     MODEL_KINDS,
     ModelError,
     TabularDataset,
+    coarse_parents,
     concat_datasets,
     derive_hierarchy,
     derive_proba,
     evaluate,
     grouped_folds,
-    label_hierarchy,
     load_model,
     predict_clips,
     save_model,
@@ -160,7 +160,7 @@ def test_hierarchy_from_labels(rng):
     broken = df.copy()
     broken.loc[broken["label"] == "rock", "fst_level_label"] = ["Classic", "Non_classic"] * 20
     assert derive_hierarchy(broken, "label", "fst_level_label") is None  # does not nest
-    assert label_hierarchy(df, "label") == {"fst_level_label": FINE}
+    assert coarse_parents(df, "label") == {"fst_level_label": FINE}
 
 
 def test_derive_proba_sums_children():
@@ -178,7 +178,7 @@ def test_derived_coarse_level_evaluation_and_saving(rng, tmp_path):
     df = segment_table(rng)
     ds = TabularDataset(df, label_column="label")
     model = select_model("svc", ds, selection="split", seed=0)
-    model.hierarchy = label_hierarchy(df, "label")
+    model.hierarchy = coarse_parents(df, "label")
     model.settings = {"sr": 22050, "n_fft": 2048, "hop_length": 512, "n_mfcc": 13,
                       "stats": ["mean"], "feature_set": "seed", "tuning": 0.0, "segment": 3.0,
                       "segment_hop": 3.0}
