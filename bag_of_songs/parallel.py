@@ -454,6 +454,15 @@ def map_parallel(
         results = _local_results(fn, it, n_workers, window or 2 * n_workers)
     with contextlib.closing(results), tqdm(total=total, desc=desc, disable=not progress,
                                            file=sys.stderr, leave=True) as bar:
+        if n_workers > 1 or scheduler is not None:
+            bar.set_postfix_str("starting workers", refresh=True)
+        started = False
         for result in results:
+            if not started:
+                # The clock starts with the first result: the workers' start-up (imports,
+                # seconds) must not make the first clip's rate and ETA look like an hour.
+                started = True
+                bar.set_postfix_str("", refresh=False)
+                bar.reset(total=total)
             bar.update(1)
             yield result
