@@ -105,9 +105,23 @@ def _add_feature_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats", default="mean", metavar="LIST",
                    help="pooling statistics over frames, comma-separated from mean, std, median, "
                         "min, max (default: mean, the study's 32 columns)")
-    p.add_argument("--feature-set", choices=("seed", "extended"), default="seed",
+    # The choices of bag_of_songs.features.TABLE_FEATURE_SETS and MUSICNN_LAYERS (not imported,
+    # so that --help stays fast; a test checks they agree).
+    p.add_argument("--feature-set", default="seed",
+                   choices=("seed", "extended", "musicnn", "seed+musicnn", "extended+musicnn"),
                    help="seed: the study's nine features (default); extended: adds spectral "
-                        "contrast, flatness, onset strength, tempo and MFCC deltas")
+                        "contrast, flatness, onset strength, tempo and MFCC deltas; musicnn: "
+                        "the embedding of the pretrained musicnn network (mean over 3 s "
+                        "patches; about 0.7 s per clip and core; needs pip install --no-deps "
+                        "musicnn==0.1.0); seed+musicnn, extended+musicnn: both side by side")
+    p.add_argument("--musicnn-model", choices=("MSD_musicnn", "MTT_musicnn"), default=None,
+                   help="with a musicnn feature set: MSD_musicnn (default; trained on the "
+                        "Million Song Dataset) or MTT_musicnn (MagnaTagATune)")
+    p.add_argument("--musicnn-layer", default=None,
+                   choices=("penultimate", "mean_pool", "max_pool", "taggram"),
+                   help="with a musicnn feature set: penultimate (default, 200 values, "
+                        "recommended), mean_pool or max_pool (753 each), taggram (50 tag "
+                        "probabilities)")
     p.add_argument("--n-mfcc", type=_positive, default=13, metavar="N",
                    help="MFCCs, 1 to 128 (default 13)")
     p.add_argument("--segment", type=_seconds, default=None, metavar="S",
@@ -257,10 +271,15 @@ def _features(args, data_dir: Path):
 
     if args.segment_hop is not None and args.segment is None:
         raise ValueError("--segment-hop needs --segment")
+    if "musicnn" not in args.feature_set and (args.musicnn_model or args.musicnn_layer):
+        raise ValueError("--musicnn-model and --musicnn-layer need a musicnn feature set, e.g. "
+                         "--feature-set seed+musicnn")
     extra = {"scheduler": _scheduler(args)} if _scheduler(args) else {}
     tables = build_feature_tables(data_dir, stats=args.stats.split(","),
                                   feature_set=args.feature_set, n_mfcc=args.n_mfcc,
                                   segment=args.segment, segment_hop=args.segment_hop,
+                                  musicnn_model=args.musicnn_model,
+                                  musicnn_layer=args.musicnn_layer,
                                   n_jobs=args.n_jobs, progress=not args.quiet, log=_log,
                                   **extra)
     for split, t in tables.items():
