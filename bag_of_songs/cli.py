@@ -112,7 +112,7 @@ def _add_feature_options(p: argparse.ArgumentParser) -> None:
                    help="seed: the study's nine features (default); extended: adds spectral "
                         "contrast, flatness, onset strength, tempo and MFCC deltas; musicnn: "
                         "the embedding of the pretrained musicnn network (mean over 3 s "
-                        "patches; about 0.7 s per clip and core; needs pip install --no-deps "
+                        "patches; about 0.3 s per clip and core; needs pip install --no-deps "
                         "musicnn==0.1.0); seed+musicnn, extended+musicnn: both side by side")
     p.add_argument("--musicnn-model", choices=("MSD_musicnn", "MTT_musicnn"), default=None,
                    help="with a musicnn feature set: MSD_musicnn (default; trained on the "

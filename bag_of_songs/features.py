@@ -28,8 +28,12 @@ in the same tables, and ``"seed+musicnn"`` / ``"extended+musicnn"`` put it besid
 columns. **Recommended:** the default, ``MSD_musicnn``'s 200-d ``penultimate`` layer averaged
 over the clip's 3 s patches: the network's most compact summary of a million songs' tags,
 more general than the 50 tag probabilities (``taggram``, one task's labels) and less redundant
-than the 753-d pools; on Emotify clips of artists a classifier never heard it reaches about
-0.79 macro-F1 on 4 genres against 0.59 for the best hand-crafted features.
+than the 753-d pools. Measured on the 120 Emotify dev clips, 3 x 5-fold cross-validation
+grouped by artist (``benchmarks/bench_accuracy.py``), 4-genre macro-F1: musicnn 0.69 (SVC),
+seed+musicnn 0.71 (logistic regression), the study's features with mean + std 0.57 (SVC);
+Classic / Non_classic: 0.95 (musicnn, logistic regression) against 0.90. Trained on those
+120 clips and scored on other Emotify clips: 0.79 and 0.94 against 0.59 and 0.91
+(``../shared/data/musicnn-reference/README.md``).
 """
 
 from __future__ import annotations
@@ -1369,8 +1373,8 @@ def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
     embedding's columns follow that set's columns. With ``segment``, a segment's embedding
     pools the patches :func:`segment_patches` assigns it: with ``segment=3.0`` (hop 3.0),
     patch :math:`i` is segment :math:`i` (one patch, so ``std`` is 0), see there for other
-    lengths and hops. The network costs about 0.7 s per 30 s clip on one CPU thread (40x the
-    study's features).
+    lengths and hops. The network costs about 0.3 s per 30 s clip on one idle CPU core (17x
+    the study's features; ``benchmarks/bench_musicnn.py``).
 
     Explained in ``notebooks/2-features-explanation.ipynb`` (section 6, and texture windows);
     the embedding in ``notebooks/3-models-prediction.ipynb`` (section on pretrained
@@ -2392,12 +2396,14 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     ``features.json`` last; :func:`check_feature_table` refuses any mix an interruption leaves.
 
     With a musicnn embedding (``feature_set="musicnn"``, ``"seed+musicnn"``, ...), each worker
-    process loads the network once (on its first clip, then keeps it), runs it with one torch
-    thread (the workers already use one core each) and embeds one clip at a time (10 patches
-    of 3 s, one per forward pass: about 6 MB above the loaded process; importing torch costs
-    each worker about 200 MB once). A missing checkpoint is reported before any worker
-    starts. The network costs about 0.7 s per 30 s clip and core: for a large corpus, use
-    every core, or a Dask cluster.
+    process loads the network once (on its first clip, then keeps it) and embeds one clip at
+    a time (10 patches of 3 s, one per forward pass: about 6 MB above the loaded process;
+    importing torch costs each worker about 200 MB once), on one torch thread: one clip per
+    core, as for the hand-crafted features (with ``n_jobs=1`` this process's thread count is
+    restored afterwards). A missing checkpoint is reported before any worker starts. The
+    network costs about 0.3 s per 30 s clip and core (3 clips per second on one worker, 6 on
+    two, against about 50 for the seed table; ``benchmarks/bench_musicnn.py``): for a large
+    corpus, use every core, or a Dask cluster.
 
     Explained in ``notebooks/2-features-explanation.ipynb`` (section 7, through
     :func:`build_feature_tables`).

@@ -45,18 +45,27 @@ _SHARED = Path(os.environ.get("BAG_OF_SONGS_SHARED", ROOT.parent / "shared"))
 DEFAULT_CLIPS = _SHARED / "data" / "emotify-dev"
 CLASSIC = {"classical"}
 
-#: name -> (stats, segment seconds)
+#: name -> (stats, segment seconds[, feature_set]): feature_set "seed" unless given. The musicnn
+#: settings are the MSD_musicnn penultimate embedding (200-d) averaged over the clip's 3 s
+#: patches, alone and beside the study's 32 means.
 SETTINGS = {
     "clip mean (study)": (("mean",), None),
     "clip mean+std": (("mean", "std"), None),
     "3 s segments mean+std": (("mean", "std"), 3.0),
+    "musicnn": (("mean",), None, "musicnn"),
+    "seed+musicnn": (("mean",), None, "seed+musicnn"),
 }
 
 
 def featurise(clips: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """The three feature tables of every clip, and each clip's artist."""
+    """The feature tables of every clip (one per setting), and each clip's artist.
+
+    The network runs once per clip: a ``seed+musicnn`` row is the ``seed`` row followed by the
+    ``musicnn`` row of the same statistics, which is what ``extract_features(y,
+    feature_set="seed+musicnn")`` returns (tests/test_musicnn_features.py checks the parts).
+    """
     from bag_of_songs.data import load_audio
-    from bag_of_songs.features import extract_features
+    from bag_of_songs.features import extract_features, split_feature_set
 
     manifest = pd.read_csv(clips / "manifest.csv", dtype=str, keep_default_na=False)
     tables: dict[str, list] = {name: [] for name in SETTINGS}
@@ -65,15 +74,29 @@ def featurise(clips: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
         y = load_audio(clips / rel)
         labels = {"audio_file": rel, "label": genre,
                   "fst_level_label": "Classic" if genre in CLASSIC else "Non_classic"}
-        for name, (stats, segment) in SETTINGS.items():
-            feats = extract_features(y, stats=stats, segment=segment)
+        parts: dict = {}  # (part, stats, segment) -> features, each computed once per clip
+
+        def part(name, stats, segment, y=y, parts=parts):
+            if (name, stats, segment) not in parts:
+                parts[name, stats, segment] = extract_features(
+                    y, stats=stats, segment=segment, feature_set=name)
+            return parts[name, stats, segment]
+
+        for name, (stats, segment, *rest) in SETTINGS.items():
+            pieces = [part(p, stats, segment) for p in split_feature_set(
+                rest[0] if rest else "seed") if p]
             if segment is None:
-                tables[name].append({**labels, **feats})
+                row = {}
+                for piece in pieces:
+                    row.update(piece)
+                tables[name].append({**labels, **row})
             else:
+                feats = pd.concat([pieces[0], *[p.drop(columns="segment") for p in pieces[1:]]],
+                                  axis=1)
                 for row in feats.to_dict("records"):
                     tables[name].append({**labels, **row})
-    print(f"featurised {len(manifest)} clips three ways in {time.perf_counter() - t0:.0f} s",
-          file=sys.stderr)
+    print(f"featurised {len(manifest)} clips {len(SETTINGS)} ways in "
+          f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
     artists = dict(zip(manifest["path"], manifest["artist"], strict=True))
     return {k: pd.DataFrame(v) for k, v in tables.items()}, artists
 

@@ -20,7 +20,12 @@ With one torch thread and BLAS limited to one thread (one core per clip, as in
    memory above the loaded process (each batch size in a fresh process);
 4. for scale, ``extract_features`` (the study's hand-crafted features) on the same clip, and
    the ratio of the embedding's cost to it;
-5. on a GPU, when torch sees one: the network with every patch in one batch.
+5. inside ``build_feature_table`` (``--table-clips`` clips prepared into a temporary folder):
+   clips per second of ``feature_set`` seed, musicnn and seed+musicnn tables with 1 worker (in
+   this process) and 2 worker processes, each built twice: "cold" (workers started and the
+   network loaded by this build) and "warm" (the pooled workers of the build before, network
+   loaded), and the cost of each against the seed table in the same run;
+6. on a GPU, when torch sees one: the network with every patch in one batch.
 
 This is a script, not a test: timings depend on the machine (and on other work on it).
 """
@@ -97,11 +102,55 @@ def memory_child(batch_size: int, patches_file: str) -> None:
     print(json.dumps({"base_mb": base, "extra_mb": peak_rss_mb() - base}))
 
 
+def table_speed(clips: list[Path], *, n_jobs_list=(1, 2),
+                feature_sets=("seed", "musicnn", "seed+musicnn")) -> None:
+    """Clips per second of ``build_feature_table`` for each feature set and worker count."""
+    import shutil
+    import tempfile
+
+    from bag_of_songs.data import prepare
+    from bag_of_songs.features import build_feature_table
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src"
+        for path in clips:
+            (src / path.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, src / path.parent.name / path.name)
+        data = Path(tmp) / "data"
+        prepare(src, data, split="train", n_jobs=2, progress=False, log=lambda m: None)
+        n = len(clips)
+        print(f"\nbuild_feature_table on {n} prepared 30 s clips (wall clock, clips per "
+              "second; cold = first build with this worker count, warm = again):")
+        rates: dict[tuple[str, int], float] = {}
+        for n_jobs in n_jobs_list:
+            for fs in feature_sets:
+                walls = []
+                for _ in range(2):
+                    t = time.perf_counter()
+                    build_feature_table(data / "train", feature_set=fs, n_jobs=n_jobs,
+                                        progress=False, log=lambda m: None)
+                    walls.append(time.perf_counter() - t)
+                rates[fs, n_jobs] = n / walls[1]
+                print(f"  {fs:13s} {n_jobs} worker{'s' if n_jobs > 1 else ' '}: "
+                      f"cold {n / walls[0]:6.2f} clips/s, warm {n / walls[1]:6.2f} clips/s "
+                      f"({1000 * walls[1] / n:6.0f} ms per clip)")
+        for n_jobs in n_jobs_list:
+            ref = rates["seed", n_jobs]
+            others = ", ".join(f"{fs} {ref / rates[fs, n_jobs]:.0f}x" for fs in feature_sets
+                               if fs != "seed")
+            print(f"  cost against the seed table with {n_jobs} worker(s): {others}")
+        for fs in feature_sets:
+            if 2 in n_jobs_list and 1 in n_jobs_list:
+                print(f"  {fs}: 2 workers {rates[fs, 2] / rates[fs, 1]:.2f}x the clips/s of 1")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=8, help="clips to time (default 8)")
     parser.add_argument("--shared", type=Path, default=DEFAULT_CLIPS)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--table-clips", type=int, default=8,
+                        help="clips for the build_feature_table figures (default 8; 0: skip)")
     parser.add_argument("--_memory", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--_patches", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -188,6 +237,9 @@ def main(argv=None) -> int:
             r = json.loads(out.strip().splitlines()[-1])
             print(f"  batch_size {b:2d}: +{r['extra_mb']:.0f} MB (process with the network "
                   f"loaded: {r['base_mb']:.0f} MB)")
+
+    if args.table_clips > 0:
+        table_speed(pick_clips(args.shared, args.table_clips))
 
     if torch.cuda.is_available():
         dev = torch.cuda.get_device_name(0)
