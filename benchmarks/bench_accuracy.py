@@ -10,9 +10,11 @@ Run from the repository root::
 ``artist``), by default ``../shared/data/emotify-dev`` (120 real 30 s excerpts: classical,
 electronic, pop, rock; 76 artists). Without it the benchmark prints a note and exits 0.
 
-Protocol. Every clip is decoded once (30 s, mono, 22,050 Hz) and featurised three ways from
-its one STFT: the study's whole-clip mean (32 columns), whole-clip mean + std (64), and 3 s
-texture windows pooled with mean + std (64 columns, 10 rows per clip). Outer loop:
+Protocol. Every clip is decoded once (30 s, mono, 22,050 Hz) and featurised the ways named
+in ``SETTINGS`` (``--settings``, default all): the study's whole-clip mean (32 columns),
+whole-clip mean + std (64), 3 s texture windows (10 rows per clip) of the study's features or
+of the extended set, and the pretrained musicnn embedding alone or beside the study's columns.
+Outer loop:
 ``--repeats`` x ``--folds``-fold cross-validation stratified by genre and **grouped by
 artist**, so no artist of a test fold was heard in training. In each outer fold every model
 chooses its hyper-parameters by the project's own rule on the training part only
@@ -52,12 +54,14 @@ SETTINGS = {
     "clip mean (study)": (("mean",), None),
     "clip mean+std": (("mean", "std"), None),
     "3 s segments mean+std": (("mean", "std"), 3.0),
+    "extended 3 s segments mean": (("mean",), 3.0, "extended"),
+    "extended 3 s segments mean+std": (("mean", "std"), 3.0, "extended"),
     "musicnn": (("mean",), None, "musicnn"),
     "seed+musicnn": (("mean",), None, "seed+musicnn"),
 }
 
 
-def featurise(clips: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+def featurise(clips: Path, names=None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """The feature tables of every clip (one per setting), and each clip's artist.
 
     The network runs once per clip: a ``seed+musicnn`` row is the ``seed`` row followed by the
@@ -68,7 +72,8 @@ def featurise(clips: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     from bag_of_songs.features import extract_features, split_feature_set
 
     manifest = pd.read_csv(clips / "manifest.csv", dtype=str, keep_default_na=False)
-    tables: dict[str, list] = {name: [] for name in SETTINGS}
+    settings = {n: SETTINGS[n] for n in (names or SETTINGS)}
+    tables: dict[str, list] = {name: [] for name in settings}
     t0 = time.perf_counter()
     for rel, genre in zip(manifest["path"], manifest["genre"], strict=True):
         y = load_audio(clips / rel)
@@ -82,7 +87,7 @@ def featurise(clips: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
                     y, stats=stats, segment=segment, feature_set=name)
             return parts[name, stats, segment]
 
-        for name, (stats, segment, *rest) in SETTINGS.items():
+        for name, (stats, segment, *rest) in settings.items():
             pieces = [part(p, stats, segment) for p in split_feature_set(
                 rest[0] if rest else "seed") if p]
             if segment is None:
@@ -95,7 +100,7 @@ def featurise(clips: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
                                   axis=1)
                 for row in feats.to_dict("records"):
                     tables[name].append({**labels, **row})
-    print(f"featurised {len(manifest)} clips {len(SETTINGS)} ways in "
+    print(f"featurised {len(manifest)} clips {len(settings)} ways in "
           f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
     artists = dict(zip(manifest["path"], manifest["artist"], strict=True))
     return {k: pd.DataFrame(v) for k, v in tables.items()}, artists
@@ -146,7 +151,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--models", default="mlp,svc,rf,logreg")
-    parser.add_argument("--settings", default=",".join(SETTINGS),
+    parser.add_argument("--settings", default=",".join(
+        ["clip mean (study)", "clip mean+std", "3 s segments mean+std",
+         "extended 3 s segments mean"]),
                         help="comma-separated names of SETTINGS")
     parser.add_argument("--n-jobs", type=int, default=2, help="outer folds run in parallel")
     args = parser.parse_args(argv)
@@ -155,9 +162,12 @@ def main(argv=None) -> int:
         return 0
     from joblib import Parallel, delayed
 
-    tables, artists = featurise(args.clips)
-    kinds = [k for k in args.models.split(",") if k]
     names = [n for n in args.settings.split(",") if n]
+    unknown = [n for n in names if n not in SETTINGS]
+    if unknown:
+        parser.error(f"unknown setting(s) {unknown}; choose from {list(SETTINGS)}")
+    tables, artists = featurise(args.clips, names)
+    kinds = [k for k in args.models.split(",") if k]
     jobs, keys = [], []
     for name in names:
         table = tables[name]
