@@ -21,21 +21,26 @@ from bag_of_songs.cnn import (
     architecture,
     build_from_architecture,
     cache_path,
+    check_model_config,
     choose_fusion_weight,
     clip_indices,
     clip_log_mel,
+    concat_clips,
     count_parameters,
     crop_starts,
     fit_normalizer,
     late_fusion_proba,
     log_mel_cache,
+    model_config,
     normalize,
     predict_clip_proba,
     predict_crop_proba,
+    predict_file_proba,
     resolve_device,
     settings_hash,
     spectrogram_settings,
     summarize,
+    table_log_mels,
     take_clips,
     train_cnn,
 )
@@ -244,6 +249,26 @@ def test_take_clips_and_clip_indices():
         take_clips(base, [5])
 
 
+def test_table_log_mels_pairs_rows_across_splits(tmp_path):
+    train = make_split(tmp_path, [220, 440, 3000], split="train")
+    test = make_split(tmp_path, [6000, 300], split="test")
+    wanted = [test[1], train[2], train[0], test[0]]
+    specs = table_log_mels(tmp_path, pd.Series(wanted), TINY, log=lambda m: None)
+    assert specs.shape == (4, 16, 44)
+    for i, f in enumerate(wanted):
+        np.testing.assert_array_equal(
+            specs[i], clip_log_mel(load_audio(tmp_path / f, duration=1.0), TINY))
+    (tmp_path / test[0]).write_bytes(b"not audio" * 30)
+    with pytest.raises(CNNError, match="no cached spectrogram"):
+        table_log_mels(tmp_path, wanted, TINY, log=lambda m: None)
+    joined = concat_clips(take_clips(specs, [3, 0]), specs)
+    assert joined.shape == (6, 16, 44)
+    np.testing.assert_array_equal(joined[0], specs[3])
+    np.testing.assert_array_equal(joined[5], specs[3])
+    with pytest.raises(CNNError, match="different shapes"):
+        concat_clips(specs, np.zeros((1, 8, 44)))
+
+
 # ---------------------------------------------------------------------------------------------
 # Normalisation and crops
 
@@ -315,6 +340,29 @@ def test_architecture_round_trip_and_safe_weights(tmp_path):
         build_from_architecture({**architecture(SpectrogramCNN(16, 2)), "extra": 1})
     with pytest.raises(CNNError, match="block kind"):
         build_from_architecture({**architecture(SpectrogramCNN(16, 2)), "blocks": ["x"] * 4})
+
+
+def test_model_config_and_predicting_a_file(tmp_path):
+    files = make_split(tmp_path, [220, 3000])
+    specs, _, _ = log_mel_cache(tmp_path / "train", TINY, log=lambda m: None)
+    torch.manual_seed(0)
+    module = SpectrogramCNN(16, 2, **SMALL).eval()
+    info = {"normalizer": fit_normalizer(specs), "crop_frames": 16, "crop_hop": 8}
+    config = json.loads(json.dumps(model_config(module, info, TINY)))
+    assert check_model_config(config) == config
+    # A new file is seen exactly as the cached training clips were.
+    p = predict_file_proba(module, tmp_path / files[1], config)
+    expected = predict_clip_proba(module, specs[1:2], normalizer=info["normalizer"],
+                                  crop_frames=16, crop_hop=8)[0]
+    np.testing.assert_array_equal(p, expected)
+    with pytest.raises(CNNError, match="mel bands"):
+        check_model_config({**config, "spectrogram": {**config["spectrogram"], "n_mels": 24}})
+    with pytest.raises(CNNError, match="shorter than one crop"):
+        check_model_config({**config, "crop_frames": 45})
+    with pytest.raises(CNNError, match="exactly the keys"):
+        check_model_config({k: v for k, v in config.items() if k != "normalizer"})
+    with pytest.raises(CNNError, match="normaliser"):
+        check_model_config({**config, "normalizer": {"mean": 0.0, "std": -1.0}})
 
 
 def test_summary_and_default_size():
