@@ -947,8 +947,9 @@ def grouped_folds(ds: TabularDataset, *, n_splits: int = CV_FOLDS,
     from sklearn.model_selection import StratifiedGroupKFold
 
     g = np.array([str((groups or {}).get(c, f"clip:{c}")) for c in ds.clips], dtype=object)
-    # scikit-learn needs some class with at least as many members as folds
-    k = int(min(n_splits, pd.Series(g).groupby(ds.y).nunique().max()))
+    # at most one fold per group; and scikit-learn needs some class with at least as many
+    # rows as folds
+    k = int(min(n_splits, len(set(g)), np.bincount(ds.y).max()))
     if k < 2:
         raise ModelError(f"the table holds fewer than two {'groups' if groups else 'clips'}: "
                          "cannot cross-validate")
