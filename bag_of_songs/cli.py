@@ -20,7 +20,7 @@ EXIT_ERROR = 2
 
 #: Model kinds the command line knows (mirrors bag_of_songs.models.MODEL_KINDS without
 #: importing torch for --help).
-KINDS = ("mlp", "svc", "rf", "logreg")
+KINDS = ("mlp", "svc", "rf", "logreg", "cnn", "hybrid")
 DEFAULT_MODELS = "mlp,svc,rf"
 
 
@@ -133,6 +133,23 @@ def _add_feature_options(p: argparse.ArgumentParser) -> None:
                         "overlap)")
 
 
+def _add_cnn_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cnn and hybrid models (log-mel spectrogram CNN)")
+    g.add_argument("--epochs", type=_positive, default=30, metavar="N",
+                   help="at most N epochs, early-stopped on the validation clips (default 30)")
+    g.add_argument("--crops-per-clip", type=_positive, default=4, metavar="N",
+                   help="random 3 s crops of each training clip per epoch (default 4)")
+    g.add_argument("--n-mels", type=_positive, default=96, metavar="N",
+                   help="mel bands of the spectrogram (default 96)")
+    g.add_argument("--device", default="auto",
+                   help="auto (a GPU when torch sees one, default), cpu, cuda...")
+
+
+def _spectrogram_options(args) -> dict:
+    return {"epochs": args.epochs, "crops_per_clip": args.crops_per_clip,
+            "device": args.device, "spectrogram": {"n_mels": args.n_mels}}
+
+
 def _add_selection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--selection", choices=("auto", "cv", "split"), default="auto",
                    help="how hyper-parameters (and MLP epochs) are chosen: cv = 5-fold "
@@ -175,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "there is no validation split); see --selection.")
     p.add_argument("data_dir", metavar="DIR", help="a folder with feature tables (`features`)")
     p.add_argument("--model", choices=KINDS, default="mlp",
-                   help="model kind (default: mlp, the study's network)")
+                   help="model kind (default: mlp, the study's network); cnn and hybrid learn "
+                        "from log-mel spectrograms (cached in DIR/<split>/cache/ on first use)")
     p.add_argument("--label-column", required=True, metavar="COL",
                    help="the label level to learn: fst_level_label, sec_level_label, "
                         "thr_level_label, label...")
@@ -189,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "artist) in one fold")
     p.add_argument("--manifest", metavar="CSV",
                    help="with --group-by: a CSV with 'path' (each clip's source) and COL")
+    _add_cnn_options(p)
 
     p = sub.add_parser("evaluate", help="metrics of a saved model on one split, per clip")
     p.add_argument("model", metavar="MODEL", help="a model folder written by `train` or `run`")
@@ -225,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare_options(p)
     _add_feature_options(p)
     _add_selection_options(p)
+    _add_cnn_options(p)
     _add_common(p)
     return parser
 
@@ -318,20 +338,23 @@ def _cmd_train(args) -> int:
     t0 = time.monotonic()
     model, history = train_on_folder(data_dir, kind=args.model, label_column=args.label_column,
                                      seed=args.seed, selection=args.selection,
-                                     groups=_groups(args, data_dir), log=_log)
+                                     groups=_groups(args, data_dir), log=_log,
+                                     spectrogram_options=_spectrogram_options(args))
     path = save_model(model, args.out)
     info = model.info
     if "cv_f1_macro" in info:
         score = f"cross-validated macro F1 {info['cv_f1_macro']:.3f}"
     elif info.get("val_f1_macro") is not None:
         score = f"validation macro F1 {info['val_f1_macro']:.3f}"
-    elif history is not None and len(history):
+    elif history is not None and len(history) and "val_loss" in history:
         best = history.iloc[info["best_epoch"] - 1]
         score = (f"validation loss {best['val_loss']:.3f}, accuracy "
                  f"{best['val_accuracy']:.3f}")
     else:
         score = "no validation score"
-    if args.model == "mlp":
+    if args.model in ("cnn", "hybrid"):
+        detail = f"best epoch {info['best_epoch']} of {info['stopped_epoch']}"
+    elif args.model == "mlp":
         detail = (f"best epoch {info['best_epoch']} of {info['stopped_epoch']}"
                   if history is not None else f"{info['params']['epochs']} epochs")
     else:
@@ -425,8 +448,12 @@ def _cmd_predict(args) -> int:
             _log(f"error: {exc}")
             status = EXIT_ERROR
             continue
-        by_level = proba if args.all_levels else {model.label_column: proba}
-        genres = {lv: next(iter(p)) for lv, p in by_level.items()}
+        if args.all_levels:  # decided top-down, so the levels agree
+            genres = {lv: r["genre"] for lv, r in proba.items()}
+            by_level = {lv: r["probabilities"] for lv, r in proba.items()}
+        else:
+            genres, by_level = {model.label_column: next(iter(proba))}, {
+                model.label_column: proba}
         probs = by_level[model.label_column]
         top = genres[model.label_column]
         if args.json:
@@ -486,7 +513,8 @@ def _cmd_run(args) -> int:
         groups = read_clip_groups(out, args.group_by, manifest=args.manifest)
     results = compare_models(out, levels=args.level, kinds=kinds, split="test", seed=args.seed,
                              models_dir=out / "models", n_jobs=args.n_jobs,
-                             selection=args.selection, groups=groups, log=_log)
+                             selection=args.selection, groups=groups, log=_log,
+                             spectrogram_options=_spectrogram_options(args))
     write_csv_atomic(results, out / "results.csv")
     shown = results.drop(columns=["selection", "split_rule"])
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -64,10 +64,14 @@ __all__ = [
     "derive_hierarchy",
     "coarse_parents",
     "derive_proba",
+    "decide_levels",
     "read_clip_groups",
     "describe_split_rule",
     "concat_datasets",
     "fit_logreg",
+    "fit_spectrogram_model",
+    "SPECTROGRAM_KINDS",
+    "TABULAR_KINDS",
     "DEFAULT_KINDS",
     "CV_MAX_CLIPS",
     "TRUSTED_SKOPS_TYPES",
@@ -80,7 +84,11 @@ __all__ = [
 ]
 
 #: The model kinds, as the CLI names them.
-MODEL_KINDS = ("mlp", "svc", "rf", "logreg")
+MODEL_KINDS = ("mlp", "svc", "rf", "logreg", "cnn", "hybrid")
+#: Kinds that learn from log-mel spectrograms (bag_of_songs.cnn) rather than feature rows.
+SPECTROGRAM_KINDS = ("cnn", "hybrid")
+#: Kinds that learn from feature rows only.
+TABULAR_KINDS = ("mlp", "svc", "rf", "logreg")
 #: The kinds ``compare_models`` and ``bag-of-songs run`` train by default (the study's MLP and
 #: its two baselines).
 DEFAULT_KINDS = ("mlp", "svc", "rf")
@@ -160,6 +168,8 @@ def read_features(features: str | os.PathLike | pd.DataFrame, *, check: bool = T
         raise ModelError(f"{path}: not a readable feature table ({exc})") from exc
     if labels is not None:
         df.attrs["label_columns"] = [c for c in labels if c in df.columns]
+    if ours:  # where audio_file paths are relative to (spectrogram models read the clips)
+        df.attrs["data_dir"] = str(path.parent.parent)
     if meta.get("feature_columns"):
         columns = [c for c in meta["feature_columns"] if c in df.columns]
         text = [c for c in columns if not pd.api.types.is_numeric_dtype(df[c])]
@@ -376,6 +386,11 @@ class GenreClassifier:
         Coarser label levels this model's classes determine: ``{level: {class: parent}}``
         (e.g. ``{"fst_level_label": {"Rock": "Non_classic", ...}}``), from the training
         labels; :func:`derive_proba` and :func:`predict_file` with ``levels="all"`` use it.
+    cnn : dict or None
+        For the spectrogram kinds (``"cnn"``, ``"hybrid"``): the
+        :func:`bag_of_songs.cnn.model_config` (architecture, spectrogram settings, normaliser,
+        crops). A ``"cnn"`` has no feature columns and no scaler; a ``"hybrid"`` has both (its
+        feature branch).
     """
 
     kind: str
@@ -387,6 +402,7 @@ class GenreClassifier:
     settings: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     hierarchy: dict = field(default_factory=dict)
+    cnn: dict | None = None
 
     def dataset(self, features) -> TabularDataset:
         """A table as a dataset scaled and labelled for this model."""
@@ -407,6 +423,9 @@ class GenreClassifier:
             Column ``i`` is the probability of ``classes[i]``; each row sums to 1. With an SVC
             or a random forest, a class the estimator was not fitted on has probability 0.
         """
+        if self.kind in SPECTROGRAM_KINDS:
+            raise ModelError(f"a {self.kind} model classifies spectrograms, not feature rows: "
+                             "use predict_clips, evaluate or predict_file")
         X = np.asarray(X, dtype=np.float32)
         if self.kind == "mlp":
             return _mlp_proba(self.estimator, X, len(self.classes))
@@ -893,6 +912,99 @@ def fit_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None
 
 
 # ---------------------------------------------------------------------------------------------
+# Spectrogram models: the CNN and the hybrid (bag_of_songs.cnn)
+
+
+def fit_spectrogram_model(kind: str, train_ds: TabularDataset,
+                          val_ds: TabularDataset | None = None, *,
+                          data_dir: str | os.PathLike | None = None, seed: int = 0,
+                          epochs: int = 30, patience: int = 5, crops_per_clip: int = 4,
+                          spectrogram: dict | None = None, device: str = "auto",
+                          n_jobs: int = 1, log=None) -> tuple[GenreClassifier, pd.DataFrame]:
+    """Train the spectrogram CNN (``"cnn"``) or the hybrid (``"hybrid"``) on a table's clips.
+
+    The table gives the clips (``audio_file``), their labels and, for the hybrid, the scaled
+    hand-crafted features (a segment table's rows are averaged per clip); the log-mel
+    spectrograms come from each split's cache (:func:`bag_of_songs.cnn.table_log_mels`, built
+    on first use). Training is :func:`bag_of_songs.cnn.train_cnn`: random 3 s crops, Adam,
+    early stopping on the validation clips' loss with the best weights restored; a seeded run
+    repeats exactly on the CPU. Without ``val_ds`` it trains for ``epochs``.
+
+    Explained in ``notebooks/4-spectrogram-cnn.ipynb``.
+
+    Parameters
+    ----------
+    kind : {"cnn", "hybrid"}
+    train_ds, val_ds : TabularDataset
+        Built like :func:`load_splits` builds them (``val_ds`` with ``train_ds.derive``).
+    data_dir : path-like, optional
+        The prepared folder the ``audio_file`` paths are relative to (default: the folder the
+        tables were read from).
+    seed, epochs, patience, crops_per_clip, device
+        As in :func:`bag_of_songs.cnn.train_cnn`.
+    spectrogram : dict, optional
+        :func:`bag_of_songs.cnn.spectrogram_settings` overrides (e.g. ``n_mels``).
+    n_jobs : int
+        Worker processes when a spectrogram cache is built.
+    log : callable, optional
+        Receives a line per epoch.
+
+    Returns
+    -------
+    model : GenreClassifier
+        ``model.cnn`` holds the architecture, spectrogram settings, normaliser and crops.
+    history : pandas.DataFrame
+        One row per epoch (losses, validation accuracy and macro F1, seconds).
+    """
+    from . import cnn
+
+    if kind not in SPECTROGRAM_KINDS:
+        raise ModelError(f"not a spectrogram kind: {kind!r}; choose from {SPECTROGRAM_KINDS}")
+    _check_trainable(train_ds, val_ds)
+    try:
+        settings = cnn.spectrogram_settings(**(spectrogram or {}))
+    except cnn.CNNError as exc:
+        raise ModelError(str(exc)) from exc
+    probe = GenreClassifier(kind, None, list(train_ds.classes), list(train_ds.feature_columns),
+                            train_ds.label_column, train_ds.scaler,
+                            cnn={"spectrogram": settings})
+    _, tr_specs, tr_tab, tr_y = _spectrogram_inputs(probe, train_ds.frame, data_dir=data_dir,
+                                                    n_jobs=n_jobs, log=log)
+    va_specs = va_tab = va_y = None
+    if val_ds is not None:
+        _, va_specs, va_tab, va_y = _spectrogram_inputs(probe, val_ds.frame, data_dir=data_dir,
+                                                        n_jobs=n_jobs, log=log)
+
+    def progress(row):
+        if log is not None:
+            val = (f", validation loss {row['val_loss']:.3f}, macro F1 {row['val_f1_macro']:.3f}"
+                   if row.get("val_loss") == row.get("val_loss") else "")
+            log(f"  epoch {row['epoch']}: train loss {row['train_loss']:.3f}{val} "
+                f"({row['seconds']:.1f} s)")
+
+    try:
+        module, history, info = cnn.train_cnn(
+            tr_specs, tr_y, va_specs, va_y, n_classes=len(train_ds.classes),
+            train_tab=tr_tab if kind == "hybrid" else None,
+            val_tab=va_tab if kind == "hybrid" else None, epochs=epochs, patience=patience,
+            crops_per_clip=crops_per_clip, seed=seed, device=device, progress=progress)
+    except cnn.CNNError as exc:
+        raise ModelError(str(exc)) from exc
+    module = module.cpu().eval()
+    config = cnn.model_config(module, info, settings)
+    keep = {k: v for k, v in info.items() if k not in ("normalizer", "architecture")}
+    keep = json.loads(json.dumps(keep, default=str))
+    keep.update({"selection": "validation split (early stopping)" if val_ds is not None
+                 else f"{epochs} epochs (no validation split)", "seed": seed})
+    hybrid = kind == "hybrid"
+    model = GenreClassifier(kind, module, list(train_ds.classes),
+                            list(train_ds.feature_columns) if hybrid else [],
+                            train_ds.label_column, train_ds.scaler if hybrid else None,
+                            info=keep, cnn=config)
+    return model, history
+
+
+# ---------------------------------------------------------------------------------------------
 # Honest model selection: cross-validation folds that keep clips (and artists) whole
 
 #: ``selection="auto"`` cross-validates when train and validation together hold fewer clips.
@@ -978,7 +1090,8 @@ def _pool(proba: np.ndarray, clips: np.ndarray, aggregate: str = "mean"
     raise ModelError(f"unknown aggregate {aggregate!r}; choose 'mean' or 'vote'")
 
 
-def predict_clips(model: GenreClassifier, dataset, *, aggregate: str = "mean"
+def predict_clips(model: GenreClassifier, dataset, *, aggregate: str = "mean",
+                  data_dir: str | os.PathLike | None = None, n_jobs: int = 1
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Class probabilities per **clip**: the mean of its segments' probabilities.
 
@@ -998,6 +1111,13 @@ def predict_clips(model: GenreClassifier, dataset, *, aggregate: str = "mean"
     dataset : TabularDataset, pandas.DataFrame or path-like
         A table with the model's feature columns (and its label column).
     aggregate : {"mean", "vote"}
+    data_dir : path-like, optional
+        Spectrogram models (``cnn``, ``hybrid``): the prepared folder the table's
+        ``audio_file`` paths are relative to (default: the folder the table was read from).
+        A clip is decided by the mean of its crops' probabilities
+        (:func:`bag_of_songs.cnn.predict_clip_proba`).
+    n_jobs : int
+        Spectrogram models: worker processes when a split's spectrogram cache is built.
 
     Returns
     -------
@@ -1008,10 +1128,73 @@ def predict_clips(model: GenreClassifier, dataset, *, aggregate: str = "mean"
     y_true : np.ndarray [shape=(n_clips,), dtype=int]
         Each clip's class index.
     """
+    if model.kind in SPECTROGRAM_KINDS:
+        return _spectrogram_clips(model, dataset, data_dir=data_dir, n_jobs=n_jobs)
     ds = _as_model_dataset(model, dataset)
     clips, proba = _pool(model.predict_proba(ds.X), ds.clips, aggregate)
     first = pd.Series(ds.y).groupby(pd.factorize(pd.Series(ds.clips, dtype=object))[0]).first()
     return clips, proba, first.to_numpy()
+
+
+def _table_of(dataset) -> pd.DataFrame:
+    if isinstance(dataset, TabularDataset):
+        return dataset.frame
+    return read_features(dataset)
+
+
+def _clip_frame(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Clip ids in order of first appearance, and each row's clip index."""
+    if "audio_file" not in frame.columns:
+        raise ModelError("a spectrogram model needs the table's audio_file column")
+    codes, order = pd.factorize(frame["audio_file"].astype(str))
+    return order.to_numpy(dtype=object), codes
+
+
+def _spectrogram_inputs(model: GenreClassifier, frame: pd.DataFrame, *, data_dir=None,
+                        n_jobs: int = 1, log=None, classes=None):
+    """(clips, spectrograms, scaled feature vector per clip or None, class index per clip)."""
+    from . import cnn
+
+    data_dir = data_dir or frame.attrs.get("data_dir")
+    if data_dir is None:
+        raise ModelError("a spectrogram model reads the clips of the table: pass data_dir= (the "
+                         "prepared folder its audio_file paths are relative to)")
+    clips, codes = _clip_frame(frame)
+    classes = list(classes if classes is not None else model.classes)
+    index = {c: i for i, c in enumerate(classes)}
+    labels = frame[model.label_column].astype(str).groupby(codes).first().to_numpy() \
+        if model.label_column in frame.columns else None
+    y = None
+    if labels is not None:
+        unknown = sorted(set(labels) - set(index))
+        if unknown:
+            raise ModelError(f"label(s) {unknown} in {model.label_column!r} are not among the "
+                             f"classes {classes}")
+        y = np.array([index[v] for v in labels], dtype=np.int64)
+    try:
+        specs = cnn.table_log_mels(data_dir, clips, model.cnn["spectrogram"] if model.cnn
+                                   else cnn.spectrogram_settings(), n_jobs=n_jobs, log=log)
+    except cnn.CNNError as exc:
+        raise ModelError(str(exc)) from exc
+    tab = None
+    if model.kind == "hybrid":
+        ds = TabularDataset(frame, label_column=model.label_column, scaler=model.scaler,
+                            classes=classes, feature_columns=model.feature_columns)
+        _, tab = _pool(ds.X.astype(np.float64), ds.clips)  # a segment table: its mean row
+        tab = tab.astype(np.float32)
+    return clips, specs, tab, y
+
+
+def _spectrogram_clips(model: GenreClassifier, dataset, *, data_dir=None, n_jobs: int = 1):
+    from . import cnn
+
+    frame = _table_of(dataset)
+    clips, specs, tab, y = _spectrogram_inputs(model, frame, data_dir=data_dir, n_jobs=n_jobs)
+    cfg = model.cnn
+    proba = cnn.predict_clip_proba(model.estimator, specs, tab=tab,
+                                   normalizer=cfg["normalizer"], crop_frames=cfg["crop_frames"],
+                                   crop_hop=cfg["crop_hop"])
+    return clips, np.asarray(proba, dtype=np.float64), y
 
 
 def _as_model_dataset(model: GenreClassifier, dataset) -> TabularDataset:
@@ -1110,6 +1293,9 @@ def select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | N
     ModelError
         On an unknown ``kind`` or ``selection``, and as :func:`fit_model`.
     """
+    if kind in SPECTROGRAM_KINDS:
+        raise ModelError(f"{kind} models are early-stopped on the validation split: use "
+                         "fit_spectrogram_model (or train_on_folder)")
     if kind not in MODEL_KINDS:
         raise ModelError(f"unknown model kind {kind!r}; choose from {MODEL_KINDS}")
     if selection not in ("auto", "cv", "split"):
@@ -1270,7 +1456,8 @@ def _metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict
 
 
 def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
-             aggregate: str = "mean") -> dict:
+             aggregate: str = "mean", data_dir: str | os.PathLike | None = None,
+             n_jobs: int = 1) -> dict:
     """Metrics of a model on a dataset (a TabularDataset, a DataFrame or a features CSV), per clip.
 
     A segment table is scored per **clip**: each clip's prediction is the mean of its
@@ -1292,6 +1479,8 @@ def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
         A coarser label column of ``model.hierarchy`` to score instead of the model's own.
     aggregate : {"mean", "vote"}
         How segments are pooled per clip.
+    data_dir, n_jobs
+        Spectrogram models only, as in :func:`predict_clips`.
 
     Returns
     -------
@@ -1312,25 +1501,34 @@ def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
     FileNotFoundError
         When a path holds no ``features.csv``.
     """
-    ds = _as_model_dataset(model, dataset)
-    clips, proba, y_true = predict_clips(model, ds, aggregate=aggregate)
+    if not isinstance(model, GenreClassifier):
+        raise ModelError(f"expected a GenreClassifier, got {type(model).__name__}")
+    if model.kind in SPECTROGRAM_KINDS:
+        frame = _table_of(dataset)
+        codes = _clip_frame(frame)[1]
+        clips, proba, y_true = predict_clips(model, frame, data_dir=data_dir, n_jobs=n_jobs)
+    else:
+        ds = _as_model_dataset(model, dataset)
+        frame, codes = ds.frame, pd.factorize(pd.Series(ds.clips, dtype=object))[0]
+        clips, proba, y_true = predict_clips(model, ds, aggregate=aggregate)
+    if y_true is None:
+        raise ModelError(f"the table has no label column {model.label_column!r}")
     classes = list(model.classes)
     if level is not None and level != model.label_column:
         if level not in model.hierarchy:
             raise ModelError(f"{model.label_column!r} does not determine {level!r} (the model's "
                              f"hierarchy has {sorted(model.hierarchy)})")
-        if level not in ds.frame.columns:
+        if level not in frame.columns:
             raise ModelError(f"the table has no label column {level!r}")
         coarse, proba = derive_proba(proba, classes, model.hierarchy[level])
-        truth = ds.frame[level].astype(str).groupby(
-            pd.factorize(pd.Series(ds.clips, dtype=object))[0]).first().to_numpy()
+        truth = frame[level].astype(str).groupby(codes).first().to_numpy()
         unknown = sorted(set(truth) - set(coarse))
         if unknown:
             raise ModelError(f"label(s) {unknown} in {level!r} are not among {coarse}")
         y_true = np.array([coarse.index(t) for t in truth])
         classes = coarse
     metrics = _metrics(y_true, proba.argmax(axis=1), classes)
-    metrics["n_segments"] = int(len(ds))
+    metrics["n_segments"] = int(len(frame))
     metrics["level"] = level or model.label_column
     return metrics
 
@@ -1470,21 +1668,28 @@ def _validate_meta(meta) -> dict:
     kind = meta["kind"]
     _want(kind in MODEL_KINDS, "kind", f"must be one of {list(MODEL_KINDS)}, got {kind!r}")
     classes = _names(meta["classes"], "classes", min_len=2)
-    columns = _names(meta["feature_columns"], "feature_columns")
+    columns = (_names(meta["feature_columns"], "feature_columns", min_len=0) if kind == "cnn"
+               else _names(meta["feature_columns"], "feature_columns"))
+    _want(kind != "cnn" or not columns, "feature_columns", "must be empty for a cnn model")
     label = meta["label_column"]
     _want(isinstance(label, str) and label.strip() != "", "label_column",
           "must be a non-empty string")
     sc = meta["scaler"]
-    _want(isinstance(sc, dict), "scaler", "must be a mapping")
-    for key in ("mean", "scale", "var", "n_samples_seen"):
-        _want(key in sc, f"scaler.{key}", "is missing")
     d = len(columns)
-    scaler = StandardScaler()
-    scaler.mean_ = _numbers(sc["mean"], "scaler.mean", d)
-    scaler.scale_ = _numbers(sc["scale"], "scaler.scale", d, positive=True)
-    scaler.var_ = _numbers(sc["var"], "scaler.var", d, non_negative=True)
-    scaler.n_samples_seen_ = _int_in(sc["n_samples_seen"], "scaler.n_samples_seen", 1, 1 << 40)
-    scaler.n_features_in_ = d
+    if kind == "cnn":
+        _want(sc is None, "scaler", "must be null for a cnn model (it reads no features)")
+        scaler = None
+    else:
+        _want(isinstance(sc, dict), "scaler", "must be a mapping")
+        for key in ("mean", "scale", "var", "n_samples_seen"):
+            _want(key in sc, f"scaler.{key}", "is missing")
+        scaler = StandardScaler()
+        scaler.mean_ = _numbers(sc["mean"], "scaler.mean", d)
+        scaler.scale_ = _numbers(sc["scale"], "scaler.scale", d, positive=True)
+        scaler.var_ = _numbers(sc["var"], "scaler.var", d, non_negative=True)
+        scaler.n_samples_seen_ = _int_in(sc["n_samples_seen"], "scaler.n_samples_seen", 1,
+                                         1 << 40)
+        scaler.n_features_in_ = d
     settings = _validate_settings(meta.get("settings", {}))
     info = meta.get("info", {})
     _want(isinstance(info, dict), "info", "must be a mapping")
@@ -1500,9 +1705,10 @@ def _validate_meta(meta) -> dict:
               "must have non-empty class names as parents")
     name = meta["weights_file"]
     m = _WEIGHTS_NAME.match(name) if isinstance(name, str) else None
-    stem = "weights" if kind == "mlp" else "estimator"
+    torch_kind = kind == "mlp" or kind in SPECTROGRAM_KINDS
+    stem = "weights" if torch_kind else "estimator"
     _want(m is not None and m.group(1) == stem, "weights_file",
-          f"must be a file name {stem}-<16 hex digits>.{'pt' if kind == 'mlp' else 'skops'} "
+          f"must be a file name {stem}-<16 hex digits>.{'pt' if torch_kind else 'skops'} "
           f"inside the model folder, got {name!r}")
     digest = meta["weights_sha256"]
     _want(isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest) is not None
@@ -1510,7 +1716,26 @@ def _validate_meta(meta) -> dict:
           "must be the 64-digit SHA-256 of the weights file (its first 16 digits name it)")
     arch = meta.get("architecture", {})
     _want(isinstance(arch, dict), "architecture", "must be a mapping")
-    if kind == "mlp":
+    config = None
+    if kind in SPECTROGRAM_KINDS:
+        from . import cnn
+
+        _want("cnn" in meta, "cnn", "is missing (the spectrogram model's settings)")
+        try:
+            config = cnn.check_model_config(meta["cnn"])
+        except cnn.CNNError as exc:
+            raise _MetaError(f"field 'cnn' is invalid: {exc}") from None
+        _want(arch == config["architecture"], "architecture",
+              "must equal cnn.architecture")
+        want = "HybridNet" if kind == "hybrid" else "SpectrogramCNN"
+        _want(arch.get("class") == want, "architecture.class",
+              f"must be {want} for a {kind} model, got {arch.get('class')!r}")
+        _want(arch.get("n_classes") == len(classes), "architecture.n_classes",
+              f"must equal the {len(classes)} classes, got {arch.get('n_classes')!r}")
+        if kind == "hybrid":
+            _want(arch.get("n_tab") == d, "architecture.n_tab",
+                  f"must equal the {d} feature columns, got {arch.get('n_tab')!r}")
+    elif kind == "mlp":
         n_out = 1 if len(classes) == 2 else len(classes)
         _want(arch.get("n_features") == d, "architecture.n_features",
               f"must equal the {d} feature columns, got {arch.get('n_features')!r}")
@@ -1523,7 +1748,7 @@ def _validate_meta(meta) -> dict:
               f"must equal the {len(classes)} classes, got {arch.get('n_classes')!r}")
     return {"kind": kind, "classes": classes, "feature_columns": columns, "label_column": label,
             "scaler": scaler, "settings": settings, "info": info, "hierarchy": hierarchy,
-            "architecture": arch,
+            "architecture": arch, "cnn": config,
             "weights_file": name, "weights_sha256": digest}
 
 
@@ -1640,7 +1865,11 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
     path = Path(path)
     previous = check_model_folder(path)
     path.mkdir(parents=True, exist_ok=True)
-    if model.kind == "mlp":
+    if model.kind in SPECTROGRAM_KINDS:
+        stem, ext = "weights", ".pt"
+        write = lambda tmp: torch.save(model.estimator.state_dict(), tmp)  # noqa: E731
+        arch = dict(model.cnn["architecture"])
+    elif model.kind == "mlp":
         stem, ext = "weights", ".pt"
         write = lambda tmp: torch.save(model.estimator.state_dict(), tmp)  # noqa: E731
         arch = {"n_features": len(model.feature_columns),
@@ -1664,9 +1893,10 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
         "classes": list(model.classes),
         "feature_columns": list(model.feature_columns),
         "label_column": model.label_column,
-        "scaler": {"mean": model.scaler.mean_.tolist(), "scale": model.scaler.scale_.tolist(),
-                   "var": model.scaler.var_.tolist(),
-                   "n_samples_seen": int(np.max(model.scaler.n_samples_seen_))},
+        "scaler": None if model.scaler is None else {
+            "mean": model.scaler.mean_.tolist(), "scale": model.scaler.scale_.tolist(),
+            "var": model.scaler.var_.tolist(),
+            "n_samples_seen": int(np.max(model.scaler.n_samples_seen_))},
         "settings": extraction_settings(model.settings),
         "info": model.info,
         "hierarchy": model.hierarchy,
@@ -1674,6 +1904,8 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
         "weights_file": weights.name,
         "weights_sha256": digest,
     }
+    if model.kind in SPECTROGRAM_KINDS:
+        meta["cnn"] = model.cnn
     _validate_meta(_strict_json(json.dumps(meta)))  # never write a file load_model refuses
     atomic_write(path / "model.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, allow_nan=False)))
@@ -1750,7 +1982,20 @@ def load_model(path: str | os.PathLike) -> GenreClassifier:
     if _sha256(weights) != m["weights_sha256"]:
         raise ModelError(f"{weights}: the file does not match the checksum in model.json "
                          "(truncated or altered); refusing to load it")
-    if kind == "mlp":
+    if kind in SPECTROGRAM_KINDS:
+        from . import cnn
+
+        est = cnn.build_from_architecture(m["architecture"])
+        try:
+            state = torch.load(weights, weights_only=True, map_location="cpu")
+            est.load_state_dict(state)
+        except Exception as exc:
+            raise ModelError(f"{weights}: cannot load the {kind} weights ({exc})") from exc
+        if not all(torch.isfinite(t).all() for t in est.state_dict().values()
+                   if t.is_floating_point()):
+            raise ModelError(f"{weights}: the {kind} weights hold non-finite values")
+        est.eval()
+    elif kind == "mlp":
         arch = m["architecture"]
         est = MLP(arch["n_features"], arch["n_outputs"])
         try:
@@ -1779,7 +2024,8 @@ def load_model(path: str | os.PathLike) -> GenreClassifier:
             raise ModelError(f"{weights}: cannot load the scikit-learn model ({exc})") from exc
         _check_estimator(kind, est, len(classes), len(columns), weights)
     return GenreClassifier(kind, est, classes, columns, m["label_column"], m["scaler"],
-                           settings=m["settings"], info=m["info"], hierarchy=m["hierarchy"])
+                           settings=m["settings"], info=m["info"], hierarchy=m["hierarchy"],
+                           cnn=m["cnn"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1852,15 +2098,16 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
     levels : None, "all" or list of str
         None: the model's own level. ``"all"`` (or a list of levels): the model's level and
         every coarser level of its hierarchy, each derived from the same probabilities
-        (:func:`derive_proba`), so the answers always agree (a song is never "Classic" at one
-        level and "Rock" at another).
+        (:func:`derive_proba`) and decided top-down (:func:`decide_levels`), so the answers
+        always agree (a song is never "Classic" at one level and "Rock" at another).
     aggregate : {"mean", "vote"}
         How a segment model pools its segments.
 
     Returns
     -------
     probabilities : dict class -> probability, most likely first
-        With ``levels``: dict level -> (dict class -> probability), the model's level first.
+        With ``levels``: dict level -> ``{"genre": answer, "probabilities": {class: p}}``, the
+        model's level first; the answers agree across levels.
 
     Raises
     ------
@@ -1872,8 +2119,14 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
     """
     if not isinstance(model, GenreClassifier):
         model = load_model(model)
-    X = featurize_file(model, path)
-    _, proba = _pool(model.predict_proba(X), np.zeros(len(X), dtype=object), aggregate)
+    if model.kind in SPECTROGRAM_KINDS:
+        from . import cnn
+
+        tab = featurize_file(model, path).mean(axis=0) if model.kind == "hybrid" else None
+        proba = cnn.predict_file_proba(model.estimator, path, model.cnn, tab=tab)[None]
+    else:
+        X = featurize_file(model, path)
+        _, proba = _pool(model.predict_proba(X), np.zeros(len(X), dtype=object), aggregate)
 
     def ranked(classes, p):
         order = np.argsort(-p, kind="stable")
@@ -1886,12 +2139,68 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
     if unknown:
         raise ModelError(f"the {model.label_column!r} model does not determine level(s) "
                          f"{unknown} (its hierarchy: {sorted(model.hierarchy)})")
-    out = {model.label_column: ranked(model.classes, proba[0])}
-    for lv in wanted:
-        if lv != model.label_column:
-            coarse, p = derive_proba(proba, model.classes, model.hierarchy[lv])
-            out[lv] = ranked(coarse, p[0])
+    hierarchy = {lv: model.hierarchy[lv] for lv in wanted if lv != model.label_column}
+    decided = decide_levels(proba[0], model.classes, hierarchy, level=model.label_column)
+    out = {model.label_column: {"genre": decided[model.label_column],
+                                "probabilities": ranked(model.classes, proba[0])}}
+    for lv, parents in hierarchy.items():
+        coarse, p = derive_proba(proba, model.classes, parents)
+        out[lv] = {"genre": decided[lv], "probabilities": ranked(coarse, p[0])}
     return out
+
+
+def decide_levels(proba: np.ndarray, classes: list[str], hierarchy: dict[str, dict[str, str]],
+                  *, level: str = "fine") -> dict[str, str]:
+    """One answer per label level that always agree: decided top-down, coarsest level first.
+
+    Each coarse class scores the sum of its fine classes' probabilities (:func:`derive_proba`);
+    the coarsest level takes its best class, the next level its best class among those that
+    agree with the levels above, and so on down to the fine level, whose answer is the most
+    probable fine class under all the coarse answers. So a song is never "Classic" at one level
+    and "Rock" at another. The fine answer can differ from the fine argmax: with Solo 0.23,
+    Symphony 0.14 (Classic 0.37) against four Non_classic classes of 0.15 each (0.63), the
+    answer is Non_classic and its best child, not Solo.
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (section 5, hierarchy).
+
+    Parameters
+    ----------
+    proba : np.ndarray [shape=(n_fine,)]
+        One clip's fine-level probabilities.
+    classes : list of str [length n_fine]
+    hierarchy : dict level -> {fine class: parent}
+        The coarse levels (e.g. ``model.hierarchy``).
+    level : str
+        The name of the fine level (e.g. ``model.label_column``).
+
+    Returns
+    -------
+    answers : dict level -> class
+        The coarse levels, coarsest first, then ``level``.
+
+    Examples
+    --------
+    >>> parents = {"Solo": "Classic", "Symphony": "Classic", "Pop": "Non_classic",
+    ...            "Rock": "Non_classic", "Dance": "Non_classic", "Indie": "Non_classic"}
+    >>> decide_levels(np.array([0.23, 0.14, 0.15, 0.16, 0.16, 0.16]),
+    ...               ["Solo", "Symphony", "Pop", "Rock", "Dance", "Indie"],
+    ...               {"fst_level_label": parents}, level="sec_level_label")
+    {'fst_level_label': 'Non_classic', 'sec_level_label': 'Rock'}
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    keep = np.ones(len(classes), dtype=bool)
+    answers = {}
+    for coarse in sorted(hierarchy, key=lambda lv: len(set(hierarchy[lv].values()))):
+        parents = hierarchy[coarse]
+        scores: dict[str, float] = {}
+        for i, c in enumerate(classes):
+            if keep[i]:
+                scores[parents[c]] = scores.get(parents[c], 0.0) + proba[i]
+        best = max(sorted(scores), key=lambda k: scores[k])
+        answers[coarse] = best
+        keep &= np.array([parents[c] == best for c in classes])
+    fine = np.where(keep, proba, -np.inf).argmax()
+    return {**answers, level: classes[int(fine)]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2057,7 +2366,8 @@ def load_splits(data_dir: str | os.PathLike, *, label_column: str, seed: int = 0
 
 def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str,
                     seed: int = 0, n_jobs: int = -1, selection: str = "auto",
-                    groups: dict | None = None, log=None
+                    groups: dict | None = None, log=None,
+                    spectrogram_options: dict | None = None
                     ) -> tuple[GenreClassifier, pd.DataFrame | None]:
     """Fit one model on a prepared folder's train (and validation) split.
 
@@ -2072,16 +2382,20 @@ def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str
     ----------
     data_dir : path-like
         A folder with ``train/features.csv`` (and ideally ``validation/features.csv``).
-    kind : {"mlp", "svc", "rf", "logreg"}
+    kind : {"mlp", "svc", "rf", "logreg", "cnn", "hybrid"}
     label_column : str
     seed : int
     n_jobs : int
-        Worker processes of the random forest.
+        Worker processes of the random forest (and of a spectrogram cache being built).
     selection : {"auto", "cv", "split"}
         See :func:`select_model`.
     groups : dict clip -> group, optional
         E.g. artists (:func:`read_clip_groups`), kept whole in every fold.
     log : callable, optional
+    spectrogram_options : dict, optional
+        For ``cnn`` and ``hybrid``: keywords of :func:`fit_spectrogram_model` (``epochs``,
+        ``patience``, ``crops_per_clip``, ``device``, ``spectrogram``). These kinds are always
+        early-stopped on the validation split (``selection`` does not apply).
 
     Returns
     -------
@@ -2094,6 +2408,14 @@ def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str
     train_ds, val_ds, settings = load_splits(data_dir, label_column=label_column, seed=seed,
                                              groups=groups)
     history = None
+    if kind in SPECTROGRAM_KINDS:
+        model, history = fit_spectrogram_model(kind, train_ds, val_ds, data_dir=data_dir,
+                                               seed=seed, n_jobs=n_jobs, log=log,
+                                               **(spectrogram_options or {}))
+        model.settings = extraction_settings(settings) if kind == "hybrid" else {}
+        model.hierarchy = coarse_parents(pd.concat([train_ds.frame, val_ds.frame]),
+                                         label_column)
+        return model, history
     if kind == "mlp" and selection != "cv" and not (
             selection == "auto" and train_ds.n_clips + val_ds.n_clips < CV_MAX_CLIPS):
         model, history = train_mlp(train_ds, val_ds, seed=seed)
@@ -2147,7 +2469,7 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
                    kinds: tuple[str, ...] = DEFAULT_KINDS, split: str = "test", seed: int = 0,
                    models_dir: str | os.PathLike | None = None, n_jobs: int = -1,
                    selection: str = "auto", groups: dict | None = None, derived: bool = True,
-                   log=None) -> pd.DataFrame:
+                   log=None, spectrogram_options: dict | None = None) -> pd.DataFrame:
     """Train every model kind on every label level and evaluate on ``split``, per clip.
 
     Where the levels nest (CCMusic's three levels; a folder whose genres map to Classic /
@@ -2180,6 +2502,8 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
         Add the rows of coarse levels derived from the finest level's models.
     log : callable, optional
         Receives a progress line before and after each model.
+    spectrogram_options : dict, optional
+        For the ``cnn`` and ``hybrid`` kinds, see :func:`train_on_folder`.
 
     Returns
     -------
@@ -2221,8 +2545,8 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
             t0 = time.monotonic()
             model, _ = train_on_folder(data_dir, kind=kind, label_column=level, seed=seed,
                                        n_jobs=n_jobs, selection=selection, groups=groups,
-                                       log=log)
-            m = evaluate(model, test)
+                                       log=log, spectrogram_options=spectrogram_options)
+            m = evaluate(model, test, n_jobs=n_jobs)
             log(f"[{done}/{total}] {level}: {kind} trained in {time.monotonic() - t0:.1f} s "
                 f"({model.info.get('selection')}); {split} macro F1 {m['f1_macro']:.3f} on "
                 f"{m['n']} clip{'s' * (m['n'] != 1)}")
@@ -2239,7 +2563,7 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
             for level in levels:
                 if level == finest or level not in model.hierarchy:
                     continue
-                m = evaluate(model, test, level=level)
+                m = evaluate(model, test, level=level, n_jobs=n_jobs)
                 rows.append({"level": level, "model": kind, "derived_from": finest,
                              "n_classes": len(m["classes"]), "n_test": m["n"],
                              "accuracy": m["accuracy"], "f1_macro": m["f1_macro"],

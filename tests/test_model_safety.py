@@ -22,7 +22,7 @@ import pytest
 
 from bag_of_songs.cli import main
 from bag_of_songs.models import (
-    MODEL_KINDS,
+    TABULAR_KINDS,
     TRUSTED_SKOPS_TYPES,
     ModelError,
     TabularDataset,
@@ -54,7 +54,7 @@ def saved(tmp_path_factory):
     val = ds.derive(_table(rng, n=4))
     root = tmp_path_factory.mktemp("models")
     out = {}
-    for kind in MODEL_KINDS:
+    for kind in TABULAR_KINDS:
         model = fit_model(kind, ds, val, seed=0, n_jobs=1)
         model.settings = {"sr": 22050, "n_fft": 2048, "hop_length": 512, "n_mfcc": 13,
                           "stats": ["mean"], "feature_set": "seed", "tuning": 0.0}
@@ -223,7 +223,7 @@ BAD_FIELDS = [
 ]
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", TABULAR_KINDS)
 @pytest.mark.parametrize("edit,field", BAD_FIELDS)
 def test_invalid_model_json_names_the_field(saved, kind, edit, field, tmp_path):
     path = _copy(saved[kind], tmp_path / "m")

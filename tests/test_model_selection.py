@@ -13,7 +13,7 @@ import pytest
 
 from bag_of_songs.models import (
     CV_MAX_CLIPS,
-    MODEL_KINDS,
+    TABULAR_KINDS,
     ModelError,
     TabularDataset,
     coarse_parents,
@@ -126,7 +126,7 @@ def test_small_classes_and_too_few_groups(rng):
         grouped_folds(ds, groups=one)
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", TABULAR_KINDS)
 def test_cross_validated_selection(rng, kind):
     df = segment_table(rng, n_clips=10, artists=5)
     train = TabularDataset(df[df["audio_file"].str.endswith(("0.wav", "1.wav", "2.wav", "3.wav",
@@ -196,3 +196,20 @@ def test_derived_coarse_level_evaluation_and_saving(rng, tmp_path):
     assert loaded.hierarchy == model.hierarchy
     assert loaded.settings["segment"] == 3.0
     assert evaluate(loaded, df, level="fst_level_label") == coarse
+
+
+def test_decided_levels_always_agree(rng):
+    from bag_of_songs.models import decide_levels
+
+    classes = ["dance", "rock", "solo", "sym"]
+    hierarchy = {"fst_level_label": {c: FINE[c] for c in classes},
+                 "coarse_pair": {"dance": "X", "rock": "X", "solo": "Y", "sym": "Y"}}
+    for _ in range(200):
+        p = rng.dirichlet(np.ones(4))
+        d = decide_levels(p, classes, hierarchy, level="label")
+        assert hierarchy["fst_level_label"][d["label"]] == d["fst_level_label"]
+        coarse, q = derive_proba(p[None], classes, hierarchy["fst_level_label"])
+        assert d["fst_level_label"] == coarse[int(q.argmax())]
+    # the fine argmax (solo) is overruled when its coarse class loses
+    d = decide_levels(np.array([0.3, 0.31, 0.39, 0.0]), classes, hierarchy, level="label")
+    assert d == {"fst_level_label": "Non_classic", "coarse_pair": "X", "label": "rock"}

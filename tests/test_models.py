@@ -21,7 +21,7 @@ from bag_of_songs.data import AudioLoadError
 from bag_of_songs.models import (
     DEFAULT_KINDS,
     MLP,
-    MODEL_KINDS,
+    TABULAR_KINDS,
     GenreClassifier,
     ModelError,
     TabularDataset,
@@ -304,7 +304,7 @@ def test_train_mlp_refuses_incompatible_validation(rng):
 # Baselines and evaluation
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", TABULAR_KINDS)
 def test_separable_problem_is_learnt(rng, kind):
     train_ds, val_ds, test_ds = datasets(make_table(rng, n_per_class=30, sep=8.0))
     model = fit(kind, train_ds, val_ds)
@@ -326,7 +326,7 @@ def test_separable_problem_is_learnt(rng, kind):
     np.testing.assert_array_equal(model.predict(test_ds.X), proba.argmax(axis=1))
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", TABULAR_KINDS)
 def test_binary_metrics(rng, kind):
     # Overlapping classes of unequal size, so that the F1 of each class and the macro F1 differ.
     df = pd.concat([make_table(rng, classes=("no", "yes"), n_per_class=40, sep=1.2),
@@ -422,7 +422,7 @@ def fitted_models():
     rng = np.random.default_rng(5)
     train_ds, val_ds, test_ds = datasets(make_table(rng, sep=2.0))
     models = {}
-    for kind in MODEL_KINDS:
+    for kind in TABULAR_KINDS:
         model = fit(kind, train_ds, val_ds)
         model.settings = {"sr": 22050, "n_mfcc": 13, "stats": ["mean", "std"],
                           "feature_set": "seed"}
@@ -430,7 +430,7 @@ def fitted_models():
     return models, test_ds
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", TABULAR_KINDS)
 def test_save_load_round_trip(fitted_models, kind, tmp_path):
     models, test_ds = fitted_models
     model = models[kind]
@@ -458,7 +458,7 @@ def test_save_load_round_trip(fitted_models, kind, tmp_path):
     assert evaluate(loaded, raw) == evaluate(model, raw)
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", TABULAR_KINDS)
 def test_model_json_holds_everything_needed(fitted_models, kind, tmp_path):
     models, _ = fitted_models
     model = models[kind]
@@ -492,7 +492,7 @@ def _rewrite_checksum(path):
     (path / "model.json").write_text(json.dumps(meta))
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", TABULAR_KINDS)
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
 def test_tampered_weights_are_refused(fitted_models, kind, damage, tmp_path):
     path = save_model(fitted_models[0][kind], tmp_path / "m")
@@ -509,7 +509,7 @@ def test_tampered_weights_are_refused(fitted_models, kind, damage, tmp_path):
         load_model(path)
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", TABULAR_KINDS)
 def test_truncated_weights_with_matching_checksum_are_a_clear_error(fitted_models, kind, tmp_path):
     path = save_model(fitted_models[0][kind], tmp_path / "m")
     weights = weights_file(path)
