@@ -213,3 +213,52 @@ def test_decided_levels_always_agree(rng):
     # the fine argmax (solo) is overruled when its coarse class loses
     d = decide_levels(np.array([0.3, 0.31, 0.39, 0.0]), classes, hierarchy, level="label")
     assert d == {"fst_level_label": "Non_classic", "coarse_pair": "X", "label": "rock"}
+
+
+@pytest.fixture(scope="module")
+def small_real(emotify_dir, tmp_path_factory):
+    """12 real clips (3 per genre) copied as a genre folder, prepared into train/test."""
+    import shutil
+
+    from bag_of_songs.data import prepare
+
+    root = tmp_path_factory.mktemp("small-real")
+    src = root / "music"
+    for genre in ("classical", "electronic", "pop", "rock"):
+        (src / genre).mkdir(parents=True)
+        for f in sorted((emotify_dir / genre).glob("*.mp3"))[:3]:
+            shutil.copy(f, src / genre / f.name)
+    data = root / "data"
+    prepare(src, data, splits="train=2,test=1", n_jobs=2, progress=False, log=lambda m: None)
+    return src, data
+
+
+@pytest.mark.slow
+def test_segment_and_cnn_models_predict_a_new_mp3_through_the_cli(small_real, tmp_path, capsys):
+    """A segment model and a CNN, trained and saved through the CLI, classify an mp3 exactly as
+    they classified its prepared clip (the float WAV holds the decoded clip exactly)."""
+    import json
+
+    from bag_of_songs.cli import main
+    from bag_of_songs.models import read_features
+
+    src, data = small_real
+    assert main(["features", str(data), "--feature-set", "extended", "--segment", "3",
+                 "--n-jobs", "2", "--quiet"]) == 0
+    test = read_features(data / "test")
+    assert "segment" in test.columns and test["audio_file"].nunique() * 10 == len(test)
+    for kind, extra in (("svc", []), ("cnn", ["--epochs", "2", "--crops-per-clip", "1"])):
+        out = tmp_path / kind
+        assert main(["train", str(data), "--model", kind, "--label-column",
+                     "fst_level_label", "--out", str(out), *extra]) == 0
+        model = load_model(out)
+        clips, proba, _ = predict_clips(model, test)
+        ann = pd.read_csv(data / "test" / "annotations.csv")
+        mp3 = src / ann.loc[ann["audio_file"] == clips[0], "source"].iloc[0]
+        capsys.readouterr()
+        assert main(["predict", str(out), str(mp3), "--json"]) == 0
+        rec = json.loads(capsys.readouterr().out)
+        got = [rec["probabilities"][c] for c in model.classes]
+        np.testing.assert_allclose(got, proba[0], atol=1e-5)
+        # per clip, not per segment
+        assert evaluate(model, data / "test")["n"] == test["audio_file"].nunique()
