@@ -104,6 +104,7 @@ from .data import (
     read_annotations,
 )
 from .features import FeatureError, compute_spectrogram, log_mel_spectrogram
+from .files import sha256_file
 
 __all__ = [
     "CNNError",
@@ -336,14 +337,6 @@ def cache_path(split_dir: str | os.PathLike, settings: dict | None = None) -> Pa
     return Path(split_dir) / "cache" / f"logmel-{settings_hash(s)}.npy"
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _audio_fingerprint(root: Path, files: Sequence[str]) -> str:
     """SHA-256 over each listed clip's name, size and modification time (cheap: no reading)."""
     h = hashlib.sha256()
@@ -451,7 +444,7 @@ def log_mel_cache(split_dir: str | os.PathLike, settings: dict | None = None, *,
     meta_path = npy.with_suffix(".json")
     tail = (s["n_mels"], n_frames(s))
     expected = {"format": _CACHE_FORMAT, "version": _CACHE_VERSION, "settings": s,
-                "annotations_sha256": _sha256_file(split_dir / "annotations.csv"),
+                "annotations_sha256": sha256_file(split_dir / "annotations.csv"),
                 "audio_sha256": _audio_fingerprint(root, files)}
     specs, meta, why = _open_cache(npy, meta_path, expected, tail)
     if specs is not None:

@@ -41,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import hashlib
 import json
 import numbers
 import os
@@ -65,6 +64,7 @@ from .data import (
     log_to_stderr,
     read_annotations,
 )
+from .files import sha256_file
 
 __all__ = [
     "FeatureError",
@@ -2049,14 +2049,6 @@ def read_feature_settings(split_dir: str | os.PathLike) -> dict:
     return feature_settings()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _rerun(split_dir: Path) -> str:
     return f"re-run `bag-of-songs features {split_dir.parent}`"
 
@@ -2164,7 +2156,7 @@ def check_feature_table(split_dir: str | os.PathLike) -> dict:
     if not annotations.exists():
         raise StaleFeaturesError(f"{where}: the split has no annotations.csv any more, so the "
                                  f"table cannot be tied to its clips; {_rerun(split_dir)}")
-    if _sha256(annotations) != meta["annotations_sha256"]:
+    if sha256_file(annotations) != meta["annotations_sha256"]:
         raise StaleFeaturesError(
             f"{where} is stale: {annotations} changed since the table was built (a new "
             f"`prepare` run?), so its rows may describe other clips; {_rerun(split_dir)}")
@@ -2181,7 +2173,7 @@ def check_feature_table(split_dir: str | os.PathLike) -> dict:
         raise StaleFeaturesError(
             f"{where} does not have the columns its features.json records ({detail}): it was "
             f"rewritten by another run; {_rerun(split_dir)}")
-    if _sha256(table) != meta["features_sha256"]:
+    if sha256_file(table) != meta["features_sha256"]:
         raise StaleFeaturesError(
             f"{where} was changed or replaced after its features.json was written (an "
             f"interrupted run, or an edit); {_rerun(split_dir)}")
@@ -2316,7 +2308,7 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, pro
 
     ann_path = split_dir / "annotations.csv"
     ann = read_annotations(split_dir)
-    ann_sha = _sha256(ann_path)
+    ann_sha = sha256_file(ann_path)
     labels = label_columns(ann)
     root = split_dir.parent
     files = ann["audio_file"].to_numpy()
@@ -2350,7 +2342,7 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, pro
         feats = pd.DataFrame(rows, columns=columns)
     table = pd.concat([ann.iloc[kept][["audio_file", *labels]].reset_index(drop=True), feats],
                       axis=1)
-    if _sha256(ann_path) != ann_sha:
+    if sha256_file(ann_path) != ann_sha:
         raise StaleFeaturesError(
             f"{ann_path} changed while the features of split {split_dir.name!r} were being "
             f"extracted (another `prepare` run?); nothing was written; {_rerun(split_dir)}")
@@ -2365,7 +2357,7 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, pro
         meta = {"format_version": FEATURES_FORMAT_VERSION, **settings,
                 "label_columns": labels, "feature_columns": columns,
                 "n_rows": len(table), "n_clips": len(rows),
-                "annotations_sha256": ann_sha, "features_sha256": _sha256(csv_path)}
+                "annotations_sha256": ann_sha, "features_sha256": sha256_file(csv_path)}
         staged.stage(split_dir / "features.json",
                      lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"),
                      ".tmp")

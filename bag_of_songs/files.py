@@ -11,6 +11,7 @@ Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: writes are atomi
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import tempfile
@@ -28,6 +29,7 @@ __all__ = [
     "write_bytes_atomic",
     "lock_folder",
     "file_stamp",
+    "sha256_file",
     "remove_stale_temp_files",
 ]
 
@@ -40,6 +42,19 @@ class FolderLockedError(OSError):
 
     An ``OSError``, so the command line reports it as ``error: ...`` with exit status 2.
     """
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as 64 hex digits (read in 1 MiB chunks).
+
+    What ties derived files to their sources: ``features.json`` to ``annotations.csv`` and
+    ``features.csv``, a spectrogram cache to its annotations, ``model.json`` to its weights.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _umask() -> int:

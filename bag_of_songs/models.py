@@ -11,7 +11,6 @@ split, and the feature settings. :func:`evaluate` works the same for all three k
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -42,6 +41,7 @@ from .data import (
 )
 from .data import feature_columns as data_feature_columns
 from .features import check_feature_table, read_feature_settings
+from .files import sha256_file
 
 __all__ = [
     "ModelError",
@@ -1559,14 +1559,6 @@ _SETTINGS_KEYS = ("sr", "n_fft", "hop_length", "n_mfcc", "stats", "feature_set",
                   "musicnn_settings")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def extraction_settings(settings: dict) -> dict:
     """The feature-extraction part of a table's settings (what a model needs to featurise audio).
 
@@ -1766,7 +1758,7 @@ def _read_meta(meta_path: Path) -> dict:
 def _is_own_weights(p: Path) -> bool:
     """A weights file this project wrote: named by its kind and its own checksum."""
     m = _WEIGHTS_NAME.match(p.name)
-    return bool(m) and p.is_file() and _sha256(p).startswith(m.group(2))
+    return bool(m) and p.is_file() and sha256_file(p).startswith(m.group(2))
 
 
 def _remove_stale_temp_files(path: Path) -> None:
@@ -1884,7 +1876,7 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
     # crash at any point leaves the previous model (JSON and weights) whole.
     staged = path / f".{stem}.staged{ext}"
     atomic_write(staged, write)
-    digest = _sha256(staged)
+    digest = sha256_file(staged)
     weights = path / f"{stem}-{digest[:16]}{ext}"
     os.replace(staged, weights)
     meta = {
@@ -1979,7 +1971,7 @@ def load_model(path: str | os.PathLike) -> GenreClassifier:
     weights = path / m["weights_file"]
     if not weights.is_file():
         raise ModelError(f"{weights}: missing weights file")
-    if _sha256(weights) != m["weights_sha256"]:
+    if sha256_file(weights) != m["weights_sha256"]:
         raise ModelError(f"{weights}: the file does not match the checksum in model.json "
                          "(truncated or altered); refusing to load it")
     if kind in SPECTROGRAM_KINDS:
