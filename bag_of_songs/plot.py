@@ -1,11 +1,14 @@
-"""Figures for the three notebooks: signals, frame features, corpora, feature tables, models.
+"""Figures for the notebooks: signals, frame features, corpora, feature tables, models, embeddings.
 
-Used in ``notebooks/1-data-preparation.ipynb``, ``notebooks/2-features-explanation.ipynb`` and
-``notebooks/3-models-prediction.ipynb``.
+Used in ``notebooks/1-data-preparation.ipynb``, ``notebooks/2-features-explanation.ipynb``,
+``notebooks/3-models-prediction.ipynb`` and ``notebooks/5-pretrained-embeddings.ipynb``.
 
 Every function takes the data it draws plus an optional ``ax=`` (or ``fig=`` / ``axes=`` for
 figures of several panels) and returns what it drew on, so that notebooks compose multi-panel
-figures from them (as libfmp's plot helpers do). Time axes are in seconds: frame ``k`` of a
+figures from them (as libfmp's plot helpers do). A few small helpers compute what a figure
+shows (:func:`spans_decades`, :func:`standardize_rows`, :func:`class_medians`,
+:func:`segment_projection`, :func:`top_tags`, :func:`confusion_matrix_size`), so that notebooks
+can print the same numbers the figures draw. Time axes are in seconds: frame ``k`` of a
 frame-level feature is centred on sample ``k * H``, at ``k * H / sr`` seconds, with
 ``H = HOP_LENGTH = 512`` and ``sr = SAMPLE_RATE = 22050`` unless given.
 
@@ -28,6 +31,12 @@ from .data import HOP_LENGTH, LEVELS, SAMPLE_RATE
 __all__ = [
     "FEATURE_LABELS",
     "save_figure",
+    "spans_decades",
+    "standardize_rows",
+    "class_medians",
+    "confusion_matrix_size",
+    "segment_projection",
+    "top_tags",
     "plot_waveform",
     "plot_envelope",
     "plot_frame_feature",
@@ -35,6 +44,8 @@ __all__ = [
     "plot_spectrogram",
     "plot_chromagram",
     "plot_mfcc",
+    "plot_mfccs",
+    "plot_segments",
     "plot_class_balance",
     "plot_feature_boxplots",
     "plot_correlation",
@@ -44,6 +55,9 @@ __all__ = [
     "plot_confusion_matrices",
     "plot_results",
     "plot_probabilities",
+    "plot_level_probabilities",
+    "plot_segment_probabilities",
+    "plot_taggram",
 ]
 
 #: Title and y-axis label of each frame-level feature of
@@ -64,7 +78,10 @@ _LOG_FEATURES = ("ber",)
 #: The non-feature columns of a feature table.
 _NON_FEATURES = ("audio_file", "source", "label", *LEVELS)
 
-_MODEL_NAMES = {"mlp": "MLP", "svc": "SVC", "rf": "Random forest"}
+_MODEL_NAMES = {"mlp": "MLP", "svc": "SVC", "rf": "Random forest", "logreg": "LogReg"}
+
+#: A feature table's columns that identify a row of a segment table.
+_ID_COLUMNS = ("audio_file", "source", "source_stamp", "segment")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,8 +126,238 @@ def _feature_columns(table: pd.DataFrame, features: Sequence[str] | None) -> lis
         if missing:
             raise ValueError(f"feature column(s) not in the table: {missing}")
         return list(features)
-    return [c for c in table.columns
-            if c not in _NON_FEATURES and pd.api.types.is_numeric_dtype(table[c])]
+    skip = {*_NON_FEATURES, *_ID_COLUMNS, *table.attrs.get("label_columns", ())}
+    return [c for c in table.columns if c not in skip and pd.api.types.is_numeric_dtype(table[c])]
+
+
+def spans_decades(values, *, decades: float = 3.0) -> bool:
+    """Whether positive values span more than ``decades`` powers of ten (a log axis reads best).
+
+    The rule :func:`plot_feature_boxplots` uses per panel: a feature whose values are all
+    positive and whose largest is more than ``10 ** decades`` times its smallest (e.g. a mean
+    band-energy ratio from 3 to 1e7) is drawn on a logarithmic axis, where one outlier can no
+    longer flatten every other clip into a line. Values of either sign, zeros, or a narrower
+    range keep a linear axis. Non-finite values are ignored.
+
+    Used in ``notebooks/2-features-explanation.ipynb`` (through :func:`plot_feature_boxplots`).
+
+    Parameters
+    ----------
+    values : array-like
+    decades : float
+        Powers of ten the range must exceed (default 3: a factor above 1,000).
+
+    Returns
+    -------
+    log : bool
+
+    Examples
+    --------
+    >>> spans_decades([3.0, 40.0, 1e7]), spans_decades([0.0, 1.0, 1e7]), spans_decades([1, 999])
+    (True, False, False)
+    """
+    x = np.asarray(values, dtype=float).ravel()
+    x = x[np.isfinite(x)]
+    if x.size < 2 or x.min() <= 0:
+        return False
+    return bool(np.log10(x.max()) - np.log10(x.min()) > decades)
+
+
+def standardize_rows(M: np.ndarray, *, mean=None, std=None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Each row (e.g. each MFCC) standardised over time: :math:`z_j(k) = (x_j(k) - \mu_j) /
+    \sigma_j`.
+
+    The MFCCs of a clip differ in scale by orders of magnitude (coefficient 1, the level, is
+    around -200; coefficient 2 near 100; the rest within about +-20), so one colour scale for
+    all shows only the first two. Standardising each coefficient over the frames shows how each
+    one varies over time. Pass the ``mean`` and ``std`` of a reference (e.g. two clips together,
+    as :func:`plot_mfccs` does) to keep clips comparable.
+
+    Used in ``notebooks/2-features-explanation.ipynb`` (through :func:`plot_mfcc`).
+
+    Parameters
+    ----------
+    M : np.ndarray [shape=(n_rows, t)]
+    mean, std : np.ndarray [shape=(n_rows,)], optional
+        Row statistics to use (default: those of ``M``). A row with standard deviation 0 is
+        divided by 1 (it becomes 0 when it is its own reference).
+
+    Returns
+    -------
+    Z : np.ndarray [shape=(n_rows, t)]
+    mean, std : np.ndarray [shape=(n_rows,)]
+        The statistics used.
+    """
+    M = np.asarray(M, dtype=float)
+    if M.ndim != 2:
+        raise ValueError(f"expected a 2-D array (rows, frames), got shape {M.shape}")
+    mean = M.mean(axis=1) if mean is None else np.asarray(mean, dtype=float).ravel()
+    std = M.std(axis=1) if std is None else np.asarray(std, dtype=float).ravel()
+    if mean.shape != (M.shape[0],) or std.shape != (M.shape[0],):
+        raise ValueError(f"mean and std need one value per row ({M.shape[0]})")
+    safe = np.where(std > 0, std, 1.0)
+    return (M - mean[:, None]) / safe[:, None], mean, std
+
+
+def class_medians(table: pd.DataFrame, *, label_column: str,
+                  features: Sequence[str] | None = None) -> pd.DataFrame:
+    """The median of each feature per class (the lines of :func:`plot_feature_boxplots`' boxes).
+
+    What a class-level statement about a feature should rest on, rather than one example clip
+    per class. Notebook 2 phrases its class-level findings from this table.
+
+    Used in ``notebooks/2-features-explanation.ipynb``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A feature table (whole-clip or segment rows).
+    label_column : str
+    features : sequence of str, optional
+        Default: every numeric feature column.
+
+    Returns
+    -------
+    medians : pandas.DataFrame [shape=(n_features, n_classes + 3)]
+        Index: the features; one column per class (sorted names) with its median; ``highest``
+        and ``lowest``, the classes with the largest and smallest median; ``ratio``, the
+        largest median over the smallest (NaN unless both are positive).
+
+    Raises
+    ------
+    ValueError
+        When the label column or a feature column is missing, or there are fewer than two
+        classes.
+    """
+    if label_column not in table.columns:
+        raise ValueError(f"no label column {label_column!r} in the table")
+    cols = _feature_columns(table, features)
+    labels = table[label_column].astype(str)
+    if labels.nunique() < 2:
+        raise ValueError(f"{label_column!r} has fewer than two classes")
+    med = table[cols].groupby(labels.to_numpy()).median().T
+    med = med[sorted(med.columns)]
+    values = med.to_numpy(dtype=float)
+    out = med.copy()
+    out.columns = [str(c) for c in med.columns]
+    out["highest"] = med.columns[values.argmax(axis=1)].astype(str)
+    out["lowest"] = med.columns[values.argmin(axis=1)].astype(str)
+    lo, hi = values.min(axis=1), values.max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["ratio"] = np.where(lo > 0, hi / lo, np.nan)
+    out.index.name = "feature"
+    return out
+
+
+def confusion_matrix_size(classes, *, min_side: float = 3.4) -> tuple[float, float]:
+    """Figure size (inches) of one confusion matrix: readable for 2 classes and for 16.
+
+    The matrix itself is at least ``min_side`` inches square (340 pixels at the 100 dpi of
+    :func:`save_figure`), and 0.5 inch per class beyond that; the class names add room on the
+    left and below. So a 2-class matrix saves to about 480 x 420 pixels, a 16-class one to
+    about 1,000 x 950.
+
+    Used in ``notebooks/3-models-prediction.ipynb`` (through :func:`plot_confusion_matrix`).
+
+    Parameters
+    ----------
+    classes : sequence of str
+    min_side : float
+        Smallest side of the matrix in inches.
+
+    Returns
+    -------
+    width, height : float
+    """
+    n = max(1, len(classes))
+    longest = max((len(str(c)) for c in classes), default=1)
+    side = max(min_side, 0.5 * n)
+    names = 0.09 * longest  # about 0.09 in per character at 8-9 pt
+    return round(side + 0.6 + names, 2), round(side + 0.7 + 0.07 * longest, 2)
+
+
+def segment_projection(table: pd.DataFrame, *, label_column: str,
+                       features: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Two coordinates per segment row: two features, or the first two principal components.
+
+    With two ``features``, their values. Otherwise all numeric feature columns are
+    standardised (each to mean 0, standard deviation 1 over the rows; a column that spans more
+    than three decades, :func:`spans_decades`, is first taken as its ``log10``, so that one
+    huge band-energy ratio is not a component of its own) and projected on their first two
+    principal components (by SVD), so that no feature dominates by its unit.
+
+    Used in ``notebooks/2-features-explanation.ipynb`` (through :func:`plot_segments`).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A segment table (``audio_file``, ``segment``, labels, features), e.g. from
+        :func:`bag_of_songs.features.build_feature_tables` with ``segment=3.0``.
+    label_column : str
+    features : sequence of two str, optional
+
+    Returns
+    -------
+    points : pandas.DataFrame
+        ``audio_file``, ``label`` (the ``label_column``), ``x``, ``y``, one row per row of
+        ``table``, in its order.
+    axis_labels : list of two str
+        The feature names, or ``"PC1 (34 % of variance)"`` and ``"PC2 (...)"``.
+    """
+    if label_column not in table.columns or "audio_file" not in table.columns:
+        raise ValueError(f"the table needs audio_file and {label_column!r} columns")
+    if features is not None:
+        features = list(features)
+        if len(features) != 2:
+            raise ValueError(f"give two features (or None for PCA), got {features}")
+        xy = table[_feature_columns(table, features)].to_numpy(dtype=float)
+        labels = features
+    else:
+        cols = _feature_columns(table, None)
+        X = table[cols].to_numpy(dtype=float, copy=True)
+        wide = [j for j in range(X.shape[1]) if spans_decades(X[:, j])]
+        X[:, wide] = np.log10(X[:, wide])  # one huge ratio must not be a component by itself
+        std = X.std(axis=0)
+        X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+        if X.shape[0] < 2 or X.shape[1] < 2:
+            raise ValueError("PCA needs at least two rows and two feature columns")
+        U, s, _ = np.linalg.svd(X, full_matrices=False)
+        xy = U[:, :2] * s[:2]
+        share = s**2 / max(float((s**2).sum()), 1e-300)
+        labels = [f"PC{i + 1} ({100 * share[i]:.0f} % of variance)" for i in range(2)]
+    points = pd.DataFrame({"audio_file": table["audio_file"].astype(str).to_numpy(),
+                           "label": table[label_column].astype(str).to_numpy(),
+                           "x": xy[:, 0], "y": xy[:, 1]})
+    return points, labels
+
+
+def top_tags(taggram: np.ndarray, tags: Sequence[str], *, n: int = 5) -> pd.DataFrame:
+    """The tags a tagging network finds most likely in a clip: the mean over its patches.
+
+    Used in ``notebooks/5-pretrained-embeddings.ipynb`` (with
+    :func:`bag_of_songs.musicnn.musicnn_features` ``layer="taggram"``).
+
+    Parameters
+    ----------
+    taggram : np.ndarray [shape=(n_patches, n_tags)]
+        Tag probabilities per patch.
+    tags : sequence of str [length n_tags]
+    n : int
+        How many tags.
+
+    Returns
+    -------
+    top : pandas.DataFrame [shape=(n, 2)]
+        ``tag`` and ``probability`` (the mean over patches), most likely first (ties in tag
+        order).
+    """
+    T = np.asarray(taggram, dtype=float)
+    if T.ndim != 2 or T.shape[1] != len(tags):
+        raise ValueError(f"taggram of shape {T.shape} does not match {len(tags)} tags")
+    mean = T.mean(axis=0)
+    order = np.argsort(-mean, kind="stable")[:n]
+    return pd.DataFrame({"tag": [str(tags[i]) for i in order], "probability": mean[order]})
 
 
 def save_figure(fig, path: str | os.PathLike, *, dpi: int = 100, quantize: bool = True
@@ -407,8 +654,18 @@ def plot_chromagram(C: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int = H
 
 
 def plot_mfcc(M: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH, ax=None,
-              colorbar: bool = True, title: str | None = None, vmax: float | None = None):
-    """MFCCs per frame: coefficient 1 (loudness) at the bottom, higher ones (finer timbre) above.
+              scale: str = "coefficient", mean=None, std=None, colorbar: bool = True,
+              title: str | None = None, vmax: float | None = None,
+              cbar_label: str | None = None):
+    r"""MFCCs per frame: coefficient 1 (level) at the bottom, higher ones (finer timbre) above.
+
+    Row :math:`j` (coefficient :math:`j + 1`) is centred on :math:`y = j + 1`, so the ticks
+    1..n label the rows' centres. The coefficients differ in scale by orders of magnitude, so
+    by default (``scale="coefficient"``) each is standardised over the frames
+    (:func:`standardize_rows`: :math:`z = (x - \mu_j) / \sigma_j`), and the colours show how
+    every coefficient varies over time, at -3..3 standard deviations; the colour bar says so.
+    ``scale="raw"`` shows the values, with the colour range set by coefficients 2..n
+    (coefficient 1, far larger, saturates).
 
     Used in ``notebooks/2-features-explanation.ipynb`` with :func:`bag_of_songs.features.mfcc`.
 
@@ -417,31 +674,101 @@ def plot_mfcc(M: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int = HOP_LEN
     M : np.ndarray [shape=(n_mfcc, t)]
     sr, hop_length : int
     ax : matplotlib.axes.Axes, optional
+    scale : {"coefficient", "raw"}
+    mean, std : np.ndarray [shape=(n_mfcc,)], optional
+        With ``scale="coefficient"``: the statistics to standardise with (default: this
+        clip's own), e.g. those of two clips together to compare them (:func:`plot_mfccs`).
     colorbar : bool
     title : str, optional
     vmax : float, optional
-        Colour range ``[-vmax, vmax]`` (default: the largest magnitude of coefficients 2..n,
-        so the first coefficient, far larger, does not wash out the others). Pass the same
-        value to compare two clips.
+        Colour range ``[-vmax, vmax]`` (default: 3 standard deviations, or for ``"raw"`` the
+        largest magnitude of coefficients 2..n).
+    cbar_label : str, optional
+        Overrides the colour bar's label (which says how the colours are scaled).
 
     Returns
     -------
     ax : matplotlib.axes.Axes
     """
     ax = _axes(ax)
-    M = np.asarray(M)
-    if vmax is None:
-        rest = M[1:] if len(M) > 1 else M
-        vmax = float(np.abs(rest).max()) or 1.0
-    _specshow(M, sr=sr, hop_length=hop_length, ax=ax, y_axis=None, cmap="coolwarm",
-              colorbar=colorbar, cbar_label="Coefficient value", vmin=-vmax, vmax=vmax)
+    M = np.asarray(M, dtype=float)
+    if M.ndim != 2:
+        raise ValueError(f"expected MFCCs of shape (n_mfcc, frames), got {M.shape}")
     n = M.shape[0]
-    ticks = np.arange(0, n, max(1, n // 7))
-    ax.set_yticks(ticks + 0.5, [str(t + 1) for t in ticks])
+    if scale == "coefficient":
+        data, _, _ = standardize_rows(M, mean=mean, std=std)
+        vmax = 3.0 if vmax is None else vmax
+        label = ("Standardised per coefficient\n"
+                 r"$(MFCC_k(j) - \mu_j)\,/\,\sigma_j$")
+    elif scale == "raw":
+        data = M
+        if vmax is None:
+            rest = M[1:] if n > 1 else M
+            vmax = float(np.abs(rest).max()) or 1.0
+        label = "Coefficient value\n(colour range of coefficients 2..n)"
+    else:
+        raise ValueError(f"scale must be 'coefficient' or 'raw', got {scale!r}")
+    _specshow(data, sr=sr, hop_length=hop_length, ax=ax, y_axis=None, cmap="coolwarm",
+              colorbar=colorbar, cbar_label=cbar_label or label, vmin=-vmax, vmax=vmax,
+              y_coords=np.arange(1, n + 1))
+    step = 1 if n <= 20 else int(np.ceil(n / 13))
+    ticks = np.arange(1, n + 1, step)
+    ax.set_yticks(ticks, [str(t) for t in ticks])
+    ax.tick_params(axis="y", labelsize=7 if n > 13 else 8)
     ax.set_ylabel("MFCC")
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_mfccs(mfccs: Mapping[str, np.ndarray], *, sr: int = SAMPLE_RATE,
+               hop_length: int = HOP_LENGTH, scale: str = "coefficient", fig=None,
+               title: str | None = None):
+    """The MFCCs of several clips, one panel each, standardised with their **pooled** statistics.
+
+    With ``scale="coefficient"`` every coefficient is standardised with the mean and standard
+    deviation of all the clips' frames together, so the same colour means the same value in
+    every panel (a clip whose coefficient 2 is higher than the other's shows warmer).
+
+    Used in ``notebooks/2-features-explanation.ipynb`` (the MFCCs of the two examples).
+
+    Parameters
+    ----------
+    mfccs : mapping label -> np.ndarray [shape=(n_mfcc, t)]
+    sr, hop_length : int
+    scale : {"coefficient", "raw"}
+    fig : matplotlib.figure.Figure, optional
+    title : str, optional
+        A figure title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    axes : list of matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if not mfccs:
+        raise ValueError("no MFCCs to plot")
+    arrays = {str(k): np.asarray(v, dtype=float) for k, v in mfccs.items()}
+    pooled = np.concatenate(list(arrays.values()), axis=1)
+    mean, std = pooled.mean(axis=1), pooled.std(axis=1)
+    rest = pooled[1:] if len(pooled) > 1 else pooled
+    vmax = None if scale == "coefficient" else float(np.abs(rest).max()) or 1.0
+    pooled_label = ("Standardised per coefficient,\nmean and std of all "
+                    f"{len(arrays)} clips' frames")
+    if fig is None:
+        fig = plt.figure(figsize=(10, 2.7 * len(arrays) + 0.3), layout="constrained")
+    axes = list(fig.subplots(len(arrays), 1, sharex=True, squeeze=False)[:, 0])
+    for ax, (name, M) in zip(axes, arrays.items(), strict=True):
+        plot_mfcc(M, sr=sr, hop_length=hop_length, ax=ax, scale=scale, mean=mean, std=std,
+                  vmax=vmax, title=f"{name}: MFCC_k(j)",
+                  cbar_label=pooled_label if scale == "coefficient" else None)
+    for ax in axes[:-1]:
+        ax.set_xlabel("")
+    if title:
+        fig.suptitle(title)
+    return fig, axes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -500,8 +827,14 @@ def plot_class_balance(balance: pd.DataFrame, *, fig=None, levels: Sequence[str]
 
 def plot_feature_boxplots(table: pd.DataFrame, *, label_column: str,
                           features: Sequence[str] | None = None, ncols: int = 6, fig=None,
-                          points: bool = True):
+                          points: bool = True, log: bool | str = "auto", seed: int = 0):
     """One box plot per feature, its values grouped by class.
+
+    Each panel's y axis is logarithmic where that feature's values span more than three
+    decades (:func:`spans_decades`; e.g. the mean band-energy ratio, which one clip with almost
+    no energy above 2 kHz can push to 1e7), and linear otherwise; a log panel's title ends in
+    "(log)". The line in each box is the class median (:func:`class_medians` gives the
+    numbers).
 
     Used in ``notebooks/2-features-explanation.ipynb`` on the feature table.
 
@@ -517,35 +850,52 @@ def plot_feature_boxplots(table: pd.DataFrame, *, label_column: str,
     fig : matplotlib.figure.Figure, optional
         An empty figure to draw in.
     points : bool
-        Also draw every clip as a dot (helpful for small corpora).
+        Also draw every row as a dot (helpful for small corpora; outliers are then not drawn
+        twice).
+    log : "auto", bool
+        ``"auto"``: per panel, from the data; True / False: every panel.
+    seed : int
+        Seed of the dots' horizontal jitter.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
     axes : np.ndarray of matplotlib.axes.Axes [shape=(rows, ncols)]
+        ``ax.get_yscale()`` says which panels are logarithmic.
     """
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     cols = _feature_columns(table, features)
-    classes = sorted(table[label_column].astype(str).unique())
+    labels = table[label_column].astype(str).to_numpy(dtype=object)
+    classes = sorted(set(labels))
     nrows = int(np.ceil(len(cols) / ncols))
     if fig is None:
         fig = plt.figure(figsize=(2.3 * ncols, 2.1 * nrows + 0.5), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    data = table.assign(**{label_column: table[label_column].astype(str)})
-    palette = dict(zip(classes, sns.color_palette("tab10", len(classes)), strict=True))
+    colors = [f"C{i % 10}" for i in range(len(classes))]
     rotate = 90 if len(classes) > 3 or max(len(c) for c in classes) > 9 else 0
+    rng = np.random.default_rng(seed)
+    jitter = rng.uniform(-0.2, 0.2, size=len(table))
+    positions = np.arange(len(classes))
     for ax, col in zip(axes.flat, cols, strict=False):
-        sns.boxplot(data=data, x=label_column, y=col, hue=label_column, order=classes,
-                    hue_order=classes, palette=palette, ax=ax, showfliers=not points,
-                    linewidth=0.8, legend=False)
+        values = table[col].to_numpy(dtype=float)
+        groups = [values[labels == c] for c in classes]
+        groups = [g[np.isfinite(g)] for g in groups]
+        use_log = spans_decades(values) if log == "auto" else bool(log)
+        bp = ax.boxplot(groups, positions=positions, widths=0.6, patch_artist=True,
+                        showfliers=not points, medianprops={"color": "k", "linewidth": 1.2},
+                        whiskerprops={"linewidth": 0.8}, capprops={"linewidth": 0.8},
+                        boxprops={"linewidth": 0.8})
+        for patch, c in zip(bp["boxes"], colors, strict=True):
+            patch.set_facecolor(c)
+            patch.set_alpha(0.6)
         if points:
-            sns.stripplot(data=data, x=label_column, y=col, order=classes, color="k", size=2,
-                          alpha=0.5, ax=ax, jitter=0.2)
-        ax.set_title(col, fontsize=8)
-        ax.set_xlabel("")
-        ax.set_ylabel("")
+            x = positions[pd.Index(classes).get_indexer(labels)] + jitter
+            ax.scatter(x, values, s=4, color="k", alpha=0.5, linewidths=0)
+        if use_log:
+            ax.set_yscale("log", nonpositive="mask")
+        ax.set_xticks(positions, classes)
+        ax.set_title(f"{col} (log)" if use_log else col, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.tick_params(axis="x", rotation=rotate)
     for ax in axes.flat[len(cols):]:
@@ -716,7 +1066,7 @@ def plot_confusion_matrix(cm, classes: Sequence[str] | None = None, *, ax=None,
     if classes is None:
         classes = [str(i) for i in range(len(cm))]
     n = len(classes)
-    ax = _axes(ax, figsize=_cm_size(classes))
+    ax = _axes(ax, figsize=confusion_matrix_size(classes))
     if normalize:
         totals = cm.sum(axis=1, keepdims=True)
         data, fmt = np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0), ".2f"
@@ -724,7 +1074,8 @@ def plot_confusion_matrix(cm, classes: Sequence[str] | None = None, *, ax=None,
         data, fmt = cm, ".0f"
     sns.heatmap(data, annot=n <= 20, fmt=fmt, cmap=cmap, cbar=colorbar, ax=ax, square=True,
                 xticklabels=classes, yticklabels=classes, vmin=0,
-                vmax=1 if normalize else None, annot_kws={"fontsize": 8})
+                vmax=1 if normalize else None,
+                annot_kws={"fontsize": 12 if n <= 4 else 10 if n <= 9 else 8})
     ax.set_xlabel("Predicted")
     ax.set_ylabel("True")
     ax.tick_params(axis="y", rotation=0)
@@ -736,12 +1087,6 @@ def plot_confusion_matrix(cm, classes: Sequence[str] | None = None, *, ax=None,
     if title:
         ax.set_title(title)
     return ax
-
-
-def _cm_size(classes) -> tuple[float, float]:
-    """Figure size (inches) of one confusion matrix: 0.55 in per class plus room for names."""
-    n, longest = len(classes), max((len(str(c)) for c in classes), default=1)
-    return 0.6 + 0.07 * longest + 0.55 * n, 0.9 + 0.05 * longest + 0.55 * n
 
 
 def plot_confusion_matrices(metrics: Mapping[str, Mapping], *, normalize: bool = False,
@@ -772,7 +1117,7 @@ def plot_confusion_matrices(metrics: Mapping[str, Mapping], *, normalize: bool =
         raise ValueError("no metrics to plot")
     classes = next(iter(metrics.values()))["classes"]
     if fig is None:
-        w, h = _cm_size(classes)
+        w, h = confusion_matrix_size(classes, min_side=2.6)
         fig = plt.figure(figsize=(w * len(metrics), h + (0.3 if title else 0.0)),
                          layout="constrained")
     axes = list(fig.subplots(1, len(metrics), squeeze=False)[0])
@@ -785,59 +1130,110 @@ def plot_confusion_matrices(metrics: Mapping[str, Mapping], *, normalize: bool =
     return fig, axes
 
 
-def plot_results(results: pd.DataFrame, *, metrics: Sequence[str] = ("accuracy", "f1_macro"),
-                 fig=None, axes=None):
-    """Test scores per label level and model, one panel per metric.
+def _result_labels(results: pd.DataFrame, hue: str) -> pd.Series:
+    """The legend entry of each row: model names spelled out, derived rows marked."""
+    if hue != "model":
+        return results[hue].astype(str)
+    names = results["model"].map(lambda m: _MODEL_NAMES.get(m, m)).astype(str)
+    if "derived_from" in results.columns:
+        src = results["derived_from"].fillna("").astype(str)
+        names = names.where(src == "", names + " (derived from " + src + ")")
+    return names
 
-    Used in ``notebooks/3-models-prediction.ipynb`` with
-    :func:`bag_of_songs.models.compare_models`.
+
+def plot_results(results: pd.DataFrame, *, metrics: Sequence[str] = ("accuracy", "f1_macro"),
+                 hue: str = "model", fig=None, axes=None, title: str | None = None):
+    """Test scores per label level, one bar per model (or per feature set), one panel per metric.
+
+    Rows of coarse levels *derived* from the finest level's model (a ``derived_from`` column,
+    as :func:`bag_of_songs.models.compare_models` returns) get bars of their own, labelled
+    "SVC (derived from label)".
+
+    Used in ``notebooks/3-models-prediction.ipynb`` and
+    ``notebooks/5-pretrained-embeddings.ipynb`` with :func:`bag_of_songs.models.compare_models`.
 
     Parameters
     ----------
     results : pandas.DataFrame
-        Columns ``level, model`` and the ``metrics`` (scores in [0, 1]).
+        Columns ``level``, ``hue`` (e.g. ``model``) and the ``metrics`` (scores in [0, 1]).
     metrics : sequence of str
+    hue : str
+        The column that tells the bars of a level apart: ``"model"`` (default) or e.g. a
+        ``features`` column of a comparison of feature sets.
     fig : matplotlib.figure.Figure, optional
     axes : sequence of matplotlib.axes.Axes, optional
         One per metric.
+    title : str, optional
 
     Returns
     -------
     fig : matplotlib.figure.Figure
     axes : list of matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        When two rows share a level and a bar (their scores would be averaged silently).
     """
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     metrics = list(metrics)
+    missing = [c for c in ("level", hue, *metrics) if c not in results.columns]
+    if missing:
+        raise ValueError(f"the results lack column(s) {missing}")
+    bars = _result_labels(results, hue)
+    dup = pd.DataFrame({"level": results["level"].astype(str), "bar": bars}).duplicated()
+    if dup.any():
+        raise ValueError(f"several rows for (level, {hue}) "
+                         f"{list(zip(results['level'][dup], bars[dup], strict=True))[:3]}: "
+                         "select one model (or one feature set) per bar")
+    levels = list(dict.fromkeys(results["level"].astype(str)))
+    names = list(dict.fromkeys(bars))
     if axes is None:
         if fig is None:
-            n_levels = results["level"].nunique()
-            fig = plt.figure(figsize=(max(5.0, 2.2 * n_levels + 1.5) * len(metrics) / 1.6, 3.5),
-                             layout="constrained")
+            width = max(4.5, 0.45 * len(levels) * (len(names) + 1) + 1.5)
+            fig = plt.figure(figsize=(width * len(metrics) / 1.3, 3.6), layout="constrained")
         axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     axes = list(axes)
     fig = axes[0].figure
-    data = results.assign(model=results["model"].map(lambda m: _MODEL_NAMES.get(m, m)))
-    names = {"accuracy": ("Accuracy", "Test accuracy"), "f1_macro": ("Macro F1", "Test macro F1"),
-             "f1": ("F1", "Test F1")}
+    spelled = {"accuracy": ("Accuracy", "Test accuracy"),
+               "f1_macro": ("Macro F1", "Test macro F1"), "f1": ("F1", "Test F1")}
+    width = 0.8 / len(names)
+    # the bars a level has sit side by side, centred on its tick
+    present = {lv: [n for n in names if ((results["level"].astype(str) == lv) & (bars == n)).any()]
+               for lv in levels}
     for ax, metric in zip(axes, metrics, strict=True):
-        sns.barplot(data=data, x="level", y=metric, hue="model", ax=ax, palette="Set2")
-        for container in ax.containers:
+        for j, name in enumerate(names):
+            rows = results[(bars == name).to_numpy()]
+            x = [levels.index(str(lv)) + width * (present[str(lv)].index(name)
+                                                  - (len(present[str(lv)]) - 1) / 2)
+                 for lv in rows["level"]]
+            derived = "(derived from" in name
+            container = ax.bar(x, rows[metric].astype(float), width=width * 0.95,
+                               color=f"C{j % 10}", label=name,
+                               hatch="//" if derived else None,
+                               edgecolor="white" if derived else None)
             ax.bar_label(container, fmt="%.2f", fontsize=7, padding=1)
+        ax.set_xticks(range(len(levels)), levels)
         ax.set_ylim(0, 1.12)
         ax.set_xlabel("Label level")
-        ylabel, title = names.get(metric, (metric, f"Test {metric}"))
+        ylabel, panel = spelled.get(metric, (metric, f"Test {metric}"))
         ax.set_ylabel(ylabel)
-        ax.set_title(title)
-        ax.get_legend().remove()
-    _legend_outside(axes[-1], title="model")
+        ax.set_title(panel)
+    _legend_outside(axes[-1], title=hue)
+    if title:
+        fig.suptitle(title)
     return fig, axes
 
 
 def plot_probabilities(probabilities: Mapping[str, float], *, ax=None,
-                       top: int | None = None, title: str | None = None):
-    """A model's class probabilities for one file, the most likely class highlighted.
+                       top: int | None = None, true_class: str | None = None,
+                       title: str | None = None):
+    """A model's class probabilities for one file: the prediction and the annotated class marked.
+
+    The most likely class is orange; the annotated (true) class, when given, has a black
+    outline and "annotated" after its probability, so a wrong prediction shows at a glance. A
+    true class the model does not know is named in the x label.
 
     Used in ``notebooks/3-models-prediction.ipynb`` with
     :func:`bag_of_songs.models.predict_file`.
@@ -847,22 +1243,237 @@ def plot_probabilities(probabilities: Mapping[str, float], *, ax=None,
     probabilities : mapping class -> probability
     ax : matplotlib.axes.Axes, optional
     top : int, optional
-        Show only the ``top`` most likely classes.
+        Show only the ``top`` most likely classes (and the annotated one).
+    true_class : str, optional
+        The annotated class of the file.
     title : str, optional
 
     Returns
     -------
     ax : matplotlib.axes.Axes
     """
-    items = sorted(probabilities.items(), key=lambda kv: -kv[1])[: top or None]
-    ax = _axes(ax, figsize=(6, 0.35 * len(items) + 1.2))
-    names = [str(k) for k, _ in items][::-1]
-    values = [float(v) for _, v in items][::-1]
-    colors = ["tab:gray"] * (len(items) - 1) + ["tab:orange"] if items else []
-    bars = ax.barh(names, values, color=colors)
-    ax.bar_label(bars, fmt="%.2f", fontsize=8, padding=2)
-    ax.set_xlim(0, 1.1)
-    ax.set_xlabel("Probability")
+    items = sorted(probabilities.items(), key=lambda kv: -kv[1])
+    shown = items[: top or None]
+    if true_class is not None and top and str(true_class) not in [str(k) for k, _ in shown]:
+        shown += [kv for kv in items if str(kv[0]) == str(true_class)]
+    ax = _axes(ax, figsize=(6, 0.35 * len(shown) + 1.3))
+    names = [str(k) for k, _ in shown][::-1]
+    values = [float(v) for _, v in shown][::-1]
+    best = str(items[0][0]) if items else None
+    colors = ["tab:orange" if n == best else "tab:gray" for n in names]
+    truth = None if true_class is None else str(true_class)
+    edges = ["k" if n == truth else "none" for n in names]
+    bars = ax.barh(names, values, color=colors, edgecolor=edges, linewidth=1.8)
+    ax.bar_label(bars, labels=[f"{v:.2f}" + ("  annotated" if n == truth else "")
+                               for n, v in zip(names, values, strict=True)],
+                 fontsize=8, padding=2)
+    ax.set_xlim(0, 1.3)
+    ax.set_xticks(np.linspace(0, 1, 6))
+    xlabel = "Probability"
+    if truth is not None:
+        verdict = ("right" if truth == best else "wrong") if truth in names else \
+            f"the annotated class {truth!r} is not among the model's classes"
+        xlabel += f" (orange: predicted; outlined: annotated; {verdict})" if truth in names \
+            else f" ({verdict})"
+    ax.set_xlabel(xlabel, fontsize=8)
     if title:
         ax.set_title(title)
+    return ax
+
+
+def plot_level_probabilities(levels: Mapping[str, Mapping[str, float]], *,
+                             true_classes: Mapping[str, str] | None = None, fig=None,
+                             title: str | None = None):
+    """One panel of class probabilities per label level, as ``predict_file(levels="all")``
+    returns them (the coarse levels derived from the fine one, so they always agree).
+
+    Used in ``notebooks/3-models-prediction.ipynb`` (derived levels).
+
+    Parameters
+    ----------
+    levels : mapping level -> (mapping class -> probability)
+    true_classes : mapping level -> class, optional
+        The annotated class at each level.
+    fig : matplotlib.figure.Figure, optional
+    title : str, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    axes : list of matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if not levels:
+        raise ValueError("no levels to plot")
+    sizes = [len(p) for p in levels.values()]
+    if fig is None:
+        fig = plt.figure(figsize=(6.5, sum(0.32 * n + 0.9 for n in sizes) + 0.4),
+                         layout="constrained")
+    axes = list(fig.subplots(len(levels), 1, squeeze=False,
+                             gridspec_kw={"height_ratios": [n + 2 for n in sizes]})[:, 0])
+    for ax, (level, proba) in zip(axes, levels.items(), strict=True):
+        plot_probabilities(proba, ax=ax, title=level,
+                           true_class=(true_classes or {}).get(level))
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def plot_segment_probabilities(proba: np.ndarray, classes: Sequence[str], *,
+                               true_class: str | None = None, segment: float | None = None,
+                               ax=None, title: str | None = None):
+    """Each segment's class probabilities and the clip's two pooled answers: mean and vote.
+
+    One stacked bar per segment (its probabilities sum to 1), then two bars for the clip:
+    the **mean** of the segments' probabilities (what :func:`bag_of_songs.models.predict_clips`
+    returns by default) and the **vote** (the share of segments whose most likely class is
+    each class). The mean keeps how sure each segment is; the vote counts a hesitant segment
+    as much as a certain one.
+
+    Used in ``notebooks/3-models-prediction.ipynb`` (segment models).
+
+    Parameters
+    ----------
+    proba : np.ndarray [shape=(n_segments, n_classes)]
+        A segment model's probabilities for the rows of one clip.
+    classes : sequence of str [length n_classes]
+    true_class : str, optional
+        The clip's annotated class (named in the title).
+    segment : float, optional
+        The segment length in seconds (labels the segments by their start time).
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+    """
+    P = np.asarray(proba, dtype=float)
+    if P.ndim != 2 or P.shape[1] != len(classes) or not len(P):
+        raise ValueError(f"expected probabilities of shape (n_segments, {len(classes)}), got "
+                         f"{P.shape}")
+    mean = P.mean(axis=0)
+    vote = np.bincount(P.argmax(axis=1), minlength=len(classes)) / len(P)
+    rows = np.vstack([P, mean, vote])
+    names = [f"{i * segment:g} s" if segment else f"segment {i}" for i in range(len(P))]
+    names += ["clip: mean", "clip: vote"]
+    ax = _axes(ax, figsize=(8, 0.28 * len(rows) + 1.4))
+    y = np.arange(len(rows))[::-1].astype(float)
+    y[-2:] -= 0.6  # a gap between the segments and the clip's answers
+    left = np.zeros(len(rows))
+    for j, c in enumerate(classes):
+        ax.barh(y, rows[:, j], left=left, color=f"C{j % 10}", label=str(c), height=0.8)
+        left += rows[:, j]
+    ax.set_yticks(y, names)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Probability")
+    _legend_outside(ax, title="class")
+    pred_mean, pred_vote = classes[int(mean.argmax())], classes[int(vote.argmax())]
+    ax.set_title(title or (f"Segments of one clip: mean -> {pred_mean}, vote -> {pred_vote}"
+                           + (f" (annotated: {true_class})" if true_class is not None else "")))
+    return ax
+
+
+def plot_taggram(taggram: np.ndarray, tags: Sequence[str], *, top: int = 10,
+                 patch_seconds: float = 3.0, ax=None, colorbar: bool = True,
+                 title: str | None = None):
+    """A taggram: the tagging network's probability of each tag for each 3 s patch of a clip.
+
+    Only the ``top`` tags with the highest mean probability over the clip are shown, the most
+    likely on top (:func:`top_tags` lists them).
+
+    Used in ``notebooks/5-pretrained-embeddings.ipynb`` with
+    :func:`bag_of_songs.musicnn.musicnn_features` (``layer="taggram"``) and
+    :func:`bag_of_songs.musicnn.musicnn_tags`.
+
+    Parameters
+    ----------
+    taggram : np.ndarray [shape=(n_patches, n_tags)]
+    tags : sequence of str [length n_tags]
+    top : int
+    patch_seconds : float
+        Seconds per patch (musicnn: 3 s, without overlap).
+    ax : matplotlib.axes.Axes, optional
+    colorbar : bool
+    title : str, optional
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        Its y tick labels are the tags shown, most likely first (top row).
+    """
+    best = top_tags(taggram, tags, n=top)
+    index = [list(map(str, tags)).index(t) for t in best["tag"]]
+    data = np.asarray(taggram, dtype=float)[:, index].T  # (top, n_patches), most likely first
+    ax = _axes(ax, figsize=(8, 0.25 * len(index) + 1.2))
+    n_patches = data.shape[1]
+    img = ax.imshow(data, aspect="auto", cmap="viridis", vmin=0, vmax=1, origin="upper",
+                    interpolation="nearest",
+                    extent=(0, n_patches * patch_seconds, len(index) - 0.5, -0.5))
+    ax.set_yticks(range(len(index)), list(best["tag"]))
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_xlabel("Time (s): one column per 3 s patch" if patch_seconds == 3.0 else "Time (s)")
+    if colorbar:
+        ax.figure.colorbar(img, ax=ax, pad=0.01).set_label("Tag probability")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_segments(table: pd.DataFrame, *, label_column: str,
+                  features: Sequence[str] | None = None, classes: Sequence[str] | None = None,
+                  n_clips: int = 3, ax=None, title: str | None = None):
+    """Texture windows in feature space: each clip's segments around the clip's mean.
+
+    A few clips of two classes (the first ``n_clips`` of each in table order): every segment
+    is a small dot, joined by a thin line to its clip's mean over its segments (a large
+    marker; the whole-clip row is this mean, up to the frames after the last whole segment).
+    The coordinates are two features, or the first two principal components of all the
+    table's rows (:func:`segment_projection`). A clip whose segments spread widely changes
+    its texture within the song; one row per clip would hide that.
+
+    Used in ``notebooks/2-features-explanation.ipynb`` (texture windows).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A segment table (``audio_file``, ``segment``, the label column, features).
+    label_column : str
+    features : sequence of two str, optional
+        Default: PCA of every feature column.
+    classes : sequence of str, optional
+        The classes to show (default: the first two, sorted).
+    n_clips : int
+        Clips per class.
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+    """
+    points, labels = segment_projection(table, label_column=label_column, features=features)
+    classes = list(classes) if classes is not None else sorted(points["label"].unique())[:2]
+    ax = _axes(ax, figsize=(7.5, 5.5))
+    markers = "osD^vP*X"
+    for ci, cls in enumerate(classes):
+        sub = points[points["label"] == str(cls)]
+        clips = list(dict.fromkeys(sub["audio_file"]))[:n_clips]
+        for k, clip in enumerate(clips):
+            pts = sub[sub["audio_file"] == clip]
+            cx, cy = pts["x"].mean(), pts["y"].mean()
+            color = f"C{ci % 10}"
+            for x, y in zip(pts["x"], pts["y"], strict=True):
+                ax.plot([cx, x], [cy, y], color=color, linewidth=0.6, alpha=0.5)
+            ax.scatter(pts["x"], pts["y"], s=14, color=color, alpha=0.8,
+                       marker=markers[k % len(markers)])
+            ax.scatter([cx], [cy], s=140, color=color, edgecolors="k", linewidths=1.0,
+                       marker=markers[k % len(markers)], zorder=3,
+                       label=f"{cls}: {Path(clip).stem} ({len(pts)} segments)")
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    _legend_outside(ax, title="clip (large: its mean)")
+    ax.set_title(title or "Segments (small) around their clip's mean (large)")
     return ax
