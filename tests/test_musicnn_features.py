@@ -393,8 +393,8 @@ def test_predict_file_embeds_a_new_mp3_as_the_table_did(real_data, emotify_dir, 
     new = sorted((emotify_dir / "classical").glob("*.mp3"))[5]
     assert new.name not in set(ann["source"].str.split("/").str[-1])
     result = predict_file(loaded, new, levels="all")
-    assert abs(sum(result["label"].values()) - 1) < 1e-6
-    assert next(iter(result["fst_level_label"])) == "Classic"
+    assert abs(sum(result["label"]["probabilities"].values()) - 1) < 1e-6
+    assert result["fst_level_label"]["genre"] == "Classic"
     # Other weights installed than the model was trained with: refused, not a silent change.
     monkeypatch.setattr(mn, "_checkpoint_sha256", lambda folder: "0" * 64)
     with pytest.raises(ModelError, match="other musicnn weights"):
