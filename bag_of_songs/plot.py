@@ -58,6 +58,12 @@ __all__ = [
     "plot_level_probabilities",
     "plot_segment_probabilities",
     "plot_taggram",
+    "plot_log_mels",
+    "fusion_curve",
+    "plot_fusion_weight",
+    "plot_confusion_matrices_by_level",
+    "rank_disagreements",
+    "plot_disagreements",
 ]
 
 #: Title and y-axis label of each frame-level feature of
@@ -1477,3 +1483,408 @@ def plot_segments(table: pd.DataFrame, *, label_column: str,
     _legend_outside(ax, title="clip (large: its mean)")
     ax.set_title(title or "Segments (small) around their clip's mean (large)")
     return ax
+
+
+# ---------------------------------------------------------------------------------------------
+# Spectrogram CNN and hybrid (notebook 4)
+
+
+def plot_log_mels(log_mels: Mapping[str, np.ndarray], *, sr: int = SAMPLE_RATE,
+                  hop_length: int = HOP_LENGTH, crop_frames: int | None = None,
+                  top_db: float = 80.0, fig=None, axes=None, title: str | None = None):
+    """Log-mel spectrograms side by side (e.g. one clip per class), on one shared dB scale.
+
+    Every panel uses the same colour limits (the highest value of all panels and ``top_db``
+    below it), so a darker panel is a quieter clip and the brightness of a band can be compared
+    across classes: the absolute dB values are what the CNN sees, after one global shift and
+    scale. With ``crop_frames``, a white box marks the first crop of that many frames: the
+    window the CNN classifies at a time.
+
+    Used in ``notebooks/4-spectrogram-cnn.ipynb`` (section 1) with
+    :func:`bag_of_songs.cnn.log_mel_cache` or :func:`bag_of_songs.cnn.clip_log_mel`.
+
+    Parameters
+    ----------
+    log_mels : mapping name -> np.ndarray [shape=(n_mels, t)]
+        dB values (e.g. ``{"Rock": S_db, ...}``); the names become the panel titles.
+    sr, hop_length : int
+        Sampling rate and hop H of the spectrograms (time axis in seconds; mel axis in Hz up
+        to ``sr / 2``).
+    crop_frames : int, optional
+        Frames of a training crop (129 = 3.0 s) to outline on each panel.
+    top_db : float
+        Range of the colour scale below the highest value (80 dB, the front end's floor).
+    fig : matplotlib.figure.Figure, optional
+        An empty figure to draw in (one row of panels, or two when there are more than four).
+    axes : sequence of matplotlib.axes.Axes, optional
+        One per spectrogram.
+    title : str, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    axes : list of matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        When there is nothing to plot or a spectrogram is not 2-D.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    specs = {str(k): np.asarray(v, dtype=np.float32) for k, v in log_mels.items()}
+    if not specs:
+        raise ValueError("no spectrograms to plot")
+    bad = [k for k, v in specs.items() if v.ndim != 2]
+    if bad:
+        raise ValueError(f"spectrograms must be 2-D (n_mels, t); not: {bad}")
+    n = len(specs)
+    if axes is None:
+        n_cols = n if n <= 4 else int(np.ceil(n / 2))
+        n_rows = int(np.ceil(n / n_cols))
+        if fig is None:
+            fig = plt.figure(figsize=(3.6 * n_cols + 0.8, 2.9 * n_rows + 0.3),
+                             layout="constrained")
+        grid = fig.subplots(n_rows, n_cols, squeeze=False, sharey=True)
+        axes = list(grid.ravel())
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        axes = axes[:n]
+    axes = list(axes)
+    if len(axes) != n:
+        raise ValueError(f"need {n} axes, got {len(axes)}")
+    fig = axes[0].figure
+    vmax = float(max(v.max() for v in specs.values()))
+    vmin = vmax - float(top_db)
+    img = None
+    for i, (ax, (name, S)) in enumerate(zip(axes, specs.items(), strict=True)):
+        img = _specshow(S, sr=sr, hop_length=hop_length, ax=ax, y_axis="mel", cmap="magma",
+                        colorbar=False, cbar_label=None, vmin=vmin, vmax=vmax, fmax=sr / 2)
+        ax.set_title(name)
+        spec = ax.get_subplotspec()
+        first = spec.is_first_col() if spec is not None else i == 0
+        ax.set_ylabel("Frequency (Hz, mel scale)" if first else "")
+        if crop_frames is not None and crop_frames <= S.shape[1]:
+            ax.add_patch(Rectangle((0.0, 0.0), crop_frames * hop_length / sr, sr / 2,
+                                   fill=False, edgecolor="white", linewidth=1.5,
+                                   linestyle="--",
+                                   label=f"one crop ({crop_frames * hop_length / sr:.1f} s)"))
+    if crop_frames is not None:
+        axes[0].legend(loc="upper right", fontsize="x-small", framealpha=0.6)
+    cb = fig.colorbar(img, ax=axes, pad=0.01, shrink=0.9)
+    cb.set_label("dB (10 log10 of mel power)")
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def fusion_curve(p_a: np.ndarray, p_b: np.ndarray, y, *, grid: int = 11) -> pd.DataFrame:
+    """Scores of the late fusion ``w * p_a + (1 - w) * p_b`` for weights ``w`` from 0 to 1.
+
+    What :func:`bag_of_songs.cnn.choose_fusion_weight` minimises (the log-loss), with the
+    accuracy and macro F1 beside it, so a notebook can draw and print the curve it chose the
+    weight on. Compute it on the **validation** clips: the test clips never choose.
+
+    Used in ``notebooks/4-spectrogram-cnn.ipynb`` (section 4, through
+    :func:`plot_fusion_weight`).
+
+    Parameters
+    ----------
+    p_a, p_b : np.ndarray [shape=(n_clips, n_classes)]
+        Two models' class probabilities for the same clips, columns in the same class order.
+    y : array-like [shape=(n_clips,), dtype=int]
+        Each clip's class index.
+    grid : int
+        Weights ``np.linspace(0, 1, grid)`` (11: steps of 0.1, as ``choose_fusion_weight``).
+
+    Returns
+    -------
+    curve : pandas.DataFrame [shape=(grid, 4)]
+        ``weight`` (of ``p_a``), ``log_loss`` (mean of ``-log p(true class)``, probabilities
+        clipped at 1e-7), ``accuracy`` and ``f1_macro`` (over the classes that occur in ``y``
+        or in the predictions) of the fused probabilities.
+
+    Raises
+    ------
+    ValueError
+        On shapes that disagree, ``grid < 2``, or labels out of range.
+    """
+    from sklearn.metrics import f1_score
+
+    p_a, p_b = np.asarray(p_a, dtype=float), np.asarray(p_b, dtype=float)
+    y = np.asarray(y)
+    if p_a.ndim != 2 or p_a.shape != p_b.shape or y.shape != (len(p_a),):
+        raise ValueError(f"need two (n_clips, n_classes) arrays and n_clips labels, got "
+                         f"{p_a.shape}, {p_b.shape} and {y.shape}")
+    if int(grid) < 2:
+        raise ValueError(f"grid must be at least 2, got {grid}")
+    if len(y) and (y.min() < 0 or y.max() >= p_a.shape[1]):
+        raise ValueError(f"labels must lie in 0..{p_a.shape[1] - 1}")
+    y = y.astype(int)
+    rows = []
+    for w in np.linspace(0.0, 1.0, int(grid)):
+        p = w * p_a + (1.0 - w) * p_b
+        pred = p.argmax(axis=1)
+        seen = sorted(set(y.tolist()) | set(pred.tolist()))
+        rows.append({"weight": float(w),
+                     "log_loss": float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y],
+                                                               1e-7, 1.0)))),
+                     "accuracy": float(np.mean(pred == y)),
+                     "f1_macro": float(f1_score(y, pred, labels=seen, average="macro",
+                                                zero_division=0))})
+    return pd.DataFrame(rows)
+
+
+def plot_fusion_weight(curve: pd.DataFrame, *, chosen: float | None = None,
+                       names: Sequence[str] = ("CNN", "MLP"), fig=None, axes=None,
+                       title: str | None = None):
+    """Late fusion against its weight: the log-loss it is chosen on, and the macro F1.
+
+    Two panels over the weight ``w`` of the first model (0: the second model alone, 1: the
+    first alone): the log-loss (what :func:`bag_of_songs.cnn.choose_fusion_weight` minimises)
+    and the accuracy and macro F1, with the chosen weight marked.
+
+    Used in ``notebooks/4-spectrogram-cnn.ipynb`` (section 4) with :func:`fusion_curve` of
+    the validation clips.
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        Columns ``weight, log_loss, accuracy, f1_macro`` (:func:`fusion_curve`).
+    chosen : float, optional
+        The weight chosen (a dashed line).
+    names : sequence of two str
+        The two models, first the one weighted by ``w``.
+    fig : matplotlib.figure.Figure, optional
+    axes : sequence of two matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    axes : list of two matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    missing = [c for c in ("weight", "log_loss", "accuracy", "f1_macro") if c not in curve]
+    if missing:
+        raise ValueError(f"the curve lacks column(s) {missing}")
+    a, b = (str(x) for x in names)
+    if axes is None:
+        if fig is None:
+            fig = plt.figure(figsize=(10, 3.3), layout="constrained")
+        axes = fig.subplots(1, 2)
+    axes = list(axes)
+    fig = axes[0].figure
+    w = curve["weight"].to_numpy(dtype=float)
+    axes[0].plot(w, curve["log_loss"], marker=".", color="C3", label="log-loss")
+    axes[0].set_ylabel("Log-loss (lower is better)")
+    axes[1].plot(w, curve["f1_macro"], marker=".", color="C0", label="macro F1")
+    axes[1].plot(w, curve["accuracy"], marker=".", color="C1", linestyle=":",
+                 label="accuracy")
+    axes[1].set_ylim(-0.02, 1.05)
+    axes[1].set_ylabel("Score")
+    for ax in axes:
+        if chosen is not None:
+            ax.axvline(chosen, color="k", linestyle="--", linewidth=1,
+                       label=f"chosen w = {chosen:.1f}")
+        ax.set_xlim(-0.03, 1.03)
+        ax.set_xlabel(f"Weight w of the {a} (0 = {b} alone, 1 = {a} alone)")
+        ax.legend(fontsize="small")
+    axes[0].set_title(f"{a} + {b} late fusion: log-loss")
+    axes[1].set_title(f"{a} + {b} late fusion: macro F1 and accuracy")
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def plot_confusion_matrices_by_level(metrics: Mapping[str, Mapping[str, Mapping]], *,
+                                     normalize: bool = False, fig=None,
+                                     title: str | None = None):
+    """A grid of confusion matrices: one row per label level, one column per model.
+
+    Each row is :func:`plot_confusion_matrices` of that level's models, drawn in a subfigure
+    whose height follows the level's number of classes, so a 2-class and a 4-class level are
+    both readable in one figure.
+
+    Used in ``notebooks/4-spectrogram-cnn.ipynb`` (section 5) to compare the feature models,
+    the CNN and the hybrid on every level.
+
+    Parameters
+    ----------
+    metrics : mapping level -> (mapping model name -> dict)
+        What :func:`bag_of_songs.models.evaluate` returns, per level and model.
+    normalize : bool
+        Show each row as fractions of that true class.
+    fig : matplotlib.figure.Figure, optional
+        An empty figure to draw in.
+    title : str, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    axes : list of lists of matplotlib.axes.Axes
+        ``axes[i][j]``: level ``i``, model ``j``.
+    """
+    import matplotlib.pyplot as plt
+
+    if not metrics or not all(metrics.values()):
+        raise ValueError("no metrics to plot (every level needs at least one model)")
+    sizes = [confusion_matrix_size(next(iter(m.values()))["classes"], min_side=2.4)
+             for m in metrics.values()]
+    n_models = max(len(m) for m in metrics.values())
+    if fig is None:
+        width = max(w for w, _ in sizes) * n_models
+        height = sum(h + 0.35 for _, h in sizes) + (0.3 if title else 0.0)
+        fig = plt.figure(figsize=(width, height), layout="constrained")
+    subfigs = fig.subfigures(len(metrics), 1, squeeze=False,
+                             height_ratios=[h + 0.35 for _, h in sizes])[:, 0]
+    axes = []
+    for sub, (level, models) in zip(subfigs, metrics.items(), strict=True):
+        _, row = plot_confusion_matrices(models, normalize=normalize, fig=sub,
+                                         title=f"Test split, {level}")
+        axes.append(row)
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def rank_disagreements(clips, proba_a: np.ndarray, proba_b: np.ndarray,
+                       classes: Sequence[str], y_true=None, *,
+                       names: Sequence[str] = ("CNN", "SVC")) -> pd.DataFrame:
+    """The clips on which two models disagree, most different first.
+
+    For each clip: each model's most likely class and its probability, whether the two
+    differ, and how far apart their probability vectors are (the total-variation distance
+    :math:`\\frac12 \\sum_c |p_a(c) - p_b(c)|`, 0 when identical, 1 when they share no mass).
+    Rows where the predicted classes differ come first, then by that distance, so the head of
+    the table is always worth a look, even when the models never disagree.
+
+    Used in ``notebooks/4-spectrogram-cnn.ipynb`` (section 6, with
+    :func:`plot_disagreements`).
+
+    Parameters
+    ----------
+    clips : sequence of str [shape=(n_clips,)]
+        Clip ids (``audio_file``), as :func:`bag_of_songs.models.predict_clips` returns them.
+    proba_a, proba_b : np.ndarray [shape=(n_clips, n_classes)]
+        The two models' class probabilities for those clips, columns in ``classes`` order.
+    classes : sequence of str
+    y_true : array-like [shape=(n_clips,), dtype=int], optional
+        Each clip's class index.
+    names : sequence of two str
+        The models' names, used in the column names (lower case).
+
+    Returns
+    -------
+    table : pandas.DataFrame [shape=(n_clips, ...)]
+        ``audio_file``, ``true`` (when ``y_true`` is given), ``<a>`` and ``<a>_p`` (the first
+        model's class and its probability), ``<b>`` and ``<b>_p``, ``disagree`` (bool),
+        ``distance``, and, with ``y_true``, ``<a>_right`` and ``<b>_right`` (bool).
+
+    Raises
+    ------
+    ValueError
+        On shapes that disagree.
+    """
+    clips = np.asarray(clips, dtype=object)
+    pa, pb = np.asarray(proba_a, dtype=float), np.asarray(proba_b, dtype=float)
+    classes = [str(c) for c in classes]
+    if pa.ndim != 2 or pa.shape != pb.shape or pa.shape != (len(clips), len(classes)):
+        raise ValueError(f"need probabilities of shape ({len(clips)}, {len(classes)}) for both "
+                         f"models, got {pa.shape} and {pb.shape}")
+    a, b = (str(x).lower() for x in names)
+    if a == b:
+        raise ValueError(f"the two models need different names, got {names}")
+    ia, ib = pa.argmax(axis=1), pb.argmax(axis=1)
+    rows = np.arange(len(clips))
+    out = pd.DataFrame({"audio_file": clips.astype(str)})
+    if y_true is not None:
+        y = np.asarray(y_true).astype(int)
+        if y.shape != (len(clips),):
+            raise ValueError(f"y_true needs {len(clips)} labels, got shape {y.shape}")
+        out["true"] = [classes[i] for i in y]
+    out[a] = [classes[i] for i in ia]
+    out[f"{a}_p"] = pa[rows, ia]
+    out[b] = [classes[i] for i in ib]
+    out[f"{b}_p"] = pb[rows, ib]
+    out["disagree"] = ia != ib
+    out["distance"] = 0.5 * np.abs(pa - pb).sum(axis=1)
+    if y_true is not None:
+        out[f"{a}_right"] = ia == y
+        out[f"{b}_right"] = ib == y
+    order = np.lexsort((rows, -out["distance"].to_numpy(), ~out["disagree"].to_numpy()))
+    return out.iloc[order].reset_index(drop=True)
+
+
+def plot_disagreements(table: pd.DataFrame, log_mels: Sequence[np.ndarray], *,
+                       names: Sequence[str] = ("CNN", "SVC"), sr: int = SAMPLE_RATE,
+                       hop_length: int = HOP_LENGTH, top_db: float = 80.0, fig=None,
+                       title: str | None = None):
+    """The log-mel spectrograms of a few clips, each titled with both models' answers.
+
+    One panel per row of ``table`` (e.g. the head of :func:`rank_disagreements`), on one
+    shared dB scale as :func:`plot_log_mels`; each title names the clip, its annotated class,
+    and each model's class and probability, marked "right" or "wrong" when the truth is known.
+
+    Used in ``notebooks/4-spectrogram-cnn.ipynb`` (section 6).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows of :func:`rank_disagreements` (same ``names``).
+    log_mels : sequence of np.ndarray [shape=(n_mels, t)]
+        The clips' dB spectrograms, in the order of ``table``'s rows.
+    names : sequence of two str
+    sr, hop_length : int
+    top_db : float
+    fig : matplotlib.figure.Figure, optional
+    title : str, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    axes : list of matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        When the table is empty, lacks the models' columns, or has another number of rows
+        than ``log_mels``.
+    """
+    a, b = (str(x).lower() for x in names)
+    missing = [c for c in ("audio_file", a, f"{a}_p", b, f"{b}_p") if c not in table.columns]
+    if missing:
+        raise ValueError(f"the table lacks column(s) {missing} (from rank_disagreements with "
+                         f"names={tuple(names)}?)")
+    if table.empty or len(table) != len(log_mels):
+        raise ValueError(f"need one spectrogram per row: {len(table)} rows, {len(log_mels)} "
+                         "spectrograms")
+
+    def verdict(row, key):
+        right = row.get(f"{key}_right")
+        return "" if right is None or right != right else (" right" if right else " wrong")
+
+    panels = {}
+    for row, S in zip(table.to_dict("records"), log_mels, strict=True):
+        truth = f"true {row['true']}; " if "true" in row else ""
+        label = (f"{Path(str(row['audio_file'])).name}\n{truth}{names[0]}: {row[a]} "
+                 f"({row[f'{a}_p']:.2f}){verdict(row, a)}; {names[1]}: {row[b]} "
+                 f"({row[f'{b}_p']:.2f}){verdict(row, b)}")
+        panels[label] = S
+    import matplotlib.pyplot as plt
+
+    n = len(panels)
+    n_cols = min(n, 2)
+    n_rows = int(np.ceil(n / n_cols))
+    if fig is None:
+        fig = plt.figure(figsize=(5.2 * n_cols + 0.8, 3.1 * n_rows + 0.3), layout="constrained")
+    grid = list(fig.subplots(n_rows, n_cols, squeeze=False, sharey=True).ravel())
+    for ax in grid[n:]:
+        ax.set_visible(False)
+    fig, axes = plot_log_mels(panels, sr=sr, hop_length=hop_length, top_db=top_db,
+                              axes=grid[:n], title=title)
+    for ax in axes:
+        ax.title.set_fontsize("small")
+    return fig, axes

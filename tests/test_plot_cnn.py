@@ -1,0 +1,188 @@
+"""The figures and helpers of notebook 4 in bag_of_songs.plot: known answers, drawn off-screen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+mpl = pytest.importorskip("matplotlib")
+mpl.use("Agg")
+
+from bag_of_songs.plot import (  # noqa: E402
+    fusion_curve,
+    plot_confusion_matrices_by_level,
+    plot_disagreements,
+    plot_fusion_weight,
+    plot_log_mels,
+    rank_disagreements,
+    save_figure,
+)
+
+
+@pytest.fixture
+def close_figures():
+    import matplotlib.pyplot as plt
+
+    yield
+    plt.close("all")
+
+
+def _log_mel(rng, n_mels=96, t=1292, level=-20.0):
+    return (level + 10 * rng.standard_normal((n_mels, t))).astype(np.float16)
+
+
+# ---------------------------------------------------------------------------------------------
+# fusion_curve
+
+
+def test_fusion_curve_known_answer():
+    p_a = np.array([[0.9, 0.1], [0.2, 0.8]])  # right on both
+    p_b = np.array([[0.4, 0.6], [0.7, 0.3]])  # wrong on both
+    y = np.array([0, 1])
+    curve = fusion_curve(p_a, p_b, y, grid=3)
+    assert curve["weight"].tolist() == [0.0, 0.5, 1.0]
+    assert curve["accuracy"].tolist() == [0.0, 1.0, 1.0]  # w = 0.5: [0.65, 0.35], [0.45, 0.55]
+    assert curve["f1_macro"].tolist() == [0.0, 1.0, 1.0]
+    expected = [-np.mean(np.log([0.4, 0.3])), -np.mean(np.log([0.65, 0.55])),
+                -np.mean(np.log([0.9, 0.8]))]
+    np.testing.assert_allclose(curve["log_loss"], expected)
+
+
+def test_fusion_curve_minimum_is_the_weight_choose_fusion_weight_picks(rng):
+    from bag_of_songs.cnn import choose_fusion_weight
+
+    y = rng.integers(0, 3, 30)
+    p_a = rng.dirichlet(np.ones(3), 30)
+    p_b = rng.dirichlet(np.ones(3), 30)
+    curve = fusion_curve(p_a, p_b, y)
+    w = choose_fusion_weight(p_a, p_b, y)
+    assert curve.loc[curve["log_loss"].idxmin(), "weight"] == pytest.approx(w)
+
+
+def test_fusion_curve_refuses_bad_shapes():
+    p = np.full((2, 2), 0.5)
+    with pytest.raises(ValueError, match="n_clips"):
+        fusion_curve(p, np.full((3, 2), 0.5), [0, 1])
+    with pytest.raises(ValueError, match="labels"):
+        fusion_curve(p, p, [0, 2])
+    with pytest.raises(ValueError, match="grid"):
+        fusion_curve(p, p, [0, 1], grid=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# rank_disagreements
+
+
+def test_rank_disagreements_known_answer():
+    classes = ["a", "b", "c"]
+    p_cnn = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.5, 0.4, 0.1], [0.2, 0.2, 0.6]])
+    p_svc = np.array([[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.4, 0.5, 0.1], [0.1, 0.2, 0.7]])
+    table = rank_disagreements(["x", "y", "z", "w"], p_cnn, p_svc, classes, [0, 1, 1, 2],
+                               names=("CNN", "SVC"))
+    # y and z disagree (y further apart: 0.5 against 0.1); then w (0.1), then x (0)
+    assert table["audio_file"].tolist() == ["y", "z", "w", "x"]
+    assert table["disagree"].tolist() == [True, True, False, False]
+    np.testing.assert_allclose(table["distance"], [0.5, 0.1, 0.1, 0.0], atol=1e-12)
+    first = table.iloc[0]
+    assert (first["true"], first["cnn"], first["svc"]) == ("b", "b", "a")
+    assert first["cnn_p"] == pytest.approx(0.8) and first["svc_p"] == pytest.approx(0.6)
+    assert bool(first["cnn_right"]) and not bool(first["svc_right"])
+
+
+def test_rank_disagreements_without_truth_and_bad_input():
+    p = np.array([[0.3, 0.7]])
+    table = rank_disagreements(["x"], p, p, ["a", "b"], names=("CNN", "MLP"))
+    assert "true" not in table and "cnn_right" not in table
+    assert table[["cnn", "mlp"]].iloc[0].tolist() == ["b", "b"]
+    with pytest.raises(ValueError, match="shape"):
+        rank_disagreements(["x", "y"], p, p, ["a", "b"])
+    with pytest.raises(ValueError, match="different names"):
+        rank_disagreements(["x"], p, p, ["a", "b"], names=("CNN", "cnn"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def test_plot_log_mels_shares_one_db_scale_and_marks_a_crop(rng, close_figures, tmp_path):
+    mels = {"Classic": _log_mel(rng, level=-40.0), "Rock": _log_mel(rng, level=-10.0),
+            "Pop": _log_mel(rng), "Electronic": _log_mel(rng)}
+    fig, axes = plot_log_mels(mels, crop_frames=129, title="one clip per class")
+    assert [ax.get_title() for ax in axes] == list(mels)
+    limits = {ax.collections[0].get_clim() for ax in axes}
+    assert len(limits) == 1  # one colour scale for every panel
+    vmin, vmax = limits.pop()
+    assert vmax == pytest.approx(max(float(v.max()) for v in mels.values()))
+    assert vmax - vmin == pytest.approx(80.0)
+    crop = axes[0].patches[0]
+    assert crop.get_width() == pytest.approx(129 * 512 / 22050)  # 3.0 s
+    path = save_figure(fig, tmp_path / "log_mel_per_class.png")
+    assert path.stat().st_size < 200_000
+
+
+def test_plot_log_mels_two_rows_beyond_four_and_refusals(rng, close_figures):
+    mels = {str(i): _log_mel(rng, t=200) for i in range(6)}
+    fig, axes = plot_log_mels(mels)
+    assert len(axes) == 6 and len({ax.get_subplotspec().rowspan.start for ax in axes}) == 2
+    with pytest.raises(ValueError, match="no spectrograms"):
+        plot_log_mels({})
+    with pytest.raises(ValueError, match="2-D"):
+        plot_log_mels({"a": np.zeros(10)})
+
+
+def test_plot_fusion_weight_marks_the_chosen_weight(rng, close_figures):
+    y = rng.integers(0, 2, 20)
+    curve = fusion_curve(rng.dirichlet([1, 1], 20), rng.dirichlet([1, 1], 20), y)
+    fig, axes = plot_fusion_weight(curve, chosen=0.3, names=("CNN", "MLP"))
+    assert len(axes) == 2
+    assert "CNN + MLP" in axes[0].get_title()
+    for ax in axes:
+        assert any(list(line.get_xdata()) == [0.3, 0.3] for line in ax.get_lines())
+    with pytest.raises(ValueError, match="lacks"):
+        plot_fusion_weight(curve.drop(columns="f1_macro"))
+
+
+def _metrics(classes, rng):
+    cm = rng.integers(0, 5, (len(classes), len(classes)))
+    return {"classes": list(classes), "confusion_matrix": cm.tolist()}
+
+
+def test_plot_confusion_matrices_by_level_one_row_per_level(rng, close_figures, tmp_path):
+    levels = {"fst_level_label": ["Classic", "Non_classic"],
+              "label": ["classical", "electronic", "pop", "rock"]}
+    metrics = {lv: {m: _metrics(c, rng) for m in ("MLP", "SVC", "Random forest", "CNN",
+                                                   "Hybrid")}
+               for lv, c in levels.items()}
+    fig, axes = plot_confusion_matrices_by_level(metrics, title="all models")
+    assert [len(row) for row in axes] == [5, 5]
+    assert [ax.get_title() for ax in axes[1]] == ["MLP", "SVC", "Random forest", "CNN", "Hybrid"]
+    assert [t.get_text() for t in axes[1][0].get_xticklabels()] == levels["label"]
+    assert save_figure(fig, tmp_path / "cm.png").stat().st_size < 200_000
+    with pytest.raises(ValueError, match="no metrics"):
+        plot_confusion_matrices_by_level({})
+
+
+def test_plot_disagreements_titles_name_both_answers(rng, close_figures):
+    p_a = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]])
+    p_b = np.array([[0.2, 0.8], [0.4, 0.6], [0.7, 0.3]])
+    table = rank_disagreements(["test/audios/a.wav", "test/audios/b.wav", "test/audios/c.wav"],
+                               p_a, p_b, ["Classic", "Non_classic"], [0, 1, 0])
+    shown = table.head(3)
+    fig, axes = plot_disagreements(shown, [_log_mel(rng, t=300) for _ in range(3)])
+    assert len(axes) == 3
+    first = axes[0].get_title()
+    assert first.startswith("a.wav") and "true Classic" in first
+    assert "CNN: Classic (0.90) right" in first and "SVC: Non_classic (0.80) wrong" in first
+    assert sum(ax.get_visible() for ax in fig.axes if ax.get_label() != "<colorbar>") == 3
+    with pytest.raises(ValueError, match="one spectrogram per row"):
+        plot_disagreements(shown, [_log_mel(rng, t=300)])
+    with pytest.raises(ValueError, match="lacks"):
+        plot_disagreements(shown, [_log_mel(rng, t=300)] * 3, names=("CNN", "MLP"))
+
+
+def test_rank_disagreements_table_is_a_dataframe_in_clip_order_when_all_agree():
+    p = np.array([[0.6, 0.4], [0.6, 0.4]])
+    table = rank_disagreements(["x", "y"], p, p, ["a", "b"])
+    assert isinstance(table, pd.DataFrame)
+    assert table["audio_file"].tolist() == ["x", "y"] and not table["disagree"].any()
