@@ -4,8 +4,11 @@ Modules mirror the notebooks:
 
 - :mod:`bag_of_songs.data` (notebook 1): load and homogenise audio, prepare corpora.
 - :mod:`bag_of_songs.features` (notebook 2): frame-level features and the feature table.
-- :mod:`bag_of_songs.models` (notebook 3): TabularDataset, MLP, SVC, random forest, evaluation.
-- :mod:`bag_of_songs.plot`: figures for all three.
+- :mod:`bag_of_songs.models` (notebook 3): TabularDataset, MLP, SVC, random forest, evaluation,
+  model selection, segment models and label hierarchies.
+- :mod:`bag_of_songs.cnn` (notebook 4): log-mel spectrograms, the CNN and the hybrid.
+- :mod:`bag_of_songs.musicnn` (notebook 5): the pretrained musicnn embeddings, ported to torch.
+- :mod:`bag_of_songs.plot`: figures for all of them.
 
 ``bag_of_songs.models`` imports torch; it is loaded on first use, so importing the package
 stays light.

@@ -100,6 +100,7 @@ __all__ = [
     "check_settings",
     "check_musicnn_checkpoint",
     "build_feature_table",
+    "extract_feature_table",
     "build_feature_tables",
     "feature_settings",
     "read_feature_settings",
@@ -2302,8 +2303,11 @@ def _csv_writer(df: pd.DataFrame):
     return lambda tmp: df.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
 
 
-def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, progress: bool,
-                 log) -> _StagedSplit:
+def _compute_table(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, progress: bool,
+                   log) -> tuple[pd.DataFrame, list, list[str], list[str], str, int]:
+    """The feature table of one split, in memory: (table, skipped, label columns, feature
+    columns, annotations SHA-256, clips kept). Raises StaleFeaturesError when annotations.csv
+    changed meanwhile."""
     from .parallel import map_parallel
 
     ann_path = split_dir / "annotations.csv"
@@ -2346,6 +2350,13 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, pro
         raise StaleFeaturesError(
             f"{ann_path} changed while the features of split {split_dir.name!r} were being "
             f"extracted (another `prepare` run?); nothing was written; {_rerun(split_dir)}")
+    return table, skipped, labels, columns, ann_sha, len(rows)
+
+
+def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, progress: bool,
+                 log) -> _StagedSplit:
+    table, skipped, labels, columns, ann_sha, n_clips = _compute_table(
+        split_dir, settings, n_jobs=n_jobs, scheduler=scheduler, progress=progress, log=log)
     staged = _StagedSplit(split_dir, table)
     try:
         csv_path = staged.stage(split_dir / "features.csv",
@@ -2356,7 +2367,7 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, pro
             staged.stage(skip_path, _csv_writer(skip_table), ".csv.tmp")
         meta = {"format_version": FEATURES_FORMAT_VERSION, **settings,
                 "label_columns": labels, "feature_columns": columns,
-                "n_rows": len(table), "n_clips": len(rows),
+                "n_rows": len(table), "n_clips": n_clips,
                 "annotations_sha256": ann_sha, "features_sha256": sha256_file(csv_path)}
         staged.stage(split_dir / "features.json",
                      lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"),
@@ -2484,6 +2495,60 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
         finally:
             staged.discard()
     return staged.table
+
+
+def extract_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = ("mean",),
+                          feature_set: str | Iterable[str] = "seed", n_mfcc: int = 13,
+                          segment: float | None = None, segment_hop: float | None = None,
+                          musicnn_model: str | None = None, musicnn_layer: str | None = None,
+                          n_jobs: int = -1, scheduler=None, progress: bool = True, log=None
+                          ) -> pd.DataFrame:
+    """The table :func:`build_feature_table` would write, computed in memory: nothing is
+    written, and the split's ``features.csv`` is left as it is.
+
+    For comparing feature settings side by side (segments, another feature set, an
+    embedding) without replacing the table the other steps read, as
+    :func:`bag_of_songs.models.compare_feature_sets` and the notebooks do. The rows are the
+    same, clip for clip, as a table built with the same settings; clips that cannot be read
+    are reported (``log``) and left out.
+
+    Used in ``notebooks/2-features-explanation.ipynb`` (texture windows) and
+    ``notebooks/3-models-prediction.ipynb``.
+
+    Parameters
+    ----------
+    split_dir : path-like
+        A prepared split, e.g. ``ccmusic/train``.
+    stats, feature_set, n_mfcc, segment, segment_hop, musicnn_model, musicnn_layer, n_jobs, \
+scheduler, progress, log
+        As for :func:`build_feature_table`.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``audio_file``, the label columns, ``segment`` for a segment table, then the feature
+        columns. ``table.attrs["settings"]`` holds the feature settings
+        (:func:`feature_settings`), ``table.attrs["skipped"]`` the clips left out as
+        ``(audio_file, reason)`` pairs.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the split has no ``annotations.csv``.
+    FeatureError, EmbeddingError, SchedulerError
+        As for :func:`build_feature_table`.
+    StaleFeaturesError
+        When ``annotations.csv`` changed while the features were extracted.
+    """
+    split_dir = Path(split_dir)
+    settings = feature_settings(n_mfcc=n_mfcc, stats=stats, feature_set=feature_set,
+                                segment=segment, segment_hop=segment_hop,
+                                musicnn_model=musicnn_model, musicnn_layer=musicnn_layer)
+    table, skipped, *_ = _compute_table(split_dir, settings, n_jobs=n_jobs, scheduler=scheduler,
+                                        progress=progress, log=log or log_to_stderr)
+    table.attrs["settings"] = settings
+    table.attrs["skipped"] = [tuple(s) for s in skipped]
+    return table
 
 
 def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.DataFrame]:

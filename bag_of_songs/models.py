@@ -16,6 +16,7 @@ import math
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,7 @@ __all__ = [
     "read_features",
     "available_levels",
     "compare_models",
+    "compare_feature_sets",
     "MODEL_KINDS",
     "best_per_level",
 ]
@@ -2335,9 +2337,17 @@ def load_splits(data_dir: str | os.PathLike, *, label_column: str, seed: int = 0
     if label_column not in train.columns:
         raise ModelError(f"{data_dir / 'train' / 'features.csv'} has no column {label_column!r}; "
                          f"label columns present: {available_levels(train)}")
-    if has_val:
-        val = read_features(data_dir / "validation")
-    else:
+    val = read_features(data_dir / "validation") if has_val else None
+    train_ds, val_ds = _split_datasets(train, val, label_column=label_column, seed=seed,
+                                       val_fraction=val_fraction, groups=groups)
+    return train_ds, val_ds, settings
+
+
+def _split_datasets(train: pd.DataFrame, val: pd.DataFrame | None, *, label_column: str,
+                    seed: int, val_fraction: float, groups: dict | None
+                    ) -> tuple[TabularDataset, TabularDataset]:
+    """load_splits' datasets from tables in memory (``val`` None: a grouped hold-out)."""
+    if val is None:
         pool = TabularDataset(train, label_column=label_column)
         n_splits = max(2, int(round(1 / val_fraction)))
         try:
@@ -2353,7 +2363,7 @@ def load_splits(data_dir: str | os.PathLike, *, label_column: str, seed: int = 0
     classes = sorted(set(train[label_column].dropna().astype(str))
                      | set(val[label_column].dropna().astype(str)))
     train_ds = TabularDataset(train, label_column=label_column, classes=classes)
-    return train_ds, train_ds.derive(val), settings
+    return train_ds, train_ds.derive(val)
 
 
 def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str,
@@ -2399,7 +2409,6 @@ def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str
     """
     train_ds, val_ds, settings = load_splits(data_dir, label_column=label_column, seed=seed,
                                              groups=groups)
-    history = None
     if kind in SPECTROGRAM_KINDS:
         model, history = fit_spectrogram_model(kind, train_ds, val_ds, data_dir=data_dir,
                                                seed=seed, n_jobs=n_jobs, log=log,
@@ -2408,6 +2417,15 @@ def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str
         model.hierarchy = coarse_parents(pd.concat([train_ds.frame, val_ds.frame]),
                                          label_column)
         return model, history
+    return _fit_tabular(kind, train_ds, val_ds, settings, label_column=label_column, seed=seed,
+                        n_jobs=n_jobs, selection=selection, groups=groups, log=log)
+
+
+def _fit_tabular(kind: str, train_ds: TabularDataset, val_ds: TabularDataset, settings: dict, *,
+                 label_column: str, seed: int, n_jobs: int, selection: str,
+                 groups: dict | None, log) -> tuple[GenreClassifier, pd.DataFrame | None]:
+    """train_on_folder for the table kinds: selection by the rule, settings and hierarchy."""
+    history = None
     if kind == "mlp" and selection != "cv" and not (
             selection == "auto" and train_ds.n_clips + val_ds.n_clips < CV_MAX_CLIPS):
         model, history = train_mlp(train_ds, val_ds, seed=seed)
@@ -2505,8 +2523,6 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
         ``accuracy, f1_macro, f1``, ``selection`` (how the hyper-parameters were chosen) and
         ``split_rule`` (how the splits were drawn, :func:`describe_split_rule`).
     """
-    import time
-
     from .features import check_feature_tables
 
     log = log or (lambda msg: None)
@@ -2526,7 +2542,23 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
     if not levels:
         raise ModelError(f"{data_dir}: no label column with at least two classes")
     test = read_features(data_dir / split)
-    rule = describe_split_rule(data_dir)
+
+    def fit(level, kind):
+        return train_on_folder(data_dir, kind=kind, label_column=level, seed=seed,
+                               n_jobs=n_jobs, selection=selection, groups=groups, log=log,
+                               spectrogram_options=spectrogram_options)[0]
+
+    return _compare_rows(fit, train, test, levels=levels, kinds=kinds, split=split,
+                         rule=describe_split_rule(data_dir), derived=derived, n_jobs=n_jobs,
+                         log=log, models_dir=models_dir)
+
+
+def _compare_rows(fit, train: pd.DataFrame, test: pd.DataFrame, *, levels, kinds, split: str,
+                  rule: str, derived: bool, n_jobs: int, log, models_dir=None) -> pd.DataFrame:
+    """compare_models' table: ``fit(level, kind)`` trains one model; each is scored per clip
+    on ``test``, and the coarse levels are also derived from the finest level's models."""
+    import time
+
     finest = max(levels, key=lambda lv: train[lv].nunique())
     rows, fine_models = [], {}
     total, done = len(levels) * len(kinds), 0
@@ -2535,9 +2567,7 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
             done += 1
             log(f"[{done}/{total}] {level}: training {kind} ...")
             t0 = time.monotonic()
-            model, _ = train_on_folder(data_dir, kind=kind, label_column=level, seed=seed,
-                                       n_jobs=n_jobs, selection=selection, groups=groups,
-                                       log=log, spectrogram_options=spectrogram_options)
+            model = fit(level, kind)
             m = evaluate(model, test, n_jobs=n_jobs)
             log(f"[{done}/{total}] {level}: {kind} trained in {time.monotonic() - t0:.1f} s "
                 f"({model.info.get('selection')}); {split} macro F1 {m['f1_macro']:.3f} on "
@@ -2563,6 +2593,121 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
                              "split_rule": rule})
     out = pd.DataFrame(rows)
     out.attrs["finest_level"] = finest
+    return out
+
+
+def compare_feature_sets(data_dir: str | os.PathLike, feature_sets: Mapping[str, Mapping], *,
+                         kinds: tuple[str, ...] = ("svc",), levels: list[str] | None = None,
+                         split: str = "test", seed: int = 0, n_jobs: int = -1,
+                         selection: str = "auto", groups: dict | None = None,
+                         derived: bool = True, progress: bool = False, log=None
+                         ) -> pd.DataFrame:
+    """:func:`compare_models` for several feature settings side by side, tables in memory.
+
+    For each named setting, the ``train``, ``validation`` (when prepared) and ``split`` tables
+    are extracted from the prepared clips with
+    :func:`bag_of_songs.features.extract_feature_table` (nothing is written: the folder's
+    ``features.csv`` tables stay as they are), and every model kind is trained on every
+    level and scored per clip exactly as :func:`compare_models` does: the same selection
+    rule (:func:`select_model`), a segment table's clips decided by the mean of their
+    segments' probabilities, and the coarse levels also derived from the finest level's
+    models. So one table answers "which features?" with everything else held equal.
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (whole-clip vs segments) and
+    ``notebooks/5-pretrained-embeddings.ipynb`` (hand-crafted vs musicnn features).
+
+    Parameters
+    ----------
+    data_dir : path-like
+        A prepared folder (``annotations.csv`` and clips per split; no feature table needed).
+    feature_sets : mapping name -> mapping
+        Display name -> keywords of :func:`~bag_of_songs.features.extract_feature_table`, e.g.
+        ``{"clip mean (study)": {}, "3 s segments": {"segment": 3.0},
+        "seed+musicnn": {"feature_set": "seed+musicnn"}}``.
+    kinds : tuple of str
+        Table model kinds (``mlp``, ``svc``, ``rf``, ``logreg``); the spectrogram kinds do not
+        read feature tables (compare them with :func:`compare_models`).
+    levels : list of str, optional
+        Default: every label column of train with at least two classes.
+    split, seed, n_jobs, selection, groups, derived
+        As for :func:`compare_models` (``n_jobs`` also runs the extraction's workers).
+    progress : bool
+        Progress bars while extracting.
+    log : callable, optional
+        Receives a line per table extracted and before and after each model.
+
+    Returns
+    -------
+    results : pandas.DataFrame
+        :func:`compare_models`' columns after a first column ``features`` (the names, in
+        order): ``features, level, model, derived_from, n_classes, n_test, accuracy,
+        f1_macro, f1, selection, split_rule``.
+
+    Raises
+    ------
+    ModelError
+        On an unknown or spectrogram model kind, an empty ``feature_sets``, keywords that
+        are not extraction settings, or no label column with two classes.
+    FileNotFoundError
+        When ``train`` or ``split`` is not prepared.
+    """
+    import time
+
+    from .features import extract_feature_table
+
+    log = log or (lambda msg: None)
+    data_dir = Path(data_dir)
+    bad = [k for k in kinds if k not in MODEL_KINDS or k in SPECTROGRAM_KINDS]
+    if bad or not kinds:
+        raise ModelError(f"compare_feature_sets compares table models {TABULAR_KINDS}; got "
+                         f"{list(kinds)} (compare the spectrogram kinds with compare_models)")
+    if not feature_sets:
+        raise ModelError("no feature settings to compare")
+    allowed = {"stats", "feature_set", "n_mfcc", "segment", "segment_hop", "musicnn_model",
+               "musicnn_layer", "scheduler"}
+    for name, kwargs in feature_sets.items():
+        extra = sorted(set(kwargs) - allowed)
+        if extra:
+            raise ModelError(f"feature setting {name!r}: unknown keyword(s) {extra}; choose "
+                             f"from {sorted(allowed)}")
+    splits = list_splits(data_dir)
+    for needed in ("train", split):
+        if needed not in splits:
+            raise FileNotFoundError(f"{data_dir / needed / 'annotations.csv'}: split not "
+                                    f"prepared (splits: {splits})")
+    parts = list(dict.fromkeys(["train", *(["validation"] if "validation" in splits else []),
+                                split]))
+    rule = describe_split_rule(data_dir)
+    frames = []
+    for name, kwargs in feature_sets.items():
+        t0 = time.monotonic()
+        tables = {part: extract_feature_table(data_dir / part, **kwargs, n_jobs=n_jobs,
+                                              progress=progress, log=log) for part in parts}
+        train = tables["train"]
+        settings = train.attrs["settings"]
+        n_clips = sum(t["audio_file"].nunique() for t in tables.values())
+        log(f"{name}: {sum(len(t) for t in tables.values())} rows ({n_clips} clips) extracted "
+            f"in {time.monotonic() - t0:.1f} s")
+        lv = levels or available_levels(train)
+        if not lv:
+            raise ModelError(f"{data_dir}: no label column with at least two classes")
+
+        val = tables.get("validation")
+
+        def fit(level, kind, train=train, val=val, settings=settings):
+            train_ds, val_ds = _split_datasets(train, val, label_column=level, seed=seed,
+                                               val_fraction=0.15, groups=groups)
+            return _fit_tabular(kind, train_ds, val_ds, settings, label_column=level,
+                                seed=seed, n_jobs=n_jobs, selection=selection, groups=groups,
+                                log=log)[0]
+
+        rows = _compare_rows(fit, train, tables[split], levels=lv, kinds=kinds, split=split,
+                             rule=rule, derived=derived, n_jobs=n_jobs,
+                             log=lambda msg, name=name: log(f"{name}: {msg}"))
+        rows.insert(0, "features", name)
+        frames.append(rows)
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["finest_level"] = frames[-1].attrs["finest_level"]
     return out
 
 
