@@ -755,8 +755,9 @@ def prepare(
                 strat = _stratify_column(flat.labels, fractions)
                 strat_labels = [lab.get(strat, "") for lab in flat.labels]
                 if group_column is not None:
-                    groups = read_groups(manifest or opened.folder_root / "manifest.csv",
-                                         group_column=group_column)
+                    # Recorded in prepare.json, so read_clip_groups finds the groups later.
+                    manifest = manifest or opened.folder_root / "manifest.csv"
+                    groups = read_groups(manifest, group_column=group_column)
                     idx = split_groups(strat_labels,
                                        [groups.get(s, s) for s in flat.sources],
                                        fractions, seed=seed)

@@ -1122,6 +1122,13 @@ def test_prepare_folder_grouped_by_artist_from_the_manifest(emotify_dir, tmp_pat
         assert len(ann) > 0 and set(ann["fst_level_label"]) == {"Classic", "Non_classic"}
         for src in ann["source"]:
             assert seen.setdefault(artist[src], split) == split, artist[src]
+    # The default manifest (ROOT/manifest.csv) is recorded, so the groups are found later.
+    from bag_of_songs.models import read_clip_groups
+
+    groups = read_clip_groups(out, "artist")
+    assert len(groups) == 120
+    ann = read_annotations(out / "test")
+    assert groups[ann["audio_file"].iloc[0]] == artist[ann["source"].iloc[0]]
 
 
 def test_group_column_needs_a_folder_source_and_a_manifest(tmp_path):
