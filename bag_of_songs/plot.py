@@ -1825,8 +1825,9 @@ def plot_disagreements(table: pd.DataFrame, log_mels: Sequence[np.ndarray], *,
     """The log-mel spectrograms of a few clips, each titled with both models' answers.
 
     One panel per row of ``table`` (e.g. the head of :func:`rank_disagreements`), on one
-    shared dB scale as :func:`plot_log_mels`; each title names the clip, its annotated class,
-    and each model's class and probability, marked "right" or "wrong" when the truth is known.
+    shared dB scale as :func:`plot_log_mels`; each title names the clip and its annotated class,
+    then on one line per model its class and probability, marked "right" or "wrong" when the
+    truth is known.
 
     Used in ``notebooks/4-spectrogram-cnn.ipynb`` (section 6).
 
@@ -1868,9 +1869,9 @@ def plot_disagreements(table: pd.DataFrame, log_mels: Sequence[np.ndarray], *,
 
     panels = {}
     for row, S in zip(table.to_dict("records"), log_mels, strict=True):
-        truth = f"true {row['true']}; " if "true" in row else ""
-        label = (f"{Path(str(row['audio_file'])).name}\n{truth}{names[0]}: {row[a]} "
-                 f"({row[f'{a}_p']:.2f}){verdict(row, a)}; {names[1]}: {row[b]} "
+        truth = f", true {row['true']}" if "true" in row else ""
+        label = (f"{Path(str(row['audio_file'])).name}{truth}\n{names[0]}: {row[a]} "
+                 f"({row[f'{a}_p']:.2f}){verdict(row, a)}\n{names[1]}: {row[b]} "
                  f"({row[f'{b}_p']:.2f}){verdict(row, b)}")
         panels[label] = S
     import matplotlib.pyplot as plt
@@ -1879,7 +1880,7 @@ def plot_disagreements(table: pd.DataFrame, log_mels: Sequence[np.ndarray], *,
     n_cols = min(n, 2)
     n_rows = int(np.ceil(n / n_cols))
     if fig is None:
-        fig = plt.figure(figsize=(5.2 * n_cols + 0.8, 3.1 * n_rows + 0.3), layout="constrained")
+        fig = plt.figure(figsize=(5.2 * n_cols + 0.8, 3.4 * n_rows + 0.3), layout="constrained")
     grid = list(fig.subplots(n_rows, n_cols, squeeze=False, sharey=True).ravel())
     for ax in grid[n:]:
         ax.set_visible(False)

@@ -172,8 +172,8 @@ def test_plot_disagreements_titles_name_both_answers(rng, close_figures):
     fig, axes = plot_disagreements(shown, [_log_mel(rng, t=300) for _ in range(3)])
     assert len(axes) == 3
     first = axes[0].get_title()
-    assert first.startswith("a.wav") and "true Classic" in first
-    assert "CNN: Classic (0.90) right" in first and "SVC: Non_classic (0.80) wrong" in first
+    assert first.splitlines() == ["a.wav, true Classic", "CNN: Classic (0.90) right",
+                                  "SVC: Non_classic (0.80) wrong"]
     assert sum(ax.get_visible() for ax in fig.axes if ax.get_label() != "<colorbar>") == 3
     with pytest.raises(ValueError, match="one spectrogram per row"):
         plot_disagreements(shown, [_log_mel(rng, t=300)])
