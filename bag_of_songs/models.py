@@ -60,6 +60,7 @@ __all__ = [
     "check_model_folder",
     "select_model",
     "grouped_folds",
+    "row_groups",
     "predict_clips",
     "featurize_file",
     "derive_hierarchy",
@@ -1027,6 +1028,28 @@ def _default_grid(kind: str, n_features: int) -> list[dict]:
     return []
 
 
+def row_groups(ds: TabularDataset, groups: dict | None = None) -> np.ndarray:
+    """The group of every row of ``ds``: its clip's group, looked up by ``audio_file``.
+
+    Parameters
+    ----------
+    ds : TabularDataset [n rows]
+    groups : dict audio_file -> group, optional
+        E.g. from :func:`read_clip_groups`. A clip it does not list is a group of its own.
+
+    Returns
+    -------
+    groups : numpy.ndarray of str [n rows]
+        ``"group:<name>"`` for a listed clip, ``"clip:<clip id>"`` otherwise; all the rows
+        (segments) of a clip share one value.
+    """
+    groups = groups or {}
+    files = (ds.frame["audio_file"].astype(str).to_numpy() if "audio_file" in ds.frame.columns
+             else [None] * len(ds.clips))
+    return np.array([f"group:{groups[f]}" if f in groups else f"clip:{c}"
+                     for f, c in zip(files, ds.clips, strict=True)], dtype=object)
+
+
 def grouped_folds(ds: TabularDataset, *, n_splits: int = CV_FOLDS,
                   groups: dict | None = None, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified cross-validation folds that never split a clip, nor a group of clips.
@@ -1044,8 +1067,9 @@ def grouped_folds(ds: TabularDataset, *, n_splits: int = CV_FOLDS,
     n_splits : int
         Folds wanted; fewer when there are fewer groups (at least 2). A class with fewer groups
         than folds is held out in as many folds as it has groups (and absent from the others).
-    groups : dict clip -> group, optional
-        The group of each clip (``ds.clips``); clips it does not list are groups of their own.
+    groups : dict audio_file -> group, optional
+        The group of each clip, by its ``audio_file`` (:func:`row_groups`); clips it does not
+        list are groups of their own.
     seed : int
 
     Returns
@@ -1060,7 +1084,7 @@ def grouped_folds(ds: TabularDataset, *, n_splits: int = CV_FOLDS,
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
-    g = np.array([str((groups or {}).get(c, f"clip:{c}")) for c in ds.clips], dtype=object)
+    g = row_groups(ds, groups)
     # at most one fold per group; and scikit-learn needs some class with at least as many
     # rows as folds
     k = int(min(n_splits, len(set(g)), np.bincount(ds.y).max()))
@@ -2355,7 +2379,7 @@ def _split_datasets(train: pd.DataFrame, val: pd.DataFrame | None, *, label_colu
         except ModelError:  # classes too small to stratify: a grouped random hold-out
             from sklearn.model_selection import GroupShuffleSplit
 
-            g = [str((groups or {}).get(c, c)) for c in pool.clips]
+            g = row_groups(pool, groups)
             tr, va = next(GroupShuffleSplit(test_size=val_fraction, random_state=seed)
                           .split(pool.X, groups=g))
         train, val = train.iloc[tr], train.iloc[va]

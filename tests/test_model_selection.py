@@ -95,9 +95,12 @@ def test_vote_counts_segment_winners(rng):
         predict_clips(model, ds, aggregate="median")
 
 
+@pytest.mark.parametrize("segmented", [True, False])
 @pytest.mark.parametrize("use_groups", [False, True])
-def test_no_clip_or_artist_straddles_folds(rng, use_groups):
+def test_no_clip_or_artist_straddles_folds(rng, use_groups, segmented):
     df = segment_table(rng, n_clips=10, artists=5)
+    if not segmented:  # one row per clip: groups are still found by audio_file
+        df = df[df["segment"] == 0].drop(columns="segment").reset_index(drop=True)
     ds = TabularDataset(df, label_column="label")
     groups = dict(zip(df["audio_file"], df["artist"], strict=False)) if use_groups else None
     folds = grouped_folds(ds, n_splits=5, groups=groups, seed=3)
