@@ -471,7 +471,9 @@ def log_mel_cache(split_dir: str | os.PathLike, settings: dict | None = None, *,
                 delayed(_log_mel_for_file)(p, s) for p in paths)
 
     def write(tmp: str) -> None:
-        from tqdm.auto import tqdm
+        from .parallel import progress_bar_class
+
+        tqdm = progress_bar_class()
 
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=CACHE_DTYPE,
                                        shape=(len(files), *tail))

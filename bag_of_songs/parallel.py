@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 __all__ = ["SchedulerError", "map_parallel", "parent_alive", "resolve_scheduler",
-           "effective_n_jobs", "SCHEDULER_ENV", "POOL_IDLE_SECONDS"]
+           "effective_n_jobs", "progress_bar_class", "SCHEDULER_ENV", "POOL_IDLE_SECONDS"]
 
 #: Environment variable read when ``scheduler`` is not given (e.g. set it for the notebooks).
 SCHEDULER_ENV = "BAG_OF_SONGS_SCHEDULER"
@@ -50,6 +50,19 @@ class SchedulerError(OSError):
 
     An ``OSError``, so the command line reports it as ``error: ...`` with exit status 2.
     """
+
+
+def progress_bar_class():
+    """The tqdm class for progress bars: a notebook widget where ipywidgets is installed, else
+    text on stderr (tqdm.auto would warn "IProgress not found" in a kernel without it, even
+    for a disabled bar)."""
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        from tqdm import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,8 +450,7 @@ def map_parallel(
     >>> list(map_parallel(abs, [-1, 2, -3], n_jobs=1, progress=False))
     [1, 2, 3]
     """
-    from tqdm.auto import tqdm
-
+    tqdm = progress_bar_class()
     if total is None and hasattr(items, "__len__"):
         total = len(items)
     scheduler = resolve_scheduler(scheduler)
