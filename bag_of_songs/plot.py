@@ -84,7 +84,8 @@ _LOG_FEATURES = ("ber",)
 #: The non-feature columns of a feature table.
 _NON_FEATURES = ("audio_file", "source", "label", *LEVELS)
 
-_MODEL_NAMES = {"mlp": "MLP", "svc": "SVC", "rf": "Random forest", "logreg": "LogReg"}
+_MODEL_NAMES = {"mlp": "MLP", "svc": "SVC", "rf": "Random forest", "logreg": "LogReg", "cnn": "CNN",
+                "hybrid": "Hybrid"}
 
 #: A feature table's columns that identify a row of a segment table.
 _ID_COLUMNS = ("audio_file", "source", "source_stamp", "segment")
@@ -988,7 +989,7 @@ def plot_feature_ranking(ranking: pd.DataFrame, *, top: int | None = 20, ax=None
 
 
 def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = None, fig=None,
-                          axes=None):
+                          axes=None, model: str = "MLP"):
     """Training and validation loss and accuracy per epoch, with the early-stopping epoch.
 
     Used in ``notebooks/3-models-prediction.ipynb`` with
@@ -1005,6 +1006,8 @@ def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = Non
         An empty figure to draw two panels in.
     axes : sequence of two matplotlib.axes.Axes, optional
         Loss and accuracy panels.
+    model : str
+        The model's name in the titles, e.g. ``"CNN"`` (or a kind such as ``"cnn"``).
 
     Returns
     -------
@@ -1013,6 +1016,8 @@ def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = Non
     """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+
+    name = _MODEL_NAMES.get(model, model)
 
     if axes is None:
         if fig is None:
@@ -1032,7 +1037,7 @@ def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = Non
         ax.set_xlabel("Epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("Loss" if what == "loss" else "Accuracy")
-        ax.set_title(f"MLP {what}")
+        ax.set_title(f"{name} {what}")
         ax.legend(fontsize="small")
     axes[1].set_ylim(-0.02, 1.02)
     return fig, axes
