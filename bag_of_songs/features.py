@@ -23,7 +23,7 @@ them, vectorised). Feature tables record how they were made and what from (``fea
 :func:`check_feature_table` and :func:`check_feature_tables` refuse a stale or mixed table.
 
 Pretrained embeddings: ``feature_set="musicnn"`` puts the embedding of the pretrained musicnn
-network (:mod:`bag_of_songs.musicnn`; explained in ``notebooks/3-models-prediction.ipynb``)
+network (:mod:`bag_of_songs.musicnn`; explained in ``notebooks/5-pretrained-embeddings.ipynb``)
 in the same tables, and ``"seed+musicnn"`` / ``"extended+musicnn"`` put it beside the study's
 columns. **Recommended:** the default, ``MSD_musicnn``'s 200-d ``penultimate`` layer averaged
 over the clip's 3 s patches: the network's most compact summary of a million songs' tags,
@@ -44,7 +44,7 @@ import functools
 import json
 import numbers
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +101,8 @@ __all__ = [
     "check_musicnn_checkpoint",
     "build_feature_table",
     "extract_feature_table",
+    "extract_setting_tables",
+    "EXTRACTION_KEYWORDS",
     "build_feature_tables",
     "feature_settings",
     "read_feature_settings",
@@ -325,7 +327,7 @@ def _check_params(**params):
 def split_feature_set(feature_set: str | Iterable[str]) -> tuple[str | None, str | None]:
     """The two parts of a table's feature set: hand-crafted set and pretrained embedding.
 
-    Explained in ``notebooks/3-models-prediction.ipynb`` (section on pretrained embeddings).
+    Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
     Parameters
     ----------
@@ -1378,8 +1380,7 @@ def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
     the study's features; ``benchmarks/bench_musicnn.py``).
 
     Explained in ``notebooks/2-features-explanation.ipynb`` (section 6, and texture windows);
-    the embedding in ``notebooks/3-models-prediction.ipynb`` (section on pretrained
-    embeddings).
+    the embedding in ``notebooks/5-pretrained-embeddings.ipynb``.
 
     Parameters
     ----------
@@ -1551,7 +1552,7 @@ def segment_patches(bounds: np.ndarray, *, n_patches: int, sr: int = SAMPLE_RATE
     possible rule, embedding each segment's own samples, would cost one network pass per
     segment and see a patch of zero padding and repetition for segments under 3 s).
 
-    Explained in ``notebooks/3-models-prediction.ipynb`` (section on pretrained embeddings).
+    Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
     Parameters
     ----------
@@ -1795,7 +1796,7 @@ def _musicnn_mismatch(recorded: dict, installed: dict,
 def check_musicnn_checkpoint(settings: dict) -> dict | None:
     """Check that the installed musicnn checkpoint is the one ``settings`` were made with.
 
-    Explained in ``notebooks/3-models-prediction.ipynb`` (section on pretrained embeddings).
+    Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
     Parameters
     ----------
@@ -2308,6 +2309,14 @@ def _compute_table(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, p
     """The feature table of one split, in memory: (table, skipped, label columns, feature
     columns, annotations SHA-256, clips kept). Raises StaleFeaturesError when annotations.csv
     changed meanwhile."""
+    return _compute_tables(split_dir, [settings], n_jobs=n_jobs, scheduler=scheduler,
+                           progress=progress, log=log)[0]
+
+
+def _compute_tables(split_dir: Path, settings_list: list[dict], *, n_jobs: int, scheduler,
+                    progress: bool, log) -> list[tuple]:
+    """:func:`_compute_table` for several settings in one pass: each clip is decoded once
+    (all settings share one sample rate) and each part of a feature set computed once."""
     from .parallel import map_parallel
 
     ann_path = split_dir / "annotations.csv"
@@ -2319,38 +2328,101 @@ def _compute_table(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, p
     # Absolute paths: a Dask worker may run in another folder (the files must be on storage
     # every worker reads). Results come back in order, one clip in flight per worker or two.
     paths = [str((root / f).absolute()) for f in files]
-    results = map_parallel(functools.partial(_features_for_file, settings=settings), paths,
-                           n_jobs=n_jobs, scheduler=scheduler, desc=f"features {split_dir.name}",
-                           progress=progress, total=len(paths))
-    segmented = settings["segment"] is not None
-    rows, kept, skipped = [], [], []  # kept: the annotation row of each table row
-    for i, (row, reason) in enumerate(results):
-        if row is None:
-            skipped.append((files[i], reason))
-            log(f"left out {files[i]}: {reason}")
-        else:
-            rows.append(row)
-            kept.extend([i] * (len(row) if segmented else 1))
-    columns = feature_names(n_mfcc=settings["n_mfcc"], stats=settings["stats"],
-                            feature_set=settings["feature_set"],
-                            musicnn_model=settings.get("musicnn_model"),
-                            musicnn_layer=settings.get("musicnn_layer"))
-    if segmented:
-        feats = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-            {"segment": pd.Series(dtype=np.int64), **{c: pd.Series(dtype=float)
-                                                      for c in columns}})
-        if list(feats.columns) != ["segment", *columns]:  # a programming error, not a user's
-            raise RuntimeError(f"segment columns {list(feats.columns)[:5]}... differ from "
-                               f"feature_names()")
+    if len(settings_list) == 1:
+        fn = functools.partial(_features_for_file, settings=settings_list[0])
     else:
-        feats = pd.DataFrame(rows, columns=columns)
-    table = pd.concat([ann.iloc[kept][["audio_file", *labels]].reset_index(drop=True), feats],
-                      axis=1)
+        fn = functools.partial(_features_for_file_multi, settings_list=settings_list)
+    results = map_parallel(fn, paths, n_jobs=n_jobs, scheduler=scheduler,
+                           desc=f"features {split_dir.name}", progress=progress,
+                           total=len(paths))
+    n = len(settings_list)
+    rows = [[] for _ in range(n)]
+    kept = [[] for _ in range(n)]  # the annotation row of each table row
+    skipped = [[] for _ in range(n)]
+    for i, result in enumerate(results):
+        for j, (row, reason) in enumerate([result] if n == 1 else result):
+            if row is None:
+                skipped[j].append((files[i], reason))
+                log(f"left out {files[i]}: {reason}")
+            else:
+                rows[j].append(row)
+                kept[j].extend([i] * (len(row) if settings_list[j]["segment"] is not None
+                                      else 1))
     if sha256_file(ann_path) != ann_sha:
         raise StaleFeaturesError(
             f"{ann_path} changed while the features of split {split_dir.name!r} were being "
             f"extracted (another `prepare` run?); nothing was written; {_rerun(split_dir)}")
-    return table, skipped, labels, columns, ann_sha, len(rows)
+    out = []
+    for settings, rows_j, kept_j, skipped_j in zip(settings_list, rows, kept, skipped,
+                                                   strict=True):
+        columns = feature_names(n_mfcc=settings["n_mfcc"], stats=settings["stats"],
+                                feature_set=settings["feature_set"],
+                                musicnn_model=settings.get("musicnn_model"),
+                                musicnn_layer=settings.get("musicnn_layer"))
+        if settings["segment"] is not None:
+            feats = pd.concat(rows_j, ignore_index=True) if rows_j else pd.DataFrame(
+                {"segment": pd.Series(dtype=np.int64), **{c: pd.Series(dtype=float)
+                                                          for c in columns}})
+            if list(feats.columns) != ["segment", *columns]:  # a programming error
+                raise RuntimeError(f"segment columns {list(feats.columns)[:5]}... differ from "
+                                   f"feature_names()")
+        else:
+            feats = pd.DataFrame(rows_j, columns=columns)
+        table = pd.concat([ann.iloc[kept_j][["audio_file", *labels]].reset_index(drop=True),
+                           feats], axis=1)
+        out.append((table, skipped_j, labels, columns, ann_sha, len(rows_j)))
+    return out
+
+
+def _features_for_file_multi(path: str, settings_list: list[dict]) -> list[tuple]:
+    """One clip's (row, reason) under each of several settings: decoded once, and each part
+    of a feature set (hand-crafted set, embedding) computed once per pooling setting; a
+    combined set's row is its parts' columns side by side, as :func:`extract_features`
+    returns them."""
+    for s in settings_list:
+        if split_feature_set(s["feature_set"])[1] is not None:
+            check_musicnn_checkpoint(s)  # every clip would fail alike: end the build
+    try:
+        y = load_audio(path, sr=settings_list[0]["sr"])
+    except AudioLoadError as exc:
+        return [(None, str(exc))] * len(settings_list)
+    parts: dict = {}
+
+    def part(settings, name):
+        ps = {k: settings.get(k) for k in SETTING_KEYS if k in settings}
+        ps["feature_set"] = name
+        if name != "musicnn":
+            for k in MUSICNN_SETTING_KEYS:
+                ps.pop(k, None)
+        key = json.dumps(ps, sort_keys=True)
+        if key not in parts:
+            threads = _one_torch_thread() if name == "musicnn" else contextlib.nullcontext()
+            try:
+                with threads:
+                    parts[key] = (extract_with_settings(y, ps, check_checkpoint=False), None)
+            except EmbeddingError:
+                raise
+            except FeatureError as exc:
+                parts[key] = (None, str(exc))
+        return parts[key]
+
+    out = []
+    for settings in settings_list:
+        pieces = [part(settings, name) for name in split_feature_set(settings["feature_set"])
+                  if name]
+        reasons = [r for _, r in pieces if r is not None]
+        if reasons:
+            out.append((None, reasons[0]))
+        elif settings["segment"] is None:
+            row: dict = {}
+            for piece, _ in pieces:
+                row.update(piece)
+            out.append((row, None))
+        else:
+            first, *rest = [p for p, _ in pieces]
+            out.append((pd.concat([first, *[p.drop(columns="segment") for p in rest]], axis=1),
+                        None))
+    return out
 
 
 def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, progress: bool,
@@ -2512,8 +2584,9 @@ def extract_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] 
     same, clip for clip, as a table built with the same settings; clips that cannot be read
     are reported (``log``) and left out.
 
-    Used in ``notebooks/2-features-explanation.ipynb`` (texture windows) and
-    ``notebooks/3-models-prediction.ipynb``.
+    Used in ``notebooks/2-features-explanation.ipynb`` (texture windows),
+    ``notebooks/3-models-prediction.ipynb`` (segment models) and
+    ``notebooks/5-pretrained-embeddings.ipynb`` (musicnn tables).
 
     Parameters
     ----------
@@ -2540,15 +2613,72 @@ scheduler, progress, log
     StaleFeaturesError
         When ``annotations.csv`` changed while the features were extracted.
     """
+    return extract_setting_tables(
+        split_dir, [{"stats": stats, "feature_set": feature_set, "n_mfcc": n_mfcc,
+                     "segment": segment, "segment_hop": segment_hop,
+                     "musicnn_model": musicnn_model, "musicnn_layer": musicnn_layer}],
+        n_jobs=n_jobs, scheduler=scheduler, progress=progress, log=log)[0]
+
+
+#: The keywords of :func:`extract_feature_table` that are feature settings.
+EXTRACTION_KEYWORDS = ("stats", "feature_set", "n_mfcc", "segment", "segment_hop",
+                       "musicnn_model", "musicnn_layer")
+
+
+def extract_setting_tables(split_dir: str | os.PathLike, settings: Sequence[Mapping], *,
+                           n_jobs: int = -1, scheduler=None, progress: bool = True, log=None
+                           ) -> list[pd.DataFrame]:
+    """:func:`extract_feature_table` for several settings in one pass over the clips.
+
+    Each clip is decoded once, and each part of a feature set (the hand-crafted set, the
+    embedding) is computed once per pooling setting: ``seed`` and ``seed+musicnn`` share the
+    study's columns, ``musicnn`` and ``seed+musicnn`` share the network's forward passes. A
+    combined set's row is its parts' columns side by side, as :func:`extract_features`
+    returns it, so every table equals the one :func:`extract_feature_table` gives for its
+    setting alone. Nothing is written.
+
+    Used by :func:`bag_of_songs.models.compare_feature_sets`.
+
+    Parameters
+    ----------
+    split_dir : path-like
+        A prepared split.
+    settings : sequence of mapping
+        Keywords of :func:`extract_feature_table` (:data:`EXTRACTION_KEYWORDS`), one mapping
+        per table, e.g. ``[{}, {"segment": 3.0}, {"feature_set": "seed+musicnn"}]``.
+    n_jobs, scheduler, progress, log
+        As for :func:`build_feature_table`.
+
+    Returns
+    -------
+    tables : list of pandas.DataFrame
+        One per setting, in order, each with ``attrs["settings"]`` and ``attrs["skipped"]``.
+
+    Raises
+    ------
+    FeatureError
+        On an unknown keyword or a bad setting (before any clip is read).
+    EmbeddingError, SchedulerError, StaleFeaturesError
+        As for :func:`extract_feature_table`.
+    """
     split_dir = Path(split_dir)
-    settings = feature_settings(n_mfcc=n_mfcc, stats=stats, feature_set=feature_set,
-                                segment=segment, segment_hop=segment_hop,
-                                musicnn_model=musicnn_model, musicnn_layer=musicnn_layer)
-    table, skipped, *_ = _compute_table(split_dir, settings, n_jobs=n_jobs, scheduler=scheduler,
-                                        progress=progress, log=log or log_to_stderr)
-    table.attrs["settings"] = settings
-    table.attrs["skipped"] = [tuple(s) for s in skipped]
-    return table
+    resolved = []
+    for kwargs in settings:
+        unknown = sorted(set(kwargs) - set(EXTRACTION_KEYWORDS))
+        if unknown:
+            raise FeatureError(f"unknown extraction keyword(s) {unknown}; choose from "
+                               f"{list(EXTRACTION_KEYWORDS)}")
+        resolved.append(feature_settings(**kwargs))
+    if not resolved:
+        return []
+    results = _compute_tables(split_dir, resolved, n_jobs=n_jobs, scheduler=scheduler,
+                              progress=progress, log=log or log_to_stderr)
+    tables = []
+    for s, (table, skipped, *_) in zip(resolved, results, strict=True):
+        table.attrs["settings"] = s
+        table.attrs["skipped"] = [tuple(x) for x in skipped]
+        tables.append(table)
+    return tables
 
 
 def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.DataFrame]:

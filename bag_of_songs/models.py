@@ -2624,14 +2624,15 @@ def compare_feature_sets(data_dir: str | os.PathLike, feature_sets: Mapping[str,
                          kinds: tuple[str, ...] = ("svc",), levels: list[str] | None = None,
                          split: str = "test", seed: int = 0, n_jobs: int = -1,
                          selection: str = "auto", groups: dict | None = None,
-                         derived: bool = True, progress: bool = False, log=None
-                         ) -> pd.DataFrame:
+                         derived: bool = True, scheduler=None, progress: bool = False,
+                         log=None) -> pd.DataFrame:
     """:func:`compare_models` for several feature settings side by side, tables in memory.
 
     For each named setting, the ``train``, ``validation`` (when prepared) and ``split`` tables
-    are extracted from the prepared clips with
-    :func:`bag_of_songs.features.extract_feature_table` (nothing is written: the folder's
-    ``features.csv`` tables stay as they are), and every model kind is trained on every
+    are extracted from the prepared clips, all settings in one pass over each split
+    (:func:`bag_of_songs.features.extract_setting_tables`: a clip decoded once, the
+    embedding of ``musicnn`` and ``seed+musicnn`` computed once; nothing is written: the
+    folder's ``features.csv`` tables stay as they are), and every model kind is trained on every
     level and scored per clip exactly as :func:`compare_models` does: the same selection
     rule (:func:`select_model`), a segment table's clips decided by the mean of their
     segments' probabilities, and the coarse levels also derived from the finest level's
@@ -2655,10 +2656,13 @@ def compare_feature_sets(data_dir: str | os.PathLike, feature_sets: Mapping[str,
         Default: every label column of train with at least two classes.
     split, seed, n_jobs, selection, groups, derived
         As for :func:`compare_models` (``n_jobs`` also runs the extraction's workers).
+    scheduler : optional
+        A Dask scheduler for the extraction (see
+        :func:`bag_of_songs.features.build_feature_table`).
     progress : bool
         Progress bars while extracting.
     log : callable, optional
-        Receives a line per table extracted and before and after each model.
+        Receives a line when the tables are extracted and before and after each model.
 
     Returns
     -------
@@ -2677,7 +2681,7 @@ def compare_feature_sets(data_dir: str | os.PathLike, feature_sets: Mapping[str,
     """
     import time
 
-    from .features import extract_feature_table
+    from .features import EXTRACTION_KEYWORDS, FeatureError, extract_setting_tables
 
     log = log or (lambda msg: None)
     data_dir = Path(data_dir)
@@ -2687,13 +2691,11 @@ def compare_feature_sets(data_dir: str | os.PathLike, feature_sets: Mapping[str,
                          f"{list(kinds)} (compare the spectrogram kinds with compare_models)")
     if not feature_sets:
         raise ModelError("no feature settings to compare")
-    allowed = {"stats", "feature_set", "n_mfcc", "segment", "segment_hop", "musicnn_model",
-               "musicnn_layer", "scheduler"}
     for name, kwargs in feature_sets.items():
-        extra = sorted(set(kwargs) - allowed)
+        extra = sorted(set(kwargs) - set(EXTRACTION_KEYWORDS))
         if extra:
             raise ModelError(f"feature setting {name!r}: unknown keyword(s) {extra}; choose "
-                             f"from {sorted(allowed)}")
+                             f"from {list(EXTRACTION_KEYWORDS)}")
     splits = list_splits(data_dir)
     for needed in ("train", split):
         if needed not in splits:
@@ -2701,21 +2703,25 @@ def compare_feature_sets(data_dir: str | os.PathLike, feature_sets: Mapping[str,
                                     f"prepared (splits: {splits})")
     parts = list(dict.fromkeys(["train", *(["validation"] if "validation" in splits else []),
                                 split]))
+    names = list(feature_sets)
+    t0 = time.monotonic()
+    try:
+        extracted = {part: extract_setting_tables(
+            data_dir / part, [feature_sets[n] for n in names], n_jobs=n_jobs,
+            scheduler=scheduler, progress=progress, log=log) for part in parts}
+    except FeatureError as exc:
+        raise ModelError(str(exc)) from exc
+    log(f"{len(names)} feature setting(s) of {len(parts)} split(s) extracted in "
+        f"{time.monotonic() - t0:.1f} s")
     rule = describe_split_rule(data_dir)
     frames = []
-    for name, kwargs in feature_sets.items():
-        t0 = time.monotonic()
-        tables = {part: extract_feature_table(data_dir / part, **kwargs, n_jobs=n_jobs,
-                                              progress=progress, log=log) for part in parts}
+    for j, name in enumerate(names):
+        tables = {part: extracted[part][j] for part in parts}
         train = tables["train"]
         settings = train.attrs["settings"]
-        n_clips = sum(t["audio_file"].nunique() for t in tables.values())
-        log(f"{name}: {sum(len(t) for t in tables.values())} rows ({n_clips} clips) extracted "
-            f"in {time.monotonic() - t0:.1f} s")
         lv = levels or available_levels(train)
         if not lv:
             raise ModelError(f"{data_dir}: no label column with at least two classes")
-
         val = tables.get("validation")
 
         def fit(level, kind, train=train, val=val, settings=settings):

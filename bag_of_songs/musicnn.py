@@ -1,6 +1,6 @@
 r"""Pretrained musicnn embeddings in torch: the MSD and MTT models of musicnn 0.1.0, no TensorFlow.
 
-Explained in ``notebooks/3-models-prediction.ipynb`` (section on pretrained embeddings).
+Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
 musicnn (Pons and Serra, "musicnn: pre-trained convolutional neural networks for music audio
 tagging", ISMIR 2019 late-breaking demo) is a tagging network trained on 3 s log-mel patches of
@@ -140,7 +140,7 @@ def _check_model(model: str) -> str:
 def musicnn_tags(model: str = "MSD_musicnn") -> list[str]:
     """The 50 tag names of a model, in the order of its ``taggram`` / ``logits`` columns.
 
-    Explained in ``notebooks/3-models-prediction.ipynb`` (section on pretrained embeddings).
+    Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
     Parameters
     ----------
@@ -164,7 +164,7 @@ def musicnn_checkpoint_dir(model: str = "MSD_musicnn", *,
     Found in the installed ``musicnn`` package without importing it (it imports TensorFlow
     elsewhere; its ``__init__`` is empty and is not run here).
 
-    Explained in ``notebooks/3-models-prediction.ipynb`` (section on pretrained embeddings).
+    Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
     Parameters
     ----------
@@ -213,7 +213,7 @@ def musicnn_settings(model: str = "MSD_musicnn", layer: str = "penultimate", *,
 
     For storing beside a feature table (so a table is rebuilt when any of these change).
 
-    Explained in ``notebooks/3-models-prediction.ipynb`` (section on pretrained embeddings).
+    Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
     Parameters
     ----------
@@ -271,7 +271,7 @@ def musicnn_input(y: np.ndarray, *, sr: int) -> np.ndarray:
     one patch (under 2.99 s) is repeated (its frames tiled, as musicnn's training did with
     ``pad_short="repeat-pad"``) to fill one patch.
 
-    Explained in ``notebooks/3-models-prediction.ipynb`` (section on pretrained embeddings).
+    Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
     Parameters
     ----------
@@ -515,7 +515,7 @@ def load_musicnn(model: str = "MSD_musicnn", *, weights_dir: str | os.PathLike |
     layouts: convolution kernels from TF's (height, width, in, out) to torch's
     (out, in, height, width), dense kernels transposed.
 
-    Explained in ``notebooks/3-models-prediction.ipynb`` (section on pretrained embeddings).
+    Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
     Parameters
     ----------
@@ -599,7 +599,7 @@ def embed_patches(patches: np.ndarray, *, model: str = "MSD_musicnn",
     as more (measured: 0.78 s per 30 s clip with 1 or 2, 1.19 s with 10, on one thread), so
     the default 1 adds about 6 MB to the process. On a GPU, pass a larger batch.
 
-    Explained in ``notebooks/3-models-prediction.ipynb`` (section on pretrained embeddings).
+    Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
     Parameters
     ----------
@@ -673,7 +673,7 @@ def musicnn_features(y: np.ndarray, *, sr: int, model: str = "MSD_musicnn",
     ``taggram`` gives 50 interpretable tag probabilities, ``mean_pool`` / ``max_pool`` the
     753-d mid-level maps before the dense layers.
 
-    Explained in ``notebooks/3-models-prediction.ipynb`` (section on pretrained embeddings).
+    Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """A small reader of TensorFlow checkpoint bundles (``.index`` + ``.data-*``), without TensorFlow.
 
 Used by :mod:`bag_of_songs.musicnn` to load the weights of the pretrained musicnn models
-(explained in ``notebooks/3-models-prediction.ipynb``, section on pretrained embeddings).
+(explained in ``notebooks/5-pretrained-embeddings.ipynb``).
 
 A checkpoint with prefix ``P`` is a file ``P.index`` and one or more shards
 ``P.data-00000-of-0000N``. The index is a LevelDB-format sorted table (SSTable):

@@ -8,8 +8,14 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import IN_CI
 
-from bag_of_songs.features import build_feature_table, extract_feature_table
+from bag_of_songs.features import (
+    FeatureError,
+    build_feature_table,
+    extract_feature_table,
+    extract_setting_tables,
+)
 from bag_of_songs.models import ModelError, compare_feature_sets, compare_models, read_features
 
 LEVELS = ["fst_level_label", "thr_level_label"]
@@ -40,6 +46,29 @@ def test_extract_feature_table_is_the_built_table_and_writes_nothing(demo_dir, t
         assert (table.groupby("audio_file")["segment"].count() == 10).all()
 
 
+def test_setting_tables_in_one_pass_equal_each_table_alone(demo_dir):
+    """Shared parts (the study's columns, the embedding) computed once give the same tables."""
+    settings = [{}, {"segment": 3.0}, {"feature_set": "extended", "segment": 3.0},
+                {"stats": ("mean", "std")}]
+    try:
+        from bag_of_songs.musicnn import MusicnnError, musicnn_checkpoint_dir
+
+        musicnn_checkpoint_dir("MSD_musicnn")
+        settings += [{"feature_set": "musicnn"}, {"feature_set": "seed+musicnn"},
+                     {"feature_set": "seed+musicnn", "segment": 3.0}]
+    except MusicnnError as exc:
+        if IN_CI:
+            pytest.fail(f"{exc} (CI=true requires the checkpoints)")
+    tables = extract_setting_tables(demo_dir / "test", settings, n_jobs=2, progress=False)
+    assert len(tables) == len(settings)
+    for kwargs, table in zip(settings, tables, strict=True):
+        alone = extract_feature_table(demo_dir / "test", n_jobs=1, progress=False, **kwargs)
+        pd.testing.assert_frame_equal(table, alone, check_exact=False, rtol=1e-6, atol=1e-6)
+        assert table.attrs["settings"] == alone.attrs["settings"]
+    with pytest.raises(FeatureError, match="unknown extraction keyword"):
+        extract_setting_tables(demo_dir / "test", [{"segmnet": 3.0}])
+
+
 def test_compare_feature_sets_reproduces_compare_models_and_scores_per_clip(demo_dir):
     before = _snapshot(demo_dir)
     lines = []
@@ -59,7 +88,8 @@ def test_compare_feature_sets_reproduces_compare_models_and_scores_per_clip(demo
     # The coarse level derived from the fine model is there for both settings.
     derived = results[results["derived_from"] == "thr_level_label"]
     assert sorted(derived["features"]) == ["3 s segments", "clip mean"]
-    assert any("3 s segments:" in line and "extracted" in line for line in lines)
+    assert any("2 feature setting(s) of 3 split(s) extracted" in line for line in lines)
+    assert any(line.startswith("3 s segments: [") for line in lines)
 
 
 def test_compare_feature_sets_refuses_what_it_cannot_compare(demo_dir):
