@@ -1,4 +1,4 @@
-"""Write the README figures to ``img/`` by running the three notebooks on the demo corpus.
+"""Write the README figures to ``img/`` by running the notebooks on the demo corpus.
 
 Usage, with the project's environment (``pip install -e ".[dev]"``) active::
 
@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ("1-data-preparation.ipynb", "2-features-explanation.ipynb",
-             "3-models-prediction.ipynb")
+#: Every notebook of the series, in order (notebook 1 prepares what the others read).
+NOTEBOOKS = tuple(sorted(p.name for p in (ROOT / "notebooks").glob("[0-9]-*.ipynb")))
 KERNEL_NAME = "bag-of-songs-figures"
 
 
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--executed-dir", type=Path, default=None,
                         help="also save the executed notebooks here")
     parser.add_argument("--n-jobs", type=int, default=-1, help="worker processes (-1: all)")
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="notebook 4: at most this many CNN/hybrid epochs (default 10)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = parser.parse_args(argv)
 
@@ -59,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             "display_name": "Bag of Songs (figures)", "language": "python"}))
         data_dir = (args.data_dir or tmp / "data").resolve()
         img_dir = args.img_dir.resolve()
-        # The kernels inherit this environment: it sets the notebooks' parameters.
+        # The kernels inherit this environment: it sets the notebooks' parameters (and only
+        # these: a BAG_OF_SONGS_* variable of the caller's shell would change the figures).
+        for var in [v for v in os.environ if v.startswith("BAG_OF_SONGS_")]:
+            del os.environ[var]
         os.environ.update({
             "JUPYTER_PATH": str(tmp / "jupyter"),
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
@@ -71,10 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             "BAG_OF_SONGS_IMG_DIR": str(img_dir),
             "BAG_OF_SONGS_SAVE_FIGURES": "1",
             "BAG_OF_SONGS_N_JOBS": str(args.n_jobs),
+            "BAG_OF_SONGS_EPOCHS": str(args.epochs),
         })
-        for var in ("BAG_OF_SONGS_LEVEL", "BAG_OF_SONGS_NEW_FILE", "BAG_OF_SONGS_STATS",
-                    "BAG_OF_SONGS_FEATURE_SET"):
-            os.environ.pop(var, None)
         before = {p.name: p.stat().st_mtime for p in img_dir.glob("*.png")}
         start = time.monotonic()
         for name in NOTEBOOKS:

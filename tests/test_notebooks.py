@@ -1,4 +1,4 @@
-"""The three notebooks, executed top to bottom with nbclient: on the synthetic demo corpus and on
+"""The notebooks, executed top to bottom with nbclient: on the synthetic demo corpus and on
 the real clips in ../shared/data/emotify-dev.
 
 Parameters reach the notebooks through the environment variables their first cell (tagged
@@ -27,9 +27,15 @@ NOTEBOOKS = [ROOT / "notebooks" / name for name in (
     "1-data-preparation.ipynb",
     "2-features-explanation.ipynb",
     "3-models-prediction.ipynb",
+    "4-spectrogram-cnn.ipynb",
+    "5-pretrained-embeddings.ipynb",
 )]
 KERNEL_NAME = "bag-of-songs-test"
 CELL_TIMEOUT = 600  # seconds per cell
+
+NB4_FIGURES = ["log_mel_per_class.png", "cnn_training_history.png", "fusion_weight.png",
+               "cnn_results.png", "cnn_confusion_matrices.png", "disagreements.png"]
+NB5_FIGURES = ["taggram.png", "feature_sets.png"]
 
 #: Figures each notebook writes to IMG_DIR when SAVE_FIGURES is on (the README's figures).
 SAVED_FIGURES = {
@@ -38,12 +44,15 @@ SAVED_FIGURES = {
         "waveform_envelope.png", "rms_zcr.png", "spectrum.png", "spectrogram.png",
         "band_energy_ratio.png", "spectral_centroid.png", "spectral_bandwidth.png",
         "spectral_rolloff.png", "chromagram.png", "mfcc.png", "feature_boxplots.png",
-        "feature_correlation.png", "feature_ranking.png",
+        "feature_correlation.png", "feature_ranking.png", "texture_windows.png",
     ],
     "3-models-prediction.ipynb": [
         "training_history.png", "confusion_matrix.png", "confusion_matrices.png",
-        "results.png", "prediction.png",
+        "results.png", "segment_probabilities.png", "segment_confusion_matrices.png",
+        "prediction.png", "level_probabilities.png",
     ],
+    "4-spectrogram-cnn.ipynb": NB4_FIGURES,
+    "5-pretrained-embeddings.ipynb": NB5_FIGURES,
 }
 
 pytestmark = pytest.mark.slow
@@ -71,7 +80,7 @@ def notebook_env(tmp_path, monkeypatch):
 
 
 def run_notebooks(workdir: Path) -> dict[str, nbformat.NotebookNode]:
-    """Execute the three notebooks in order (in memory; the committed files are not touched)."""
+    """Execute the notebooks in order (in memory; the committed files are not touched)."""
     executed = {}
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
@@ -112,28 +121,55 @@ def check_executed(executed: dict) -> None:
         assert n_figures(nb) >= 1, f"{name} produced no figure"
     # Every figure-drawing cell produced its figure (a lower bound per notebook).
     assert n_figures(executed["1-data-preparation.ipynb"]) >= 2
-    assert n_figures(executed["2-features-explanation.ipynb"]) >= 13
-    assert n_figures(executed["3-models-prediction.ipynb"]) >= 5
+    assert n_figures(executed["2-features-explanation.ipynb"]) >= 14
+    assert n_figures(executed["3-models-prediction.ipynb"]) >= 8
+    assert n_figures(executed["4-spectrogram-cnn.ipynb"]) >= 8
+    assert n_figures(executed["5-pretrained-embeddings.ipynb"]) >= 4
+    # What every run prints, whatever the corpus.
+    nb2 = text_of(executed["2-features-explanation.ipynb"])
+    assert "K = 1292 frames; n_f = 129 frames per segment" in nb2  # texture windows
+    assert "(10.0 per clip)" in nb2 and "Class medians of" in nb2
+    nb3 = text_of(executed["3-models-prediction.ipynb"])
+    assert "clips with segments on both sides of a fold: 0" in nb3
+    assert "groups in more than one fold: 0" in nb3
+    nb4 = text_of(executed["4-spectrogram-cnn.ipynb"])
+    assert "total trainable parameters:" in nb4 and "Chosen on validation: w =" in nb4
+    assert "the best model is" in nb4
+    nb5 = text_of(executed["5-pretrained-embeddings.ipynb"])
+    assert "equals its mean over patches: True" in nb5
+    assert "Best macro F1 over the model kinds" in nb5
+
+
+def check_tables_untouched(data_dir: Path) -> None:
+    """Notebooks 3-5 compare other settings in memory: the tables stay the study's."""
+    for split in ("train", "validation", "test"):
+        meta = json.loads((data_dir / split / "features.json").read_text())
+        assert meta["segment"] is None and meta["feature_set"] == "seed", (split, meta)
 
 
 def test_notebooks_run_on_the_demo_corpus(notebook_env, tmp_path, monkeypatch):
     data_dir, img_dir = tmp_path / "data", tmp_path / "img"
     monkeypatch.setenv("BAG_OF_SONGS_SOURCE", "demo")
-    monkeypatch.setenv("BAG_OF_SONGS_DEMO_SIZE", "8")  # 32 clips: 24 train, 4 val, 4 test
+    monkeypatch.setenv("BAG_OF_SONGS_DEMO_SIZE", "8")  # 32 clips: 26 train, 3 validation, 3 test
     monkeypatch.setenv("BAG_OF_SONGS_DATA_DIR", str(data_dir))
     monkeypatch.setenv("BAG_OF_SONGS_IMG_DIR", str(img_dir))
     monkeypatch.setenv("BAG_OF_SONGS_SAVE_FIGURES", "1")
     monkeypatch.setenv("BAG_OF_SONGS_N_JOBS", "2")
+    monkeypatch.setenv("BAG_OF_SONGS_EPOCHS", "3")  # notebook 4's networks: a short run
 
     executed = run_notebooks(notebook_env)
     check_executed(executed)
+    check_tables_untouched(data_dir)
 
     # What notebook 1 and 2 wrote is what notebooks 2 and 3 read.
     for split in ("train", "validation", "test"):
         assert (data_dir / split / "annotations.csv").exists()
         assert (data_dir / split / "features.csv").exists()
     assert "(661500,)" in text_of(executed["1-data-preparation.ipynb"])
-    assert "fst_level_label" in text_of(executed["3-models-prediction.ipynb"])
+    nb3 = text_of(executed["3-models-prediction.ipynb"])
+    assert "fst_level_label" in nb3 and "derived from thr_level_label" in nb3
+    assert "chosen by 5-fold CV over train + validation" in nb3
+    assert "synthetic demo corpus" in text_of(executed["4-spectrogram-cnn.ipynb"])
     # SAVE_FIGURES wrote every README figure, small enough for the repository.
     expected = sorted(f for names in SAVED_FIGURES.values() for f in names)
     assert sorted(p.name for p in img_dir.glob("*.png")) == expected
@@ -149,15 +185,21 @@ def test_notebooks_run_on_real_clips(notebook_env, emotify_dir, tmp_path, monkey
     monkeypatch.setenv("BAG_OF_SONGS_DATA_DIR", str(data_dir))
     monkeypatch.setenv("BAG_OF_SONGS_IMG_DIR", str(img_dir))
     monkeypatch.setenv("BAG_OF_SONGS_N_JOBS", "2")
+    monkeypatch.setenv("BAG_OF_SONGS_GROUP_BY", "artist")  # splits and folds keep artists whole
+    monkeypatch.setenv("BAG_OF_SONGS_EPOCHS", "3")
 
     executed = run_notebooks(notebook_env)
     check_executed(executed)
+    check_tables_untouched(data_dir)
 
     nb1 = text_of(executed["1-data-preparation.ipynb"])
     assert "44100 Hz" in nb1 and "22050 Hz" in nb1  # the mp3s are homogenised
     assert "0 input(s) skipped out of 120" in nb1
     nb3 = text_of(executed["3-models-prediction.ipynb"])
     assert "LEVEL = fst_level_label" in nb3  # the default level of a folder with classical
+    assert "GROUP_BY = artist: 76 groups over 120 clips" in nb3 and "grouped by artist" in nb3
+    assert "LEVEL = fst_level_label" in text_of(executed["4-spectrogram-cnn.ipynb"])
+    assert "LEVEL = label (4 classes)" in text_of(executed["5-pretrained-embeddings.ipynb"])
     assert not img_dir.exists()  # SAVE_FIGURES defaults to off
 
 
@@ -206,3 +248,22 @@ def test_importing_plot_changes_no_global_style():
             "import seaborn; changed = [k for k, v in mpl.rcParams.items() if before[k] != v]; "
             "assert not changed, changed")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "MPLBACKEND": "Agg"})
+
+
+def test_readme_lists_every_notebook_variable_and_figure():
+    """Every BAG_OF_SONGS_* variable a notebook reads is in the README's table, and every
+    figure the README shows is in img/ and saved by a notebook."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    listed = set(re.findall(r"`(BAG_OF_SONGS_\w+)`", readme))
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        used = set(re.findall(r"BAG_OF_SONGS_\w+", "\n".join(
+            c.source for c in nb.cells if c.cell_type == "code")))
+        assert used <= listed, (path.name, sorted(used - listed))
+    saved = {f for names in SAVED_FIGURES.values() for f in names}
+    shown = set(re.findall(r"\(img/([\w.-]+\.png)\)", readme))
+    assert shown and shown <= saved, sorted(shown - saved)
+    assert all((ROOT / "img" / f).exists() for f in shown), \
+        sorted(f for f in shown if not (ROOT / "img" / f).exists())
