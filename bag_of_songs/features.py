@@ -29,9 +29,9 @@ columns. **Recommended:** the default, ``MSD_musicnn``'s 200-d ``penultimate`` l
 over the clip's 3 s patches: the network's most compact summary of a million songs' tags,
 more general than the 50 tag probabilities (``taggram``, one task's labels) and less redundant
 than the 753-d pools. Measured on the 120 Emotify dev clips, 3 x 5-fold cross-validation
-grouped by artist (``benchmarks/bench_accuracy.py``), 4-genre macro-F1: musicnn 0.69 (SVC),
-seed+musicnn 0.71 (logistic regression), the study's features with mean + std 0.57 (SVC);
-Classic / Non_classic: 0.95 (musicnn, logistic regression) against 0.90. Trained on those
+grouped by artist (``benchmarks/bench_accuracy.py``), 4-genre macro-F1: musicnn 0.68 (SVC),
+seed+musicnn 0.70 (logistic regression), the study's features with mean + std 0.59 (SVC);
+Classic / Non_classic: 0.96 (musicnn, logistic regression) against 0.88. Trained on those
 120 clips and scored on other Emotify clips: 0.79 and 0.94 against 0.59 and 0.91
 (``../shared/data/musicnn-reference/README.md``).
 """
