@@ -1201,10 +1201,15 @@ def plot_results(results: pd.DataFrame, *, metrics: Sequence[str] = ("accuracy",
     levels = list(dict.fromkeys(results["level"].astype(str)))
     names = list(dict.fromkeys(bars))
     if axes is None:
+        # one panel per metric, side by side; stacked when many bars make the panels wide
+        width = min(12.0, max(4.5, 0.45 * len(levels) * (len(names) + 1) + 1.5))
+        stacked = width * len(metrics) > 14
         if fig is None:
-            width = max(4.5, 0.45 * len(levels) * (len(names) + 1) + 1.5)
-            fig = plt.figure(figsize=(width * len(metrics) / 1.3, 3.6), layout="constrained")
-        axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+            size = ((width + 3.5, 3.0 * len(metrics)) if stacked
+                    else (width * len(metrics) / 1.3, 3.6))
+            fig = plt.figure(figsize=size, layout="constrained")
+        axes = (fig.subplots(len(metrics), 1, squeeze=False)[:, 0] if stacked
+                else fig.subplots(1, len(metrics), squeeze=False)[0])
     axes = list(axes)
     fig = axes[0].figure
     spelled = {"accuracy": ("Accuracy", "Test accuracy"),
