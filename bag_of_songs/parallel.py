@@ -190,16 +190,35 @@ def resolve_scheduler(scheduler: Any = None) -> Any:
 
 @contextlib.contextmanager
 def _sigint_blocked():
-    """Block SIGINT in this thread while workers are spawned: they inherit the mask, so a
-    Ctrl-C during their start-up waits until they ignore it (see ``_worker_init``)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    """Hold Ctrl-C back while workers are spawned, and deliver it afterwards.
+
+    SIGINT is blocked in this thread (the workers inherit the mask, so a Ctrl-C during their
+    start-up waits until they ignore it, see ``_worker_init``) and, in the main thread,
+    Python's handler is deferred too: the signal may land in another thread (the pool's
+    manager or feeder thread), and raising KeyboardInterrupt between starting a worker and
+    writing its start-up data would leave the worker reading a closed pipe (a traceback from
+    ``spawn_main``). A Ctrl-C that arrived meanwhile is handled on leaving.
+    """
+    deferred: list = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)  # None: not set from Python; left alone
+        if previous is not None:
+            signal.signal(signal.SIGINT, lambda signum, frame: deferred.append(frame))
+    old = (signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+           if hasattr(signal, "pthread_sigmask") else None)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a pending Ctrl-C: deferred
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+            if deferred:
+                if callable(previous):
+                    previous(signal.SIGINT, deferred[-1])  # KeyboardInterrupt by default
+                elif previous == signal.SIG_DFL:
+                    signal.raise_signal(signal.SIGINT)
 
 
 def _kill_workers(executor) -> None:

@@ -337,3 +337,19 @@ def test_prepare_reads_the_scheduler_from_the_environment(tmp_path, cluster, mon
     assert tree(tmp_path / "local") == tree(tmp_path / "remote")
     prepare("demo", tmp_path / "forced", demo_size=1, split="all", scheduler="local", **quiet)
     assert used == [cluster.scheduler_address]  # "local" overrides the environment
+
+
+def test_ctrl_c_while_workers_start_is_held_back_and_delivered_after():
+    """A Ctrl-C that lands while workers are being spawned (in any thread) is deferred, so it
+    cannot cut a worker's start-up data short, and is raised once the workers are started."""
+    import signal
+
+    from bag_of_songs.parallel import _sigint_blocked
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with _sigint_blocked():
+            signal.raise_signal(signal.SIGINT)
+            reached.append("after the signal")
+    assert reached == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
