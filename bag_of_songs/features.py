@@ -2340,10 +2340,13 @@ def _compute_tables(split_dir: Path, settings_list: list[dict], *, n_jobs: int, 
     kept = [[] for _ in range(n)]  # the annotation row of each table row
     skipped = [[] for _ in range(n)]
     for i, result in enumerate(results):
+        logged = set()  # a clip that cannot be decoded fails every setting alike: said once
         for j, (row, reason) in enumerate([result] if n == 1 else result):
             if row is None:
                 skipped[j].append((files[i], reason))
-                log(f"left out {files[i]}: {reason}")
+                if reason not in logged:
+                    logged.add(reason)
+                    log(f"left out {files[i]}: {reason}")
             else:
                 rows[j].append(row)
                 kept[j].extend([i] * (len(row) if settings_list[j]["segment"] is not None

@@ -101,3 +101,19 @@ def test_compare_feature_sets_refuses_what_it_cannot_compare(demo_dir):
         compare_feature_sets(demo_dir, {})
     with pytest.raises(FileNotFoundError, match="not prepared"):
         compare_feature_sets(demo_dir, {"a": {}}, split="holdout")
+
+
+def test_an_unreadable_clip_is_left_out_of_every_table_and_reported_once(demo_dir, tmp_path):
+    split = tmp_path / "data" / "test"
+    shutil.copytree(demo_dir / "test", split)
+    broken = sorted((split / "audios").glob("*.wav"))[0]
+    broken.write_bytes(b"not audio at all")
+    lines = []
+    tables = extract_setting_tables(split, [{}, {"segment": 3.0}], n_jobs=1, progress=False,
+                                    log=lines.append)
+    rel = f"test/audios/{broken.name}"
+    for table in tables:
+        assert rel not in set(table["audio_file"])
+        assert [f for f, _ in table.attrs["skipped"]] == [rel]
+        assert np.isfinite(table.select_dtypes("number").to_numpy()).all()
+    assert len([ln for ln in lines if rel in ln]) == 1
