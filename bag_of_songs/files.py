@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -57,10 +58,41 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
+def _proc_umask() -> int | None:
+    """The process umask from ``/proc/self/status`` (Linux), or None where it is not there."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _umask_once() -> int:
+    mask = _proc_umask()
+    if mask is None:  # the only other way to read it is to set it: done once, at import
+        mask = os.umask(0o022)
+        os.umask(mask)
     return mask
+
+
+_UMASK_AT_IMPORT = _umask_once()
+_HAVE_PROC_UMASK = _proc_umask() is not None
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (a change would race with other threads).
+
+    Read from ``/proc/self/status`` where the system has it (so a later ``os.umask`` call is
+    seen), else the value read once when this module was imported.
+    """
+    if _HAVE_PROC_UMASK:
+        mask = _proc_umask()
+        if mask is not None:
+            return mask
+    return _UMASK_AT_IMPORT
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp"
@@ -88,7 +120,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        # mkstemp makes 0600: give the usual permissions, as open() with the umask would
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -178,12 +211,49 @@ _held: dict[str, list] = {}  # resolved folder -> [fd, depth, what]
 _held_guard = threading.Lock()
 
 
-def _lock_holder(lock_path: Path) -> str:
+def _lock_holder(fd: int) -> str:
+    """The note the holding run wrote into the lock file (read through our own descriptor)."""
     try:
-        text = lock_path.read_text(errors="replace").strip()
+        text = os.pread(fd, 200, 0).decode(errors="replace").strip()
     except OSError:
         return ""
     return f" ({text})" if text else ""
+
+
+def _open_lock_file(lock_path: Path) -> int:
+    """Open (or create) the lock file without following a link; refuse anything but a plain file.
+
+    The file is written to (truncated, then the holder's note): a symbolic link would make that
+    write land outside the folder, a hard link would overwrite the other name's contents, so
+    both are refused before anything is written.
+    """
+    flags = (os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+             | getattr(os, "O_NONBLOCK", 0))  # O_NONBLOCK: a FIFO must not block the open
+    try:
+        fd = os.open(lock_path, flags, 0o666)  # the system applies the umask
+    except OSError:
+        if os.path.islink(lock_path):
+            try:
+                target = f" (to {os.readlink(lock_path)})"
+            except OSError:
+                target = ""
+            raise FolderLockedError(
+                f"{lock_path} is a symbolic link{target}; the lock file must be a plain file, "
+                "since a run writes into it: remove the link and run again") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FolderLockedError(f"{lock_path} is not a regular file; the lock file must be "
+                                    "a plain file: remove it and run again")
+        if st.st_nlink > 1:
+            raise FolderLockedError(
+                f"{lock_path} has {st.st_nlink - 1} other hard link(s): a run writes into the "
+                "lock file, which would change the other file(s); remove it and run again")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 @contextlib.contextmanager
@@ -191,11 +261,12 @@ def lock_folder(path: str | os.PathLike, *, what: str = "prepare") -> Iterator[P
     """Hold an exclusive lock on a folder while a run writes into it.
 
     Takes ``fcntl.flock`` on ``PATH/.bag-of-songs.lock`` (created when missing, never
-    deleted). The system releases it when the process ends, however it ends (even
-    ``kill -9``), so a crashed run never leaves the folder locked. A second run that wants the
-    folder refuses at once with :class:`FolderLockedError`, naming the run that holds it.
-    Nested use on the same folder within one process (e.g. ``run`` = prepare + features) is
-    allowed.
+    deleted, opened without following a link: a lock file that is a symbolic link, a hard link
+    or not a regular file is refused, never written through). The system releases the lock
+    when the process ends, however it ends (even ``kill -9``), so a crashed run never leaves
+    the folder locked. A second run that wants the folder refuses at once with
+    :class:`FolderLockedError`, naming the run that holds it. Nested use on the same folder
+    within one process (e.g. ``run`` = prepare + features) is allowed.
 
     Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: one run at a time).
 
@@ -215,7 +286,8 @@ def lock_folder(path: str | os.PathLike, *, what: str = "prepare") -> Iterator[P
     Raises
     ------
     FolderLockedError
-        When another run holds the lock, or ``path`` is a file.
+        When another run holds the lock, ``path`` is a file, or the lock file is a symbolic
+        link, a hard link or not a regular file.
 
     Examples
     --------
@@ -243,20 +315,21 @@ def lock_folder(path: str | os.PathLike, *, what: str = "prepare") -> Iterator[P
                 _held[key][1] -= 1
         return
     lock_path = path / LOCK_NAME
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    fd = _open_lock_file(lock_path)  # checked before anything is written into it
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        holder = _lock_holder(fd)
         os.close(fd)
         raise FolderLockedError(
-            f"{path} is in use by another run{_lock_holder(lock_path)}; wait for it to finish "
+            f"{path} is in use by another run{holder}; wait for it to finish "
             f"or stop it, then run again (two runs writing into one folder would mix their "
             f"outputs)") from None
     except OSError:
         os.close(fd)
         raise
     try:
-        os.ftruncate(fd, 0)
+        os.ftruncate(fd, 0)  # only now: the lock is held and the file checked
         os.write(fd, f"{what}, pid {os.getpid()}\n".encode())
     except OSError:
         pass  # the lock itself holds; the note in it is only for the message above

@@ -24,16 +24,23 @@ byte 0); a snappy-compressed block is refused.
 The reader treats the files as data only: it parses bytes, checks every length, offset, CRC and
 size against what the file holds, and refuses anything else with a :class:`CheckpointError`. It
 never executes, imports or unpickles anything, and does not need ``protobuf`` or TensorFlow.
+
+Nothing the index declares is trusted before it is bounded: the number of shards
+(:data:`MAX_SHARDS`), of tensors (:data:`MAX_ENTRIES`), the length of the names
+(:data:`MAX_KEY_BYTES`) and the rank of a tensor (:data:`MAX_RANK`) are checked as they are
+parsed; every tensor must lie, without overlapping another, inside a shard file that exists and
+is a regular file, and take at most :data:`MAX_TENSOR_BYTES`. The reader's time and memory
+therefore follow the size of the files, never the numbers written in them.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import os
+import stat
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -50,8 +57,23 @@ __all__ = [
 TABLE_MAGIC = 0xDB4775248B80FB57
 _FOOTER_SIZE = 48
 _TRAILER_SIZE = 5
-#: An index larger than this is not a checkpoint index (the musicnn ones are about 5 kB).
-MAX_INDEX_BYTES = 64 * 2**20
+#: An index larger than this is not a checkpoint index (the musicnn ones are about 5 kB; one of
+#: :data:`MAX_ENTRIES` tensors with ordinary names takes a few MB). Parsing takes a time
+#: proportional to the index's size: this bound is also the bound on that time.
+MAX_INDEX_BYTES = 8 * 2**20
+#: Most data shards a bundle may declare (TensorFlow writes one per device; musicnn has one).
+MAX_SHARDS = 1024
+#: Most entries (tensors, plus the header) an index may hold (musicnn: 151).
+MAX_ENTRIES = 100_000
+#: Longest key (tensor name) an index may hold, in bytes, and most key bytes in all (the keys
+#: are prefix-compressed, so a small index could otherwise spell out ever longer keys).
+MAX_KEY_BYTES = 4096
+MAX_KEYS_TOTAL_BYTES = MAX_INDEX_BYTES
+#: Highest rank of a tensor (as TensorFlow's ``TensorShape``).
+MAX_RANK = 254
+#: Largest tensor the reader reads, in bytes (musicnn's largest is about 1.2 MB).
+MAX_TENSOR_BYTES = 2**30
+_MAX_ELEMENTS = 2**63 - 1
 
 #: TensorFlow ``DataType`` enum values this reader converts, as little-endian numpy dtypes.
 DTYPES = {
@@ -184,9 +206,8 @@ def _signed64(v: int) -> int:
     return v - (1 << 64) if v >= 1 << 63 else v
 
 
-def _proto_fields(buf: bytes, what: str) -> list[tuple[int, int, int | bytes]]:
-    """Split a protobuf message into (field number, wire type, value) triples."""
-    fields = []
+def _proto_fields(buf: bytes, what: str) -> Iterator[tuple[int, int, int | bytes]]:
+    """Yield a protobuf message's (field number, wire type, value) triples, one at a time."""
     pos, end = 0, len(buf)
     while pos < end:
         key, pos = _varint(buf, pos, end, what)
@@ -210,8 +231,7 @@ def _proto_fields(buf: bytes, what: str) -> list[tuple[int, int, int | bytes]]:
             value, pos = struct.unpack_from("<I", buf, pos)[0], pos + 4
         else:
             raise CheckpointError(f"unsupported protobuf wire type {wire} in {what}")
-        fields.append((number, wire, value))
-    return fields
+        yield number, wire, value
 
 
 def _expect(wire: int, expected: int, field: str, what: str) -> None:
@@ -233,7 +253,9 @@ class TensorEntry:
 
 
 def _parse_shape(buf: bytes, what: str) -> tuple[int, ...]:
+    """The dims of a ``TensorShapeProto``, bounded as they are read (rank, element count)."""
     dims = []
+    n_elements = 1  # of the non-zero dims: a zero dim does not excuse the others
     for number, wire, value in _proto_fields(buf, what):
         if number == 2:  # repeated Dim dim
             _expect(wire, 2, "dim", what)
@@ -244,6 +266,13 @@ def _parse_shape(buf: bytes, what: str) -> tuple[int, ...]:
                     size = _signed64(v2)
             if size < 0:
                 raise CheckpointError(f"{what} has a dimension of unknown size ({size})")
+            if len(dims) == MAX_RANK:
+                raise CheckpointError(f"{what}: the shape has more than {MAX_RANK} dimensions "
+                                      "(rank)")
+            n_elements *= max(size, 1)
+            if n_elements > _MAX_ELEMENTS:  # as TensorFlow's TensorShape: an int64 count
+                raise CheckpointError(f"{what}: the shape's element count overflows int64 "
+                                      f"(dims {tuple(dims) + (size,)})")
             dims.append(size)
         elif number == 3 and value:
             raise CheckpointError(f"{what} has an unknown rank")
@@ -281,8 +310,10 @@ def _parse_entry(name: str, buf: bytes) -> TensorEntry:
                               f"support (numeric dtypes only)")
     dtype = DTYPES[dtype_code]
     if shard_id < 0 or offset < 0 or size < 0:
-        raise CheckpointError(f"{what} has a negative shard, offset or size")
-    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+        raise CheckpointError(f"{what} has a negative shard_id, offset or size")
+    expected = dtype.itemsize
+    for d in shape:
+        expected *= d  # bounded by _parse_shape: below 2**63 elements
     if size != expected:
         raise CheckpointError(f"tensor {name!r} of shape {shape} and dtype {dtype} should take "
                               f"{expected} bytes, but its index entry says {size}")
@@ -306,8 +337,9 @@ def _parse_header(buf: bytes) -> dict:
                 if w2 == 0 and n2 in (1, 2):
                     version["producer" if n2 == 1 else "min_consumer"] = _signed64(v2)
             header["version"] = version
-    if header["num_shards"] < 1:
-        raise CheckpointError(f"the bundle header says {header['num_shards']} shards")
+    if not 1 <= header["num_shards"] <= MAX_SHARDS:
+        raise CheckpointError(f"the bundle header says num_shards = {header['num_shards']}, "
+                              f"expected 1 to {MAX_SHARDS}")
     if header["endianness"] != 0:
         raise CheckpointError("the bundle was written big-endian, which this reader does not "
                               "support")
@@ -343,7 +375,27 @@ def _read_block(data: bytes, handle: tuple[int, int], what: str) -> bytes:
     return block
 
 
-def _block_entries(block: bytes, what: str) -> list[tuple[bytes, bytes]]:
+class _Budget:
+    """What is left of the entry count and key bytes an index may spell out."""
+
+    def __init__(self):
+        self.entries = MAX_ENTRIES
+        self.key_bytes = MAX_KEYS_TOTAL_BYTES
+
+    def take(self, key_length: int, what: str) -> None:
+        if key_length > MAX_KEY_BYTES:
+            raise CheckpointError(f"{what} has a key of {key_length} bytes, over the limit of "
+                                  f"{MAX_KEY_BYTES}")
+        self.entries -= 1
+        self.key_bytes -= key_length
+        if self.entries < 0:
+            raise CheckpointError(f"{what}: the index holds more than {MAX_ENTRIES} entries")
+        if self.key_bytes < 0:
+            raise CheckpointError(f"{what}: the index's keys add up to more than "
+                                  f"{MAX_KEYS_TOTAL_BYTES} bytes")
+
+
+def _block_entries(block: bytes, what: str, budget: _Budget) -> list[tuple[bytes, bytes]]:
     if len(block) < 4:
         raise CheckpointError(f"{what} is too short to hold its restart count")
     n_restarts = struct.unpack_from("<I", block, len(block) - 4)[0]
@@ -360,6 +412,7 @@ def _block_entries(block: bytes, what: str) -> list[tuple[bytes, bytes]]:
                                   "it has")
         if pos + non_shared + n_value > end:
             raise CheckpointError(f"{what} has an entry that runs past the end of the block")
+        budget.take(shared + non_shared, what)
         new_key = key[:shared] + block[pos:pos + non_shared]
         pos += non_shared
         if entries and new_key <= key:
@@ -380,13 +433,20 @@ def _table_entries(data: bytes, path: str) -> list[tuple[bytes, bytes]]:
                               f"{magic:#018x})")
     _, pos = _handle(footer, 0, 40, f"{path}: footer")  # the meta-index block is unused
     index_handle, _ = _handle(footer, pos, 40, f"{path}: footer")
+    budget = _Budget()
     index = _block_entries(_read_block(data, index_handle, f"{path}: index block"),
-                           f"{path}: index block")
+                           f"{path}: index block", budget)
     entries: list[tuple[bytes, bytes]] = []
+    block_end = 0
     for i, (_, value) in enumerate(index):
         what = f"{path}: data block {i}"
         handle, _ = _handle(value, 0, len(value), what + " handle")
-        block = _block_entries(_read_block(data, handle, what), what)
+        # Blocks follow one another: no byte is read (and CRC-checked) twice.
+        if handle[0] < block_end:
+            raise CheckpointError(f"{what} (offset {handle[0]}) overlaps the block before it, "
+                                  f"which ends at {block_end}")
+        block_end = handle[0] + handle[1] + _TRAILER_SIZE
+        block = _block_entries(_read_block(data, handle, what), what, budget)
         if entries and block and block[0][0] <= entries[-1][0]:
             raise CheckpointError(f"{what} has keys out of order")
         entries.extend(block)
@@ -412,18 +472,26 @@ def read_index(path: str | os.PathLike) -> tuple[dict, dict[str, TensorEntry]]:
     ------
     CheckpointError
         When the file is missing, not an index, truncated or corrupt (bad magic, a block or
-        entry running past its end, a CRC mismatch, keys out of order), or names a tensor this
-        reader does not support (non-numeric dtype, slices) or whose size does not match its
-        shape.
+        entry running past its end, a CRC mismatch, keys out of order, overlapping blocks), names
+        a tensor this reader does not support (non-numeric dtype, slices) or whose size does not
+        match its shape, or declares more than the limits allow (``num_shards`` over
+        :data:`MAX_SHARDS`, too many or too long keys, a rank over :data:`MAX_RANK`, an element
+        count that overflows int64); the message names the field.
     """
     path = os.fspath(path)
     try:
-        n = os.path.getsize(path)
-        if n > MAX_INDEX_BYTES:
-            raise CheckpointError(f"{path}: {n} bytes is too large for a checkpoint index")
-        data = Path(path).read_bytes()
+        with open(path, "rb", opener=_open_nonblocking) as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise CheckpointError(f"{path}: not a regular file")
+            if st.st_size > MAX_INDEX_BYTES:
+                raise CheckpointError(f"{path}: {st.st_size} bytes is too large for a "
+                                      "checkpoint index")
+            data = f.read(st.st_size + 1)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read the checkpoint index ({exc})") from exc
+    if len(data) != st.st_size:
+        raise CheckpointError(f"{path}: the checkpoint index changed while it was read")
     header, entries = None, {}
     for key, value in _table_entries(data, path):
         if key == b"":
@@ -438,9 +506,25 @@ def read_index(path: str | os.PathLike) -> tuple[dict, dict[str, TensorEntry]]:
         raise CheckpointError(f"{path}: no bundle header (empty key) in the index")
     for e in entries.values():
         if e.shard_id >= header["num_shards"]:
-            raise CheckpointError(f"{path}: tensor {e.name!r} names shard {e.shard_id} of "
-                                  f"{header['num_shards']}")
+            raise CheckpointError(f"{path}: tensor {e.name!r} names shard_id {e.shard_id} of "
+                                  f"num_shards = {header['num_shards']}")
     return header, entries
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    # A FIFO named like a checkpoint file must not block the open: it is refused after fstat.
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def _shard_size(shard: str) -> int:
+    """The size of a data shard, which must exist and be a regular file (or a link to one)."""
+    try:
+        st = os.stat(shard)
+    except OSError as exc:
+        raise CheckpointError(f"{shard}: missing checkpoint data shard ({exc})") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(f"{shard}: the checkpoint data shard is not a regular file")
+    return st.st_size
 
 
 class Checkpoint:
@@ -456,7 +540,9 @@ class Checkpoint:
     Raises
     ------
     CheckpointError
-        As :func:`read_index`, or when a data shard is missing or shorter than the index says.
+        As :func:`read_index`, or when a data shard is missing or not a regular file, or a
+        tensor's (``offset``, ``size``) lies beyond its shard's end, overlaps another tensor or
+        exceeds :data:`MAX_TENSOR_BYTES`.
 
     Examples
     --------
@@ -469,20 +555,29 @@ class Checkpoint:
     def __init__(self, prefix: str | os.PathLike):
         self.prefix = os.fspath(prefix)
         self.header, self.entries = read_index(self.prefix + ".index")
-        n = self.header["num_shards"]
+        n = self.header["num_shards"]  # at most MAX_SHARDS: checked by read_index
         self.shards = [f"{self.prefix}.data-{i:05d}-of-{n:05d}" for i in range(n)]
-        sizes = []
-        for shard in self.shards:
-            try:
-                sizes.append(os.path.getsize(shard))
-            except OSError as exc:
-                raise CheckpointError(f"{shard}: missing checkpoint data shard ({exc})") from exc
-        for e in self.entries.values():
+        sizes = [_shard_size(shard) for shard in self.shards]
+        # Every tensor lies inside its shard, and no two overlap: reading them all reads no
+        # more than the shards hold.
+        ends = [0] * n
+        for e in sorted(self.entries.values(), key=lambda e: (e.shard_id, e.offset, e.size)):
+            shard = self.shards[e.shard_id]
             if e.offset + e.size > sizes[e.shard_id]:
                 raise CheckpointError(
-                    f"tensor {e.name!r} lies at bytes {e.offset}..{e.offset + e.size} of "
-                    f"{self.shards[e.shard_id]}, which holds only {sizes[e.shard_id]} bytes: "
-                    "the data file is truncated or does not belong to this index")
+                    f"tensor {e.name!r} lies at bytes {e.offset}..{e.offset + e.size} (offset, "
+                    f"size) of {shard}, which holds only {sizes[e.shard_id]} bytes: the data "
+                    "file is truncated or does not belong to this index")
+            if e.offset < ends[e.shard_id]:
+                raise CheckpointError(
+                    f"tensor {e.name!r} (offset {e.offset}, size {e.size}) overlaps another "
+                    f"tensor of {shard}, which ends at byte {ends[e.shard_id]}: the index is "
+                    "corrupt")
+            ends[e.shard_id] = e.offset + e.size
+            if e.size > MAX_TENSOR_BYTES:  # e.g. in a sparse shard file
+                raise CheckpointError(
+                    f"tensor {e.name!r} of shape {e.shape} takes {e.size} bytes (size), over the "
+                    f"reader's limit of {MAX_TENSOR_BYTES} (tfcheckpoint.MAX_TENSOR_BYTES)")
 
     def read(self, name: str, *, verify: bool = True) -> np.ndarray:
         """Read one tensor as a (writable, native-order) numpy array.
@@ -506,9 +601,16 @@ class Checkpoint:
         if name not in self.entries:
             raise CheckpointError(f"no tensor {name!r} in the checkpoint {self.prefix!r}")
         e = self.entries[name]
-        with open(self.shards[e.shard_id], "rb") as f:
-            f.seek(e.offset)
-            raw = f.read(e.size)
+        try:
+            with open(self.shards[e.shard_id], "rb", opener=_open_nonblocking) as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise CheckpointError(f"{self.shards[e.shard_id]}: the checkpoint data "
+                                          "shard is not a regular file")
+                f.seek(e.offset)
+                raw = f.read(e.size)  # at most the shard's size and MAX_TENSOR_BYTES
+        except OSError as exc:
+            raise CheckpointError(f"tensor {name!r}: cannot read "
+                                  f"{self.shards[e.shard_id]} ({exc})") from exc
         if len(raw) != e.size:
             raise CheckpointError(f"tensor {name!r}: short read from {self.shards[e.shard_id]}")
         if verify and e.crc32c is not None and crc32c(raw) != e.crc32c:
