@@ -41,9 +41,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import hashlib
 import json
 import numbers
 import os
+import stat as _stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -164,8 +166,9 @@ class EmbeddingError(FeatureError):
 
 
 #: Version of the ``features.json`` layout that :func:`build_feature_table` writes;
-#: :func:`check_feature_table` refuses a table recorded with another (or none).
-FEATURES_FORMAT_VERSION = 2
+#: :func:`check_feature_table` refuses a table recorded with another (or none). Version 3
+#: added ``clip_stamps`` (each clip's size and modification time).
+FEATURES_FORMAT_VERSION = 3
 
 #: The ``features.json`` keys of a table's musicnn embedding: present only in tables whose
 #: ``feature_set`` holds ``musicnn`` (so the ``features.json`` of a seed or extended table is
@@ -182,7 +185,7 @@ SETTING_KEYS = ("sr", "n_fft", "hop_length", "n_mfcc", "stats", "feature_set", "
 
 # The other keys of features.json, which tie the table to its inputs and its own content.
 _PROVENANCE_KEYS = ("label_columns", "feature_columns", "n_rows", "n_clips",
-                    "annotations_sha256", "features_sha256")
+                    "annotations_sha256", "features_sha256", "clip_stamps")
 
 # A split's table files, in the order they are published (features.json last).
 _TABLE_FILES = ("features.csv", "features_skipped.csv", "features.json")
@@ -2065,6 +2068,45 @@ def _expected_columns(meta: dict) -> list[str]:
     return ["audio_file", *meta["label_columns"], *segment, *meta["feature_columns"]]
 
 
+def _stat_clip(path: Path) -> os.stat_result | None:
+    """A clip's ``os.stat`` (it follows a link, as decoding does); None when it is missing or
+    not a regular file."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):  # ValueError: a NUL in a (crafted) name
+        return None
+    return st if _stat.S_ISREG(st.st_mode) else None
+
+
+def _clip_stamp(st: os.stat_result | None) -> list[int] | None:
+    """What ``features.json`` records of a clip: ``[size, mtime_ns]`` (None: missing)."""
+    return None if st is None else [st.st_size, st.st_mtime_ns]
+
+
+def _valid_clip_stamps(stamps) -> bool:
+    return isinstance(stamps, dict) and all(
+        isinstance(f, str) and (v is None or (
+            isinstance(v, list) and len(v) == 2
+            and all(type(x) is int and x >= 0 for x in v)))  # bool is not a size
+        for f, v in stamps.items())
+
+
+def _changed_clip(root: Path, stamps: dict) -> str | None:
+    """None when every clip has the size and modification time recorded (one stat each, no
+    read), else a phrase naming the first that does not."""
+    for f, was in stamps.items():
+        now = _clip_stamp(_stat_clip(root / f))
+        if now == was:
+            continue
+        if now is None:
+            return f"the clip {f} is missing (it was there when the table was built)"
+        if was is None:
+            return f"the clip {f}, missing when the table was built, is there now"
+        return (f"the clip {f} changed since the table was built (size or modification time "
+                f"differ: replaced, rewritten or touched), so its row may describe other audio")
+    return None
+
+
 def check_feature_table(split_dir: str | os.PathLike) -> dict:
     """Check that a split's feature table is current: built from its annotations as they are.
 
@@ -2076,10 +2118,13 @@ def check_feature_table(split_dir: str | os.PathLike) -> dict:
     table with a musicnn embedding, the installed checkpoint, front end and layer are those
     recorded (``musicnn_settings``; when the checkpoint is not installed this is not checked,
     and the table can still be trained and evaluated on); ``annotations.csv`` has the SHA-256
-    recorded at build time; ``features.csv`` has the columns recorded (``audio_file``, the
-    label columns, ``segment`` for a segment table, the feature columns) and the SHA-256
-    recorded (so a ``features.csv`` replaced or edited after ``features.json`` was written is
-    refused too).
+    recorded at build time; every clip it lists has the size and modification time recorded
+    (``clip_stamps``: a clip replaced, rewritten or merely touched since, or gone, makes the
+    table stale; one ``stat`` per clip, nothing is read); ``features.csv`` has the columns
+    recorded (``audio_file``, the label columns, ``segment`` for a segment table, the feature
+    columns) and the SHA-256 recorded (so a ``features.csv`` replaced or edited after
+    ``features.json`` was written is refused too). Copy a prepared folder with its
+    modification times (``cp -a``, ``rsync -a``), or re-run ``features`` after copying.
 
     Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
 
@@ -2098,8 +2143,9 @@ def check_feature_table(split_dir: str | os.PathLike) -> dict:
     FileNotFoundError
         When there is no ``features.csv`` (the features were never extracted).
     StaleFeaturesError
-        When the table cannot be tied to the split's annotations as they are; the message names
-        the split, the reason, and says to re-run ``bag-of-songs features DIR``.
+        When the table cannot be tied to the split's annotations and clips as they are; the
+        message names the split, the reason (the first changed clip, when a clip changed),
+        and says to re-run ``bag-of-songs features DIR``.
 
     Examples
     --------
@@ -2135,6 +2181,8 @@ def check_feature_table(split_dir: str | os.PathLike) -> dict:
     bad_lists = [k for k in ("label_columns", "feature_columns")
                  if k in meta and not (isinstance(meta[k], list)
                                        and all(isinstance(c, str) for c in meta[k]))]
+    if "clip_stamps" in meta and not _valid_clip_stamps(meta["clip_stamps"]):
+        bad_lists.append("clip_stamps")
     if missing or bad_lists:
         raise StaleFeaturesError(
             f"{where}: {meta_path} lacks or garbles the field(s) {missing + bad_lists}; "
@@ -2162,6 +2210,9 @@ def check_feature_table(split_dir: str | os.PathLike) -> dict:
         raise StaleFeaturesError(
             f"{where} is stale: {annotations} changed since the table was built (a new "
             f"`prepare` run?), so its rows may describe other clips; {_rerun(split_dir)}")
+    changed = _changed_clip(split_dir.parent, meta["clip_stamps"])
+    if changed:
+        raise StaleFeaturesError(f"{where} is stale: {changed}; {_rerun(split_dir)}")
     try:
         header = _csv_header(table)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -2305,18 +2356,196 @@ def _csv_writer(df: pd.DataFrame):
 
 
 def _compute_table(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, progress: bool,
-                   log) -> tuple[pd.DataFrame, list, list[str], list[str], str, int]:
+                   log, resume: bool = False) -> tuple:
     """The feature table of one split, in memory: (table, skipped, label columns, feature
-    columns, annotations SHA-256, clips kept). Raises StaleFeaturesError when annotations.csv
-    changed meanwhile."""
+    columns, annotations SHA-256, clips kept, clip stamps). Raises StaleFeaturesError when
+    annotations.csv or a clip changed meanwhile. With ``resume``, finished clips are kept in
+    the split's side file (:func:`_partial_path`) and those it already holds are reused."""
     return _compute_tables(split_dir, [settings], n_jobs=n_jobs, scheduler=scheduler,
-                           progress=progress, log=log)[0]
+                           progress=progress, log=log, resume=resume)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The side file that lets an interrupted `features` run resume clip by clip
+#
+# `.features.partial.<settings hash>.jsonl` in the split folder: a header line (this format,
+# the library version, the settings and the feature columns), then one line per finished clip:
+# its file name, its identity (size, mtime_ns, ctime_ns, inode) and its rows. Floats are written
+# as JSON numbers (Python's shortest repr, which reads back to the same float64), so a resumed
+# table is byte-identical to an uninterrupted one. Lines are appended as clips finish (a killed
+# run loses at most a torn last line, which the reader ignores); the file is rewritten
+# atomically at the start of each run with what it reused. A clip is reused only when its
+# identity is unchanged: the ctime and inode cannot be set by whoever hands over a folder
+# (copying or unpacking gives new ones), so a side file from elsewhere is never used. The file
+# is read as hostile input: anything unexpected is ignored and recomputed.
+
+_PARTIAL_PREFIX = ".features.partial."
+_PARTIAL_FORMAT = 1
+_PARTIAL_MAX_BYTES = 1 << 30  # larger: ignored (recomputed), never read into memory
+_PARTIAL_MAX_LINE = 1 << 26
+
+
+def _partial_path(split_dir: Path, settings: dict) -> Path:
+    key = json.dumps(settings, sort_keys=True).encode("utf-8")
+    return split_dir / f"{_PARTIAL_PREFIX}{hashlib.sha256(key).hexdigest()[:16]}.jsonl"
+
+
+def _remove_partials(split_dir: Path, keep: Path | None = None) -> None:
+    """Remove the split's side files (but ``keep``) and the debris of their atomic writes."""
+    if not split_dir.is_dir():
+        return
+    for p in split_dir.iterdir():
+        ours = p.name.startswith(_PARTIAL_PREFIX) or (
+            p.name.startswith("." + _PARTIAL_PREFIX) and p.name.endswith(".tmp"))
+        if ours and p != keep and (p.is_symlink() or p.is_file()):
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
+def _clip_identity(st: os.stat_result | None) -> list[int] | None:
+    """What the side file records of a clip (None: missing, never reused)."""
+    return None if st is None else [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _partial_header(settings: dict, columns: list[str]) -> dict:
+    from . import __version__
+
+    return json.loads(json.dumps({"format": _PARTIAL_FORMAT, "library_version": __version__,
+                                  "settings": settings, "columns": columns}))
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a feature value")
+
+
+def _json_line(line: bytes):
+    """The JSON value of one line; None when it is not valid (NaN and Infinity are not)."""
+    try:
+        return json.loads(line.decode("ascii"), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def _row_values(row, columns: list[str], segmented: bool) -> list[list[float]] | None:
+    """A clip's rows as lists of floats in column order, for the side file; None when the
+    result is not in the exact form a table row has (then it is not checkpointed)."""
+    if not segmented:
+        if not isinstance(row, dict) or len(row) != len(columns) or set(row) != set(columns):
+            return None
+        values = [row[c] for c in columns]
+        ok = all(type(v) is float and np.isfinite(v) for v in values)
+        return [values] if ok else None
+    if not isinstance(row, pd.DataFrame) or list(row.columns) != ["segment", *columns] \
+            or len(row) == 0 or row["segment"].dtype != np.int64 \
+            or not (row.dtypes.iloc[1:] == np.float64).all() \
+            or not np.array_equal(row["segment"].to_numpy(), np.arange(len(row))):
+        return None
+    values = row.iloc[:, 1:].to_numpy(dtype=np.float64)
+    return values.tolist() if np.isfinite(values).all() else None
+
+
+def _values_row(values, columns: list[str], segmented: bool):
+    """The row (dict) or segment rows (DataFrame) a clip's side-file values stand for; None
+    when they are not a valid clip's (wrong shape or types, a value not finite)."""
+    if not isinstance(values, list) or not values or (not segmented and len(values) != 1):
+        return None
+    n = len(columns)
+    for r in values:
+        if not isinstance(r, list) or len(r) != n or not all(
+                type(v) is float or type(v) is int for v in r):  # never bool
+            return None
+    try:
+        array = np.array(values, dtype=np.float64)
+    except (OverflowError, ValueError):
+        return None
+    if not np.isfinite(array).all():
+        return None
+    if not segmented:
+        return dict(zip(columns, array[0].tolist(), strict=True))
+    table = pd.DataFrame(array, columns=columns)
+    table.insert(0, "segment", np.arange(len(array), dtype=np.int64))
+    return table
+
+
+def _read_partial(path: Path, header: dict, identities: dict[str, list[int]],
+                  columns: list[str], segmented: bool) -> dict:
+    """The rows the side file holds for clips whose identity is unchanged (file -> row);
+    an empty dict for a missing, foreign, oversized or unreadable file."""
+    try:
+        st = os.lstat(path)
+        if not _stat.S_ISREG(st.st_mode) or st.st_size > _PARTIAL_MAX_BYTES:
+            return {}
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return {}
+    rows: dict = {}
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            if not _stat.S_ISREG(os.fstat(fh.fileno()).st_mode) \
+                    or _json_line(fh.readline(_PARTIAL_MAX_LINE)) != header:
+                return {}
+            while True:
+                line = fh.readline(_PARTIAL_MAX_LINE)
+                if not line.endswith(b"\n"):  # the end, a torn last line or an oversized one
+                    break
+                entry = _json_line(line)
+                if not (isinstance(entry, dict) and set(entry) == {"file", "clip", "values"}
+                        and isinstance(entry["file"], str)):
+                    continue
+                want = identities.get(entry["file"])
+                if want is None or entry["clip"] != want:  # another clip, or it changed
+                    continue
+                row = _values_row(entry["values"], columns, segmented)
+                if row is not None:
+                    rows[entry["file"]] = row
+    except (OSError, MemoryError):
+        return {}
+    return rows
+
+
+def _partial_line(file: str, identity: list[int], values: list[list[float]]) -> bytes:
+    return (json.dumps({"file": file, "clip": identity, "values": values}, allow_nan=False,
+                       separators=(",", ":")) + "\n").encode("ascii")
+
+
+class _PartialWriter:
+    """Appends each finished clip to the side file; checkpointing never fails a build (an
+    error, e.g. a full disk, only stops it)."""
+
+    def __init__(self, path: Path, header: dict, kept: list[bytes]):
+        self.fd = None
+        try:
+            def write(tmp):
+                with open(tmp, "wb") as fh:
+                    fh.write((json.dumps(header, separators=(",", ":")) + "\n").encode("ascii"))
+                    fh.writelines(kept)
+
+            atomic_write(path, write, ".tmp")
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            self.close()
+
+    def add(self, line: bytes) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.write(self.fd, line)
+        except OSError:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+        self.fd = None
 
 
 def _compute_tables(split_dir: Path, settings_list: list[dict], *, n_jobs: int, scheduler,
-                    progress: bool, log) -> list[tuple]:
+                    progress: bool, log, resume: bool = False) -> list[tuple]:
     """:func:`_compute_table` for several settings in one pass: each clip is decoded once
-    (all settings share one sample rate) and each part of a feature set computed once."""
+    (all settings share one sample rate) and each part of a feature set computed once.
+    ``resume`` needs a single setting."""
     from .parallel import map_parallel
 
     ann_path = split_dir / "annotations.csv"
@@ -2325,6 +2554,11 @@ def _compute_tables(split_dir: Path, settings_list: list[dict], *, n_jobs: int, 
     labels = label_columns(ann)
     root = split_dir.parent
     files = ann["audio_file"].to_numpy()
+    stats = [_stat_clip(root / f) for f in files]  # before any clip is read
+    all_columns = [feature_names(n_mfcc=s["n_mfcc"], stats=s["stats"],
+                                 feature_set=s["feature_set"],
+                                 musicnn_model=s.get("musicnn_model"),
+                                 musicnn_layer=s.get("musicnn_layer")) for s in settings_list]
     # Absolute paths: a Dask worker may run in another folder (the files must be on storage
     # every worker reads). Results come back in order, one clip in flight per worker or two.
     paths = [str((root / f).absolute()) for f in files]
@@ -2332,36 +2566,76 @@ def _compute_tables(split_dir: Path, settings_list: list[dict], *, n_jobs: int, 
         fn = functools.partial(_features_for_file, settings=settings_list[0])
     else:
         fn = functools.partial(_features_for_file_multi, settings_list=settings_list)
-    results = map_parallel(fn, paths, n_jobs=n_jobs, scheduler=scheduler,
-                           desc=f"features {split_dir.name}", progress=progress,
-                           total=len(paths))
+    reused: dict = {}
+    writer = None
+    if resume:
+        settings, columns = settings_list[0], all_columns[0]
+        segmented = settings["segment"] is not None
+        partial = _partial_path(split_dir, settings)
+        _remove_partials(split_dir, keep=partial)  # other settings' progress is abandoned
+        header = _partial_header(settings, columns)
+        identities = {str(f): _clip_identity(st) for f, st in zip(files, stats, strict=True)
+                      if st is not None}
+        reused = _read_partial(partial, header, identities, columns, segmented)
+        if reused:
+            log(f"{split_dir.name}: {len(reused)} clip{'s' * (len(reused) != 1)} reused from "
+                f"an interrupted run ({partial.name})")
+        writer = _PartialWriter(partial, header, [
+            _partial_line(f, identities[f], _row_values(row, columns, segmented))
+            for f, row in reused.items()])
+    todo = [i for i in range(len(files)) if str(files[i]) not in reused]
+    results = (r for r in ())
+    if todo:
+        results = map_parallel(fn, [paths[i] for i in todo], n_jobs=n_jobs,
+                               scheduler=scheduler, desc=f"features {split_dir.name}",
+                               progress=progress, total=len(todo))
     n = len(settings_list)
     rows = [[] for _ in range(n)]
     kept = [[] for _ in range(n)]  # the annotation row of each table row
     skipped = [[] for _ in range(n)]
-    for i, result in enumerate(results):
-        logged = set()  # a clip that cannot be decoded fails every setting alike: said once
-        for j, (row, reason) in enumerate([result] if n == 1 else result):
-            if row is None:
-                skipped[j].append((files[i], reason))
-                if reason not in logged:
-                    logged.add(reason)
-                    log(f"left out {files[i]}: {reason}")
-            else:
-                rows[j].append(row)
-                kept[j].extend([i] * (len(row) if settings_list[j]["segment"] is not None
-                                      else 1))
-    if sha256_file(ann_path) != ann_sha:
+    try:
+        with contextlib.closing(results):
+            for i in range(len(files)):
+                if str(files[i]) in reused:
+                    result = (reused[str(files[i])], None)
+                else:
+                    result = next(results)
+                    if writer is not None and result[0] is not None and stats[i] is not None:
+                        values = _row_values(result[0], all_columns[0],
+                                             settings_list[0]["segment"] is not None)
+                        if values is not None:
+                            writer.add(_partial_line(str(files[i]), _clip_identity(stats[i]),
+                                                     values))
+                logged = set()  # a clip that cannot be decoded fails every setting alike
+                for j, (row, reason) in enumerate([result] if n == 1 else result):
+                    if row is None:
+                        skipped[j].append((files[i], reason))
+                        if reason not in logged:
+                            logged.add(reason)
+                            log(f"left out {files[i]}: {reason}")
+                    else:
+                        rows[j].append(row)
+                        kept[j].extend([i] * (len(row) if settings_list[j]["segment"] is not None
+                                              else 1))
+    finally:
+        if writer is not None:
+            writer.close()
+    stamps = {str(f): _clip_stamp(st) for f, st in zip(files, stats, strict=True)}
+    ann_changed = sha256_file(ann_path) != ann_sha
+    changed = None if ann_changed else _changed_clip(root, stamps)
+    if resume and (ann_changed or changed):  # the progress describes what is gone
+        _remove_partials(split_dir)
+    if ann_changed:
         raise StaleFeaturesError(
             f"{ann_path} changed while the features of split {split_dir.name!r} were being "
             f"extracted (another `prepare` run?); nothing was written; {_rerun(split_dir)}")
+    if changed:
+        raise StaleFeaturesError(
+            f"a clip of split {split_dir.name!r} changed while its features were being "
+            f"extracted ({changed}); nothing was written; {_rerun(split_dir)}")
     out = []
-    for settings, rows_j, kept_j, skipped_j in zip(settings_list, rows, kept, skipped,
-                                                   strict=True):
-        columns = feature_names(n_mfcc=settings["n_mfcc"], stats=settings["stats"],
-                                feature_set=settings["feature_set"],
-                                musicnn_model=settings.get("musicnn_model"),
-                                musicnn_layer=settings.get("musicnn_layer"))
+    for settings, columns, rows_j, kept_j, skipped_j in zip(settings_list, all_columns, rows,
+                                                            kept, skipped, strict=True):
         if settings["segment"] is not None:
             feats = pd.concat(rows_j, ignore_index=True) if rows_j else pd.DataFrame(
                 {"segment": pd.Series(dtype=np.int64), **{c: pd.Series(dtype=float)
@@ -2373,7 +2647,7 @@ def _compute_tables(split_dir: Path, settings_list: list[dict], *, n_jobs: int, 
             feats = pd.DataFrame(rows_j, columns=columns)
         table = pd.concat([ann.iloc[kept_j][["audio_file", *labels]].reset_index(drop=True),
                            feats], axis=1)
-        out.append((table, skipped_j, labels, columns, ann_sha, len(rows_j)))
+        out.append((table, skipped_j, labels, columns, ann_sha, len(rows_j), stamps))
     return out
 
 
@@ -2428,10 +2702,20 @@ def _features_for_file_multi(path: str, settings_list: list[dict]) -> list[tuple
     return out
 
 
+def _features_json(meta: dict, stamps: dict) -> str:
+    """``features.json``: ``meta`` indented, then ``clip_stamps``, one clip a line."""
+    head = json.dumps(meta, indent=2)  # "{ ... \n}"
+    lines = [f"    {json.dumps(f)}: {json.dumps(v, separators=(',', ':'))}"
+             for f, v in stamps.items()]
+    body = "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
+    return f'{head[:-2]},\n  "clip_stamps": {body}\n}}\n'
+
+
 def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, progress: bool,
                  log) -> _StagedSplit:
-    table, skipped, labels, columns, ann_sha, n_clips = _compute_table(
-        split_dir, settings, n_jobs=n_jobs, scheduler=scheduler, progress=progress, log=log)
+    table, skipped, labels, columns, ann_sha, n_clips, stamps = _compute_table(
+        split_dir, settings, n_jobs=n_jobs, scheduler=scheduler, progress=progress, log=log,
+        resume=True)
     staged = _StagedSplit(split_dir, table)
     try:
         csv_path = staged.stage(split_dir / "features.csv",
@@ -2444,9 +2728,9 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, pro
                 "label_columns": labels, "feature_columns": columns,
                 "n_rows": len(table), "n_clips": n_clips,
                 "annotations_sha256": ann_sha, "features_sha256": sha256_file(csv_path)}
+        text = _features_json(meta, stamps)
         staged.stage(split_dir / "features.json",
-                     lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"),
-                     ".tmp")
+                     lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".tmp")
     except BaseException:
         staged.discard()
         raise
@@ -2472,6 +2756,16 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     The data folder (``split_dir``'s parent) is locked while the table is built, and the new
     files are written beside the old ones and renamed into place only when all are complete,
     ``features.json`` last; :func:`check_feature_table` refuses any mix an interruption leaves.
+
+    **Resume.** Each clip's rows are appended, as soon as they are computed, to a hidden side
+    file in the split folder (``.features.partial.<settings hash>.jsonl``: the settings, and
+    per clip its name, size, modification and change times, inode, and rows, floats written
+    so that they read back exactly). Run again with the same settings after an interruption,
+    the clips it holds are reused (only those whose file is unchanged) and only the others
+    are extracted, giving the same table, byte for byte, as an uninterrupted run. The side
+    file is removed once the table is published, and when a run with other settings starts;
+    one that is not exactly as written (edited, truncated, from another version or another
+    machine) is ignored. Clips that could not be decoded are tried again.
 
     With a musicnn embedding (``feature_set="musicnn"``, ``"seed+musicnn"``, ...), each worker
     process loads the network once (on its first clip, then keeps it) and embeds one clip at
@@ -2535,8 +2829,10 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
         ``musicnn_model, musicnn_layer, musicnn_settings``, the last with the checkpoint's
         SHA-256, see :func:`feature_settings`), ``label_columns``,
         ``feature_columns`` (in table order, without ``segment``), ``n_rows`` (rows of
-        ``features.csv``), ``n_clips`` (clips kept; ``n_rows`` for a whole-clip table), ``annotations_sha256`` (of ``annotations.csv`` as read)
-        and ``features_sha256`` (of ``features.csv`` as written).
+        ``features.csv``), ``n_clips`` (clips kept; ``n_rows`` for a whole-clip table),
+        ``annotations_sha256`` (of ``annotations.csv`` as read), ``features_sha256`` (of
+        ``features.csv`` as written) and ``clip_stamps`` (``audio_file -> [size, mtime_ns]``
+        of every clip listed, null for a missing one, taken before the clips were read).
 
     Raises
     ------
@@ -2554,8 +2850,8 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     SchedulerError
         When the Dask scheduler cannot be used (``distributed`` missing, address unreachable).
     StaleFeaturesError
-        When ``annotations.csv`` changed while the features were extracted (nothing is
-        written).
+        When ``annotations.csv`` or a clip changed while the features were extracted (nothing
+        is written).
     """
     split_dir = Path(split_dir)
     settings = feature_settings(n_mfcc=n_mfcc, stats=stats, feature_set=feature_set,
@@ -2569,6 +2865,7 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
             staged.publish()
         finally:
             staged.discard()
+        _remove_partials(split_dir)  # published: the side file is no longer needed
     return staged.table
 
 
@@ -2614,7 +2911,7 @@ scheduler, progress, log
     FeatureError, EmbeddingError, SchedulerError
         As for :func:`build_feature_table`.
     StaleFeaturesError
-        When ``annotations.csv`` changed while the features were extracted.
+        When ``annotations.csv`` or a clip changed while the features were extracted.
     """
     return extract_setting_tables(
         split_dir, [{"stats": stats, "feature_set": feature_set, "n_mfcc": n_mfcc,
@@ -2690,7 +2987,9 @@ def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.
     Every split's table is built first (beside the current ones) and only then are all put in
     place, so an interruption while extracting leaves the previous tables as they were; an
     interruption while renaming (a few milliseconds) leaves splits with different settings,
-    which :func:`check_feature_tables` refuses. The data folder is locked throughout.
+    which :func:`check_feature_tables` refuses. The data folder is locked throughout. The
+    clips finished before an interruption are kept in each split's side file, and the same
+    call again resumes from them (see :func:`build_feature_table`).
 
     Explained in ``notebooks/2-features-explanation.ipynb``.
 
@@ -2746,6 +3045,8 @@ def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.
         finally:
             for st in staged.values():
                 st.discard()
+        for s in splits:  # published: the side files are no longer needed
+            _remove_partials(data_dir / s)
     return {s: st.table for s, st in staged.items()}
 
 

@@ -563,7 +563,9 @@ def test_feature_tables_of_a_prepared_corpus(demo_dir):
             "label_columns": ["fst_level_label", "sec_level_label", "thr_level_label"],
             "feature_columns": SEED_COLUMNS, "n_rows": len(ann), "n_clips": len(ann),
             "annotations_sha256": sha256(demo_dir / split / "annotations.csv"),
-            "features_sha256": sha256(demo_dir / split / "features.csv")}
+            "features_sha256": sha256(demo_dir / split / "features.csv"),
+            "clip_stamps": {f: [(demo_dir / f).stat().st_size, (demo_dir / f).stat().st_mtime_ns]
+                            for f in ann["audio_file"]}}
         assert settings["segment"] is None and settings["segment_hop"] is None
         assert F.read_feature_settings(demo_dir / split) == settings
         assert F.check_feature_table(demo_dir / split) == settings
@@ -780,7 +782,10 @@ def test_interrupted_build_leaves_the_previous_tables(data_copy, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         F.build_feature_tables(data_copy, stats=("mean", "std"), n_jobs=1, progress=False)
     assert _tables(data_copy) == before  # nothing published, the first split's staging gone
-    assert not list(data_copy.glob("*/.features*"))
+    # What remains is the first split's side file, which a re-run resumes from.
+    assert [p.relative_to(data_copy).parent.as_posix()
+            for p in data_copy.glob("*/.features*")] == [calls[0]]
+    assert list(data_copy.glob(f"{calls[0]}/.features.partial.*.jsonl"))
     F.check_feature_tables(data_copy)
 
 

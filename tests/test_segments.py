@@ -222,8 +222,10 @@ def test_segments_agree_with_the_sliced_signal_inside(real_clip):
         assert len(own["rms"]) == b - a
         inner = slice(2, b - a - 2)  # n_fft // (2 H) = 2 edge frames at each end
         for name in FRAME_LOCAL:
+            # float32 matrix products over 1,025 bins: BLAS may block a slice's product
+            # differently from the whole clip's, a few ulps (measured up to 1.3e-6 relative).
             np.testing.assert_allclose(own[name][..., inner], frames[name][..., a:b][..., inner],
-                                       rtol=1e-6, atol=1e-9, err_msg=f"{name}, segment {i}")
+                                       rtol=1e-5, atol=1e-9, err_msg=f"{name}, segment {i}")
         # Same floor where the segment holds the clip's loudest mel frame (then every inner
         # frame agrees), else the frames where no band reaches down to the clip's floor.
         own_mel = F.log_mel_spectrogram(y=part)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from bag_of_songs.cli import main
+from bag_of_songs.features import StaleFeaturesError
 from bag_of_songs.models import (
     ModelError,
     compare_models,
@@ -134,8 +135,10 @@ def test_unreadable_clip_is_reported_not_a_crash(demo_dir, tmp_path, capsys):
                                                   label_column="fst_level_label", seed=0,
                                                   n_jobs=1, spectrogram_options=FAST)[0],
                                   tmp_path / "m"))
+    with pytest.raises(StaleFeaturesError, match=ann["audio_file"].iloc[0]):
+        evaluate(model, data / "test")  # its table was built before the clip was spoilt
     with pytest.raises(ModelError, match="no cached spectrogram"):
-        evaluate(model, data / "test")
+        evaluate(model, read_features(data / "test", check=False))
     code = main(["predict", str(tmp_path / "m"), str(data / ann["audio_file"].iloc[0])])
     err = capsys.readouterr().err
     assert code == 2 and "error:" in err and "Traceback" not in err
