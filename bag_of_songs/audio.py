@@ -229,6 +229,10 @@ def _load(path, *, sr: int, duration: float) -> tuple[np.ndarray, int]:
             raise AudioLoadError(f"{name}: is a folder, not an audio file")
         if p.stat().st_size == 0:
             raise AudioLoadError(f"{name}: the file is empty")
+    if isinstance(path, (str, os.PathLike)) and os.name != "nt":
+        # soundfile encodes a str path strictly as UTF-8; the file system's own bytes open
+        # a file whose name is not UTF-8 too (e.g. Latin-1).
+        path = os.fsencode(path)
     try:
         with sf.SoundFile(path) as f:
             orig_sr = f.samplerate

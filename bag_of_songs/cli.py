@@ -1,7 +1,9 @@
 """The ``bag-of-songs`` command line: prepare, features, train, evaluate, predict, run.
 
 Every subcommand prints its progress to stderr and its results to stdout; bad input ends with
-one line ``error: ...`` on stderr and exit status 2, never a traceback.
+one line ``error: ...`` on stderr and exit status 2, never a traceback. So does running out of
+memory (a model or an input that asks for more than the machine has) and any other
+``RuntimeError`` that escapes a command.
 """
 
 from __future__ import annotations
@@ -220,8 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print one JSON object (keys as bag_of_songs.models.evaluate) and "
                         "nothing else on stdout")
 
-    p = sub.add_parser("predict", help="the genre of new audio files (or of every file in a "
-                                       "folder)")
+    p = sub.add_parser(
+        "predict", help="the genre of new audio files (or of every file in a folder)",
+        description="Print the genre of each FILE: a line 'FILE: genre (probabilities)' per "
+                    "file, or for a folder a tab-separated table with a header. File names "
+                    "are printed escaped as by `ls --quoting-style=escape`: a backslash as "
+                    "\\\\, a tab as \\t, a newline as \\n, a carriage return as \\r, other "
+                    "control characters and bytes that are not UTF-8 as \\xNN, so that each "
+                    "file is one line (--json writes the name as a JSON string instead).")
     p.add_argument("model", metavar="MODEL", help="a model folder written by `train` or `run`")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="audio files (wav, flac, ogg, mp3) or folders (every audio file below)")
@@ -268,8 +276,12 @@ def _levels(text: str | None):
 
 
 def _check_out_dir(out: Path) -> None:
+    """Refuse a --out that is a file, or a folder of files that ``prepare`` did not write."""
+    from .data import _check_out_folder
+
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a folder; choose a folder for --out")
+    _check_out_folder(out)
 
 
 def _prepare(args, out: Path):
@@ -429,6 +441,42 @@ def _audio_files(paths: list[str]) -> list[Path]:
     return out
 
 
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _quote_name(name: str | os.PathLike) -> str:
+    """A file name on one line, escaped as by ``ls --quoting-style=escape``.
+
+    A backslash becomes ``\\\\`` (not on Windows, where it separates folders), a tab ``\\t``, a
+    newline ``\\n``, a carriage return ``\\r``, other control characters and the bytes of a
+    name that are not UTF-8 ``\\xNN``; everything else is left as it is.
+
+    Examples
+    --------
+    >>> _quote_name("a\\tb\\nc.wav")
+    'a\\\\tb\\\\nc.wav'
+    """
+    out = []
+    for ch in os.fspath(name):
+        code = ord(ch)
+        if ch in _ESCAPES and not (ch == "\\" and os.sep == "\\"):
+            out.append(_ESCAPES[ch])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8 (os.fsdecode's escape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:  # any other lone surrogate: not printable either
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _one_line(text) -> str:
+    """A message on one line: its lines joined by spaces."""
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
 def _cmd_predict(args) -> int:
     from .models import load_model, predict_file
 
@@ -445,7 +493,7 @@ def _cmd_predict(args) -> int:
         try:
             proba = predict_file(model, f, levels="all" if args.all_levels else None)
         except AudioLoadError as exc:
-            _log(f"error: {exc}")
+            _log(f"error: {_quote_name(str(exc))}")  # on one line, the name as on stdout
             status = EXIT_ERROR
             continue
         if args.all_levels:  # decided top-down, so the levels agree
@@ -463,13 +511,13 @@ def _cmd_predict(args) -> int:
                 rec["level_probabilities"] = by_level
             print(json.dumps(rec, allow_nan=False))
         elif table:
-            print("\t".join([str(f), *(genres[lv] for lv in levels),
+            print("\t".join([_quote_name(f), *(genres[lv] for lv in levels),
                               *(f"{probs[c]:.4f}" for c in model.classes)]))
         else:
             ranked = ", ".join(f"{c} {p:.2f}" for c, p in probs.items())
             coarse = (" [" + ", ".join(f"{lv}: {genres[lv]}" for lv in levels[1:]) + "]"
                       if args.all_levels else "")
-            print(f"{f}: {top}{coarse} ({ranked})")
+            print(f"{_quote_name(f)}: {top}{coarse} ({ranked})")
     return status
 
 
@@ -545,9 +593,35 @@ def main(argv: list[str] | None = None) -> int:
     except (AudioLoadError, DataSourceError, OSError, ValueError) as exc:
         _log(f"error: {exc}")
         return EXIT_ERROR
+    except MemoryError as exc:  # also numpy's _ArrayMemoryError ("Unable to allocate ...")
+        _log(f"error: {_out_of_memory(args.command, exc)}")
+        return EXIT_ERROR
+    except RuntimeError as exc:  # torch's allocator and anything else a command did not expect
+        if _is_out_of_memory(exc):
+            _log(f"error: {_out_of_memory(args.command, exc)}")
+        else:
+            what = _one_line(exc) or "no message"
+            _log(f"error: {args.command} failed: {type(exc).__name__}: {what}")
+        return EXIT_ERROR
     except KeyboardInterrupt:
         _log("interrupted: what was complete is kept; run the same command again to resume")
         return 130
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """A ``RuntimeError`` that reports an allocation failure (torch's CPU and CUDA
+    allocators)."""
+    text = str(exc).lower()
+    return type(exc).__name__ == "OutOfMemoryError" or any(
+        s in text for s in ("out of memory", "can't allocate memory", "cannot allocate memory",
+                            "unable to allocate"))
+
+
+def _out_of_memory(command: str, exc: BaseException) -> str:
+    detail = _one_line(exc)
+    detail = f" ({detail[:300]})" if detail else ""
+    return (f"out of memory while running {command}{detail}: the model or the input asks for "
+            f"more memory than this machine has")
 
 
 if __name__ == "__main__":

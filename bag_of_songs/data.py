@@ -10,7 +10,7 @@ Explained in ``notebooks/1-data-preparation.ipynb``.
                                      source_stamp (which version of the source the clip is from)
     OUT/<split>/skipped.csv          source, reason    (inputs that could not be prepared)
     OUT/<split>/warnings.csv         audio_file, source, warning  (clips mostly padding, silent)
-    OUT/prepare.json                 what each split was prepared from, and how
+    OUT/prepare.json                 what each split was prepared from, and how (written first)
 
 The package is one module per job; every public name below is importable from here:
 
@@ -285,11 +285,49 @@ def _count(n: int, noun: str) -> str:
 
 
 def _clip_pattern(split: str) -> re.Pattern:
-    return re.compile(rf"audio_{re.escape(split)}_\d+\.wav")
+    """The names ``prepare`` gives a split's clips, ``audio_<split>_<i>.wav``; group 1 is ``i``
+    (written without leading zeros)."""
+    return re.compile(rf"audio_{re.escape(split)}_(0|[1-9]\d*)\.wav")
 
 
-def _remove_split_outputs(split_dir: Path, split: str) -> list[str]:
-    """Delete what ``prepare`` (and ``features``) wrote for a split, and nothing else."""
+def _own_clips(audios: Path, split: str, limit: int) -> list[Path]:
+    """The clips in ``audios`` that a recorded run of ``prepare`` wrote: the files named
+    ``audio_<split>_<i>.wav`` with ``i`` below ``limit`` (see :func:`_clip_limit`)."""
+    pattern = _clip_pattern(split)
+    out = []
+    for p in audios.iterdir():
+        m = pattern.fullmatch(p.name)
+        if m and int(m.group(1)) < limit and p.is_file() and not p.is_symlink():
+            out.append(p)
+    return out
+
+
+def _clip_limit(split_dir: Path, split: str, run: dict | None) -> int:
+    """How many clip names a recorded earlier run may have used in a split: it wrote only
+    ``audio_<split>_<i>.wav`` with ``i`` below this number.
+
+    The larger of the count ``prepare.json`` records for the split (``clips``; absent in the
+    records of older versions) and one past the largest index the split's ``annotations.csv``
+    lists. 0 for a split that no run recorded.
+    """
+    if run is None:
+        return 0
+    n = run.get("clips")
+    limit = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
+    ann = _read_table(split_dir / "annotations.csv")
+    if ann is not None and "audio_file" in ann.columns:
+        pattern, folder = _clip_pattern(split), PurePosixPath(split, "audios")
+        for text in ann["audio_file"].to_numpy():
+            rel = PurePosixPath(str(text))
+            m = pattern.fullmatch(rel.name)
+            if m and rel.parent == folder:
+                limit = max(limit, int(m.group(1)) + 1)
+    return limit
+
+
+def _remove_split_outputs(split_dir: Path, split: str, limit: int) -> list[str]:
+    """Delete what ``prepare`` (and ``features``) wrote for a recorded split, and nothing
+    else: clips only below ``limit`` (see :func:`_clip_limit`)."""
     removed = _remove_derived(split_dir)
     for name in SPLIT_FILES:
         p = split_dir / name
@@ -297,9 +335,8 @@ def _remove_split_outputs(split_dir: Path, split: str) -> list[str]:
             p.unlink()
             removed.append(name)
     audios = split_dir / "audios"
-    if audios.is_dir():
-        pattern = _clip_pattern(split)
-        clips = [p for p in audios.iterdir() if pattern.fullmatch(p.name) and p.is_file()]
+    if audios.is_dir() and not audios.is_symlink():
+        clips = _own_clips(audios, split, limit)
         for p in clips:
             p.unlink()
         if clips:
@@ -364,8 +401,44 @@ class PrepareReport:
         return "\n".join(lines)
 
 
-def _prepare_split(items: _Items, split: str, out_dir: Path, *, n_jobs: int, scheduler,
-                   progress: bool, report: PrepareReport, log: Callable[[str], None]) -> None:
+def _not_utf8(row: dict) -> str | None:
+    """Why a row cannot be written to ``annotations.csv`` (a name that is not UTF-8 text,
+    e.g. a file name in Latin-1 bytes), or None."""
+    for column, value in row.items():
+        try:
+            str(value).encode("utf-8")
+        except UnicodeEncodeError:
+            what = "name" if column == "source" else f"{column} (from a folder name)"
+            return (f"its {what} is not valid UTF-8 text (the bytes that are not are shown as "
+                    f"\\xNN); rename it, e.g. with convmv, and run again to prepare it")
+    return None
+
+
+def _utf8_safe(text: str) -> str:
+    """``text`` writable as UTF-8: the bytes of a file name that are not UTF-8 (decoded by
+    Python as lone surrogates) written as ``\\xNN``, any other lone surrogate as ``\\udcNN``.
+
+    Examples
+    --------
+    >>> _utf8_safe(os.fsdecode(b"rock/caf\\xe9.wav"))
+    'rock/caf\\\\xe9.wav'
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _prepare_split(items: _Items, split: str, out_dir: Path, *, limit: int, n_jobs: int,
+                   scheduler, progress: bool, report: PrepareReport,
+                   log: Callable[[str], None]) -> None:
+    """Prepare one split; ``limit``: the clip names an earlier run recorded (see
+    :func:`_clip_limit`), the only unlisted clips it removes."""
     split_dir = out_dir / split
     audios = split_dir / "audios"
     audios.mkdir(parents=True, exist_ok=True)
@@ -401,7 +474,12 @@ def _prepare_split(items: _Items, split: str, out_dir: Path, *, n_jobs: int, sch
         source, stamp = items.sources[i], items.stamps[i]
         row = {"audio_file": rel, **items.labels[i], "source": source, "source_stamp": stamp}
         unlabelled = [c for c in label_cols if not str(items.labels[i].get(c, "")).strip()]
-        if items.problems[i] is not None:  # known at listing time (e.g. an ambiguous depth)
+        not_utf8 = _not_utf8(row)
+        if not_utf8 is not None:  # e.g. a Latin-1 file name: listed in skipped.csv, escaped
+            source = _utf8_safe(source)
+            skipped.append((source, not_utf8))
+            log(f"skipped {source}: {not_utf8}")
+        elif items.problems[i] is not None:  # known at listing time (an ambiguous depth...)
             skipped.append((source, items.problems[i]))
             log(f"skipped {source}: {items.problems[i]}")
         elif unlabelled:  # e.g. a ClassLabel of -1: nothing to learn from
@@ -455,6 +533,7 @@ def _prepare_split(items: _Items, split: str, out_dir: Path, *, n_jobs: int, sch
                 for msg in dict.fromkeys(messages):  # each distinct line once
                     log(f"decoder: {row['source']}: {msg}")
                 if y is None:
+                    reason = _utf8_safe(reason)  # may quote a file name that is not UTF-8
                     skipped.append((row["source"], reason))
                     log(f"skipped {row['source']}: {reason}")
                 else:
@@ -475,11 +554,10 @@ def _prepare_split(items: _Items, split: str, out_dir: Path, *, n_jobs: int, sch
         report.removed.append((split, "they were made from the earlier annotations", removed))
         log(f"{split}: removed {', '.join(removed)} (made from the earlier annotations)")
 
-    # Clips of an earlier run that this one does not list (e.g. a corpus that shrank).
+    # Clips of an earlier run that this one does not list (e.g. a corpus that shrank): only
+    # names that a recorded run wrote, never a file of the same pattern put there by hand.
     listed = {Path(rows[i]["audio_file"]).name for i in rows}
-    pattern = _clip_pattern(split)
-    unlisted = [p for p in audios.iterdir()
-                if pattern.fullmatch(p.name) and p.name not in listed and p.is_file()]
+    unlisted = [p for p in _own_clips(audios, split, limit) if p.name not in listed]
     for p in unlisted:
         p.unlink()
     if unlisted:
@@ -586,14 +664,97 @@ def _library_version() -> str:
     return __version__
 
 
+def _read_record(out_dir: Path) -> dict[str, dict] | None:
+    """The runs ``prepare.json`` records, per split; None without a readable record.
+
+    Split names that could not be a split folder (``..``, ``a/b``) are left out."""
+    try:
+        record = json.loads((out_dir / PREPARE_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    runs = record.get("splits") if isinstance(record, dict) else None
+    if not isinstance(runs, dict):
+        return None
+    out = {}
+    for name, run in runs.items():
+        with contextlib.suppress(ValueError, TypeError):
+            _validate_split_name(name)
+            out[name] = run if isinstance(run, dict) else {}
+    return out
+
+
+def _is_own_debris(name: str) -> bool:
+    """The lock file, or what a run killed while writing ``prepare.json`` left."""
+    return name == LOCK_NAME or (name.startswith(f".{PREPARE_RECORD}.") and name.endswith("tmp"))
+
+
+def _check_out_folder(out_dir: str | os.PathLike) -> dict[str, dict]:
+    """Refuse an output folder that ``prepare`` did not write; returns what it recorded there.
+
+    ``prepare`` overwrites and removes files in its output folder, so it only writes into a
+    new or empty folder, or one that holds its ``prepare.json`` (the record of what earlier
+    runs wrote, which is written before anything else, so an interrupted run resumes).
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The output folder.
+
+    Returns
+    -------
+    runs : dict split -> dict
+        The runs ``prepare.json`` records per split (empty for a new or empty folder).
+
+    Raises
+    ------
+    DataSourceError
+        When ``out_dir`` is a file, or a folder that is not empty and has no readable
+        ``prepare.json``; the message names the folder and a few of its files.
+    """
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataSourceError(f"the output folder {out_dir} is a file; choose a folder")
+    if not out_dir.is_dir():
+        return {}
+    runs = _read_record(out_dir)
+    if runs is not None:
+        return runs
+    others = sorted(p.name for p in out_dir.iterdir() if not _is_own_debris(p.name))
+    if others:
+        shown = ", ".join(_utf8_safe(n) for n in others[:3]) + (", ..." if len(others) > 3
+                                                                   else "")
+        what = "holds an unreadable" if (out_dir / PREPARE_RECORD).exists() else "holds no"
+        raise DataSourceError(
+            f"the output folder {out_dir} is not empty ({shown}) and {what} {PREPARE_RECORD}, "
+            f"the record prepare keeps of the files it wrote: prepare writes and removes files "
+            f"in its output folder and will not touch files it did not write. Choose an empty "
+            f"or new folder for the output (--out)")
+    return {}
+
+
+def _check_split_folders(out_dir: Path, splits: Iterable[str], runs: dict[str, dict]) -> None:
+    """Refuse to write a split whose folder holds files that no recorded run wrote, and split
+    folders that are symbolic links (writes would land outside ``out_dir``)."""
+    for split in splits:
+        split_dir = out_dir / split
+        for p in (split_dir, split_dir / "audios"):
+            if p.is_symlink():
+                raise DataSourceError(
+                    f"{p} is a symbolic link (to {p.resolve()}): prepare writes only inside "
+                    f"{out_dir}; remove the link or choose another output folder")
+        if split not in runs and split_dir.is_dir() and any(split_dir.iterdir()):
+            raise DataSourceError(
+                f"{split_dir} holds files that no earlier run of prepare wrote "
+                f"({PREPARE_RECORD} does not list split {split!r}): prepare would overwrite "
+                f"them. Move them away, or choose another split name or output folder")
+
+
 def _write_record(out_dir: Path, runs: dict[str, dict], removed_splits: Iterable[str]) -> None:
     path = out_dir / PREPARE_RECORD
     record = {"splits": {}}
-    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
-        old = json.loads(path.read_text())
-        if isinstance(old.get("splits"), dict):
-            record["splits"] = {k: v for k, v in old["splits"].items()
-                                if (out_dir / k / "annotations.csv").exists()}
+    old = _read_record(out_dir)
+    if old is not None:  # splits whose folder was deleted by hand are forgotten
+        record["splits"] = {k: v for k, v in old.items() if (out_dir / k).is_dir()}
     for split in removed_splits:
         record["splits"].pop(split, None)
     record["splits"].update(runs)
@@ -635,9 +796,10 @@ def prepare(
         genre subfolders (flat, or nested with ``levels``), a local Hugging Face dataset
         folder, or a hub id (``owner/name``). A path that does not exist is refused at once.
     out_dir : path-like
-        Output folder, not inside the source folder. Only ``out_dir/<split>/`` of the splits
-        prepared, ``prepare.json`` and a lock file are written; of an earlier run's files,
-        only those described under *Re-running* are removed.
+        Output folder, not inside the source folder: a new or empty folder, or one that an
+        earlier run prepared (it holds ``prepare.json``). Only ``out_dir/<split>/`` of the
+        splits prepared, ``prepare.json`` and a lock file are written; of an earlier run's
+        files, only those described under *Re-running* are removed.
     split : str, optional
         Put the whole source into this one split (e.g. ``"test"``); other splits are left
         alone.
@@ -699,7 +861,9 @@ def prepare(
     ------
     DataSourceError
         When the source cannot be loaded, holds no usable audio or labels, is a path that
-        does not exist, or the output folder lies inside it.
+        does not exist, or the output folder lies inside it; when the output folder is not
+        empty and holds no ``prepare.json`` (a folder of someone's own files), or a split to
+        write already has a folder that ``prepare.json`` does not list.
     FolderLockedError
         When another run is writing into ``out_dir``.
 
@@ -709,13 +873,21 @@ def prepare(
     source is unchanged (``source_stamp``: a file's size and mtime, a dataset's fingerprint
     and row, the demo's style, seed and synthesiser version) and prepares the others.
 
-    **Re-running into a folder with an earlier run's outputs.** When a split's annotations
-    change, the files derived from them (``features.csv``, ``features.json``,
-    ``features_skipped.csv``, ``cache/``) are removed, and so are clips the split no longer
-    lists. A run that defines all splits (no ``split``) removes the project's files of the
-    splits an earlier run left and this one does not produce (their ``annotations.csv``,
-    ``skipped.csv``, ``warnings.csv``, feature files and ``audios/audio_<split>_*.wav``;
-    nothing else). The report and ``log`` say what was removed.
+    **Re-running into a folder with an earlier run's outputs.** ``prepare.json`` records,
+    per split, the run that wrote it and how many clip names it used (``clips``); it is
+    written before any clip, so an interrupted run is recorded too. Only splits it records
+    are ever cleaned up. When a split's annotations change, the files derived from them
+    (``features.csv``, ``features.json``, ``features_skipped.csv``, ``cache/``) are removed,
+    and so are the clips the split no longer lists. A run that defines all splits (no
+    ``split``) removes the project's files of the recorded splits this one does not produce
+    (their ``annotations.csv``, ``skipped.csv``, ``warnings.csv``, feature files and the
+    ``audios/audio_<split>_<i>.wav`` a recorded run wrote; nothing else). The report and
+    ``log`` say what was removed.
+
+    **Names that are not UTF-8.** An input whose file name (or genre folder name) is not
+    valid UTF-8 text, e.g. Latin-1 bytes, cannot be written to ``annotations.csv``: it is
+    listed in ``skipped.csv`` with its name escaped (``caf\\xe9.wav``) and the reason, and
+    the other inputs are prepared.
 
     **Warnings.** A clip that is mostly padding (less than half of it real audio, e.g. a
     truncated file) or silent is kept, logged, and listed in ``warnings.csv`` (see
@@ -733,6 +905,7 @@ def prepare(
                       Path(dataset_path).expanduser() if dataset_path is not None else None):
         if candidate is not None and candidate.is_dir():
             _refuse_out_inside(out_dir, candidate)
+    _check_out_folder(out_dir)  # at once, before the lock file is created in the folder
     notes: list[str] = []
     with contextlib.ExitStack() as stack:
         if out_dir.exists():  # refuse at once when another run is writing here
@@ -768,6 +941,9 @@ def prepare(
             _validate_split_name(split_name)
 
         stack.enter_context(lock_folder(out_dir, what="prepare"))  # nested: already held
+        recorded = _check_out_folder(out_dir)  # again, now that no other run can write here
+        produced = [s for s, items in grouped.items() if len(items)]
+        _check_split_folders(out_dir, produced, recorded)
         remove_stale_temp_files(out_dir, [PREPARE_RECORD])  # debris of a killed run
         report = PrepareReport(out_dir=out_dir, notes=notes)
         run = {"source": src, **opened.record, "split": split,
@@ -782,21 +958,29 @@ def prepare(
         run = {k: v for k, v in run.items() if v is not None}
         if src == "ccmusic" and revision is not None:
             run["revision"] = revision
-        produced = [s for s, items in grouped.items() if len(items)]
+        limits = {s: _clip_limit(out_dir / s, s, recorded.get(s)) for s in produced}
+        # Recorded before anything is written: an interrupted run is then a run this folder
+        # records, which the next run resumes and may clean up after.
+        _write_record(out_dir, {s: {**run, "clips": max(len(grouped[s]), limits[s])}
+                                for s in produced}, [])
         for split_name in produced:
-            _prepare_split(grouped[split_name], split_name, out_dir, n_jobs=n_jobs,
-                           scheduler=scheduler, progress=progress, report=report, log=log)
+            _prepare_split(grouped[split_name], split_name, out_dir, limit=limits[split_name],
+                           n_jobs=n_jobs, scheduler=scheduler, progress=progress,
+                           report=report, log=log)
         gone = []
         if split is None and report.n_prepared > 0:
-            for old in list_splits(out_dir):
-                if old not in produced:
-                    removed = _remove_split_outputs(out_dir / old, old)
+            present = list_splits(out_dir)
+            for old in [*present, *sorted(set(recorded) - set(present))]:
+                if old in recorded and old not in produced and (out_dir / old).is_dir() \
+                        and not (out_dir / old).is_symlink():
+                    removed = _remove_split_outputs(
+                        out_dir / old, old, _clip_limit(out_dir / old, old, recorded[old]))
                     gone.append(old)
                     if removed:
                         why = "an earlier run wrote it; this run does not produce it"
                         report.removed.append((old, why, removed))
                         log(f"{old}: removed {', '.join(removed)} ({why})")
-        _write_record(out_dir, dict.fromkeys(produced, run), gone)
+        _write_record(out_dir, {s: {**run, "clips": len(grouped[s])} for s in produced}, gone)
     if report.n_prepared == 0:
         raise DataSourceError(f"{src}: no clip could be prepared (see the skipped list)")
     return report

@@ -23,10 +23,6 @@ LEVELS = ("label", "fst_level_label")
 FLOORS = {"label": {"accuracy": 0.5, "f1_macro": 0.4},
           "fst_level_label": {"accuracy": 0.75, "f1_macro": 0.6}}
 
-#: Test metrics of each (level, model), printed by test_emotify_scores (visible with -s).
-SCORES: dict[tuple[str, str], dict] = {}
-
-
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     capsys.readouterr()
     status = main(list(map(str, argv)))
@@ -85,8 +81,21 @@ def test_train_evaluate_predict_on_emotify(trained, emotify_prepared, emotify_di
     m = json.loads(out)
     assert set(m) == METRIC_KEYS
     assert m["classes"] == expected_classes and m["n"] == 12
-    assert sum(map(sum, m["confusion_matrix"])) == 12
-    SCORES[level, kind] = m
+    cm = m["confusion_matrix"]
+    assert sum(map(sum, cm)) == 12
+    # The scores agree with the confusion matrix they come from, and pass the floors.
+    assert m["accuracy"] == pytest.approx(sum(cm[i][i] for i in range(len(cm))) / 12)
+    f1s = {}  # per class seen in the truth or the predictions
+    for i, c in enumerate(m["classes"]):
+        tp, row, col = cm[i][i], sum(cm[i]), sum(r[i] for r in cm)
+        if row or col:
+            f1s[c] = 2 * tp / (row + col)
+    assert m["f1_macro"] == pytest.approx(sum(f1s.values()) / len(f1s))
+    assert m["f1"] == pytest.approx(f1s.get(m["classes"][1], 0.0) if len(cm) == 2
+                                    else m["f1_macro"])
+    with capsys.disabled():  # the scores, visible with -s
+        print(f"\nemotify test {level:<15} {kind:<3}: accuracy {m['accuracy']:.3f}  "
+              f"macro F1 {m['f1_macro']:.3f}  F1 {m['f1']:.3f}  confusion {cm}")
     for metric, floor in FLOORS[level].items():
         assert m[metric] >= floor, (kind, level, metric, m[metric])
 
@@ -111,17 +120,6 @@ def test_train_evaluate_predict_on_emotify(trained, emotify_prepared, emotify_di
     rec = json.loads(out)
     assert status == 0 and rec["genre"] == next(iter(rec["probabilities"]))
     assert sum(rec["probabilities"].values()) == pytest.approx(1.0)
-
-
-@pytest.mark.slow
-def test_emotify_scores():
-    """Print the scores of the test above (run it with -s to see them)."""
-    if not SCORES:
-        pytest.skip("test_train_evaluate_predict_on_emotify did not run")
-    for (level, kind), m in sorted(SCORES.items()):
-        print(f"emotify test {level:<15} {kind:<3}: accuracy {m['accuracy']:.3f}  "
-              f"macro F1 {m['f1_macro']:.3f}  F1 {m['f1']:.3f}  "
-              f"confusion {m['confusion_matrix']}")
 
 
 @pytest.mark.slow
@@ -359,3 +357,120 @@ def test_prepare_out_is_a_file(tmp_path, capsys):
     status, out, err = run_cli(capsys, "prepare", "demo", "--out", taken, "--demo-size", "1")
     assert_clean_error(status, out, err, "not a folder")
     assert "Errno" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Out of memory and unexpected failures (issue 15, item 2), file names on one line (item 8)
+
+
+def _array_memory_error() -> MemoryError:
+    """numpy's own MemoryError subclass, as an allocation of a huge array raises it."""
+    import numpy as np
+
+    try:
+        from numpy._core._exceptions import _ArrayMemoryError
+    except ImportError:  # numpy 1.x
+        from numpy.core._exceptions import _ArrayMemoryError
+    exc = _ArrayMemoryError((384000 * 30, 1 << 20), np.dtype("float32"))
+    assert isinstance(exc, MemoryError) and "Unable to allocate" in str(exc)
+    return exc
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "train"])
+@pytest.mark.parametrize("exc, fragments", [
+    (MemoryError(), ["out of memory while running {command}", "more memory than this machine"]),
+    ("numpy", ["out of memory while running {command}", "Unable to allocate"]),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate "
+                  "memory: you tried to allocate 130000000000 bytes"),
+     ["out of memory while running {command}", "130000000000 bytes"]),
+    (RuntimeError("shape '[1, 60000]' is invalid\nfor input of size 7"),
+     ["{command} failed: RuntimeError: shape '[1, 60000]' is invalid for input of size 7"]),
+    (RecursionError("maximum recursion depth exceeded"), ["RecursionError"]),
+], ids=["MemoryError", "numpy", "torch-allocator", "RuntimeError", "RecursionError"])
+def test_out_of_memory_and_runtime_errors_end_in_one_error_line(monkeypatch, capsys, tmp_path,
+                                                                command, exc, fragments):
+    import bag_of_songs.cli as cli
+
+    exc = _array_memory_error() if exc == "numpy" else exc
+
+    def fails(args):
+        raise exc
+
+    monkeypatch.setitem(cli._COMMANDS, command, fails)
+    argv = {"predict": ["predict", tmp_path / "m", tmp_path / "a.wav"],
+            "evaluate": ["evaluate", tmp_path / "m", tmp_path],
+            "train": ["train", tmp_path, "--label-column", "label", "--out", tmp_path / "m"]}
+    status, out, err = run_cli(capsys, *argv[command])
+    assert_clean_error(status, out, err, *(f.format(command=command) for f in fragments))
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_still_ends_with_the_interrupted_line(monkeypatch, capsys, tmp_path):
+    import bag_of_songs.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli._COMMANDS, "features", interrupted)
+    status, out, err = run_cli(capsys, "features", tmp_path)
+    assert status == 130 and out == "" and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "interrupted: what was complete is kept; run the same command again to resume"]
+
+
+def test_every_error_class_is_one_main_reports():
+    """Every error class of the package derives from one that ``main`` turns into an
+    ``error:`` line (OSError, ValueError, RuntimeError...), so none ends in a traceback."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import bag_of_songs
+
+    handled = (OSError, ValueError, RuntimeError, MemoryError)
+    found = []
+    for info in pkgutil.iter_modules(bag_of_songs.__path__):
+        module = importlib.import_module(f"bag_of_songs.{info.name}")
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) and issubclass(obj, BaseException)
+                    and obj.__module__ == module.__name__):
+                found.append(name)
+                assert issubclass(obj, handled), f"{module.__name__}.{name}"
+    assert {"ModelError", "FeatureError", "DataSourceError", "FolderLockedError"} <= set(found)
+
+
+def test_predict_prints_each_file_on_one_line_whatever_its_name(demo_dir, demo_svc, tmp_path,
+                                                               capsys):
+    import os
+    import shutil
+
+    wav = demo_dir / pd.read_csv(demo_dir / "test" / "annotations.csv")["audio_file"][0]
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    names = {"tab\there.wav": "tab\\there.wav", "new\nline.wav": "new\\nline.wav",
+             "back\\slash.wav": "back\\\\slash.wav", "plain.wav": "plain.wav"}
+    for name in names:
+        shutil.copy(wav, folder / name)
+    latin1 = os.fsencode(folder) + b"/caf\xe9.wav"  # not UTF-8
+    shutil.copy(wav, latin1)
+    names[os.fsdecode(b"caf\xe9.wav")] = "caf\\xe9.wav"
+    escaped = sorted(str(folder) + "/" + e for e in names.values())
+
+    status, out, err = run_cli(capsys, "predict", demo_svc, folder)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 1 + len(names)  # the header, then one line per file
+    table = pd.read_csv(io.StringIO(out), sep="\t")
+    assert sorted(table["file"]) == escaped
+    assert table.notna().all().all()
+
+    files = sorted(folder.iterdir())
+    status, out, err = run_cli(capsys, "predict", demo_svc, *files)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert len(lines) == len(files)
+    assert sorted(line.split(": ", 1)[0] for line in lines) == escaped
+
+    # --json keeps the name as it is (a JSON string escapes what it must)
+    status, out, _ = run_cli(capsys, "predict", demo_svc, folder / "new\nline.wav", "--json")
+    assert status == 0 and json.loads(out)["file"] == str(folder / "new\nline.wav")

@@ -968,13 +968,13 @@ def test_rerun_is_idempotent_and_touches_nothing_outside_out(tmp_path):
                                           "rock": [440, 480, 520, 560, 600]})
     (tmp_path / "beside.txt").write_text("not yours")
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "notes.txt").write_text("my notes")
-    (out / "train").mkdir()
-    (out / "train" / "my_list.txt").write_text("keep me")
     outside = snapshot(tmp_path, exclude=out)
 
     first = prepare(src, out, n_jobs=2, seed=7, **QUIET)
+    # The user's own files beside the prepared ones (prepare refuses a non-empty folder
+    # without prepare.json, so they come after the first run) are left alone.
+    (out / "notes.txt").write_text("my notes")
+    (out / "train" / "my_list.txt").write_text("keep me")
     files_1 = snapshot(out)
     second = prepare(src, out, n_jobs=2, seed=7, **QUIET)
     files_2 = snapshot(out)
