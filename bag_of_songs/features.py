@@ -52,7 +52,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.fft
+import scipy.sparse
 
+from . import filters
 from .data import (
     FRAME_SIZE,
     HOP_LENGTH,
@@ -794,20 +796,15 @@ def _rolloff_bins(S: np.ndarray, roll_percent: float, block: int = 32) -> np.nda
     return np.minimum(b * block + offset, n_bins - 1)
 
 
-@functools.lru_cache(maxsize=8)
 def _chroma_filterbank(sr: int, n_fft: int, tuning: float) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning, n_chroma=12)
+    # librosa's filterbank, built with numpy (filters.py: importing librosa costs seconds).
+    return filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning, n_chroma=12)
 
 
 @functools.lru_cache(maxsize=8)
 def _mel_filterbank(sr: int, n_fft: int, n_mels: int):
-    import librosa
-    import scipy.sparse
-
     # Each mel filter covers a few bins: a sparse product is several times faster.
-    return scipy.sparse.csr_array(librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels))
+    return scipy.sparse.csr_array(filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels))
 
 
 def chroma(*, y: np.ndarray | None = None, S: np.ndarray | None = None, sr: int = SAMPLE_RATE,
