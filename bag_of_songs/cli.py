@@ -604,9 +604,26 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"error: {args.command} failed: {type(exc).__name__}: {what}")
         return EXIT_ERROR
     except KeyboardInterrupt:
-        _log("interrupted: what was complete is kept; run the same command again to resume")
+        _log(_INTERRUPTED.get(args.command, "interrupted"))
         return 130
 
+
+
+#: What each command keeps when it is interrupted (Ctrl-C), said as it is.
+_INTERRUPTED = {
+    "prepare": "interrupted: the clips prepared so far are kept; run the same command again to "
+               "resume",
+    "features": "interrupted: the feature tables were not changed; the clips extracted so far "
+                "are kept (.features.partial.*.jsonl in each split folder), and the same "
+                "command run again extracts only the others",
+    "train": "interrupted: no model was saved; run the command again to train from the start",
+    "evaluate": "interrupted: nothing was written",
+    "predict": "interrupted: the lines printed so far are complete; the other files were not "
+               "predicted",
+    "run": "interrupted: the clips prepared and the features extracted so far are kept, and "
+           "the models trained so far are in OUT/models (no results.csv yet); the same command "
+           "run again resumes from there",
+}
 
 def _is_out_of_memory(exc: BaseException) -> bool:
     """A ``RuntimeError`` that reports an allocation failure (torch's CPU and CUDA

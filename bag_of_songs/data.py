@@ -277,6 +277,11 @@ def _remove_derived(split_dir: Path) -> list[str]:
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p)
             removed.append(f"{name}/")
+    # Progress of an interrupted `features` run (features.py): of no use once the clips change.
+    for p in split_dir.glob(".features.partial.*.jsonl"):
+        if p.is_file() or p.is_symlink():
+            p.unlink()
+            removed.append(p.name)
     return removed
 
 

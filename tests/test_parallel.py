@@ -227,8 +227,8 @@ def test_ctrl_c_prints_one_line_and_no_tracebacks(tmp_path, when):
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert lines == ["interrupted: what was complete is kept; run the same command again to "
-                     "resume"], stderr
+    assert lines == ["interrupted: the clips prepared so far are kept; run the same command "
+                     "again to resume"], stderr
     wait_for(lambda: not alive(workers), timeout=5)
 
 
