@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._threads import torch_threads
 from .tfcheckpoint import Checkpoint, CheckpointError
 
 __all__ = [
@@ -589,12 +590,13 @@ def _check_layers(layers: Iterable[str]) -> tuple[str, ...]:
 def embed_patches(patches: np.ndarray, *, model: str = "MSD_musicnn",
                   layers: Iterable[str] = ("mean_pool", "max_pool", "penultimate", "taggram"),
                   batch_size: int = 1, device: str | None = None,
-                  weights_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
+                  weights_dir: str | os.PathLike | None = None,
+                  n_threads: int | None = 1) -> dict[str, np.ndarray]:
     """Run log-mel patches through a musicnn model, in batches of bounded memory.
 
-    The network is loaded once per process and model (then kept); torch's thread count is
-    left as the caller set it (``torch.set_num_threads``, or ``OMP_NUM_THREADS`` in worker
-    processes). Peak memory grows with ``batch_size`` by about 15 MB per patch (the front
+    The network is loaded once per process and model (then kept); it runs on ``n_threads``
+    torch threads (one by default: on a busy machine more threads spin-wait and lose; the
+    caller's setting is restored afterwards). Peak memory grows with ``batch_size`` by about 15 MB per patch (the front
     end's 204 x 187 x 59 timbral convolution maps); on the CPU one patch per pass is as fast
     as more (measured: 0.78 s per 30 s clip with 1 or 2, 1.19 s with 10, on one thread), so
     the default 1 adds about 6 MB to the process. On a GPU, pass a larger batch.
@@ -614,6 +616,8 @@ def embed_patches(patches: np.ndarray, *, model: str = "MSD_musicnn",
         A torch device (``"cpu"`` by default, ``"cuda"`` when available and wanted).
     weights_dir : path-like, optional
         See :func:`musicnn_checkpoint_dir`.
+    n_threads : int >= 1 or None
+        Torch CPU threads while the network runs (1); None leaves torch's setting.
 
     Returns
     -------
@@ -649,7 +653,7 @@ def embed_patches(patches: np.ndarray, *, model: str = "MSD_musicnn",
                               str(dev))
     out = {la: np.empty((patches.shape[0], LAYER_SIZES[la]), dtype=np.float32)
            for la in layers}
-    with torch.inference_mode():
+    with torch.inference_mode(), torch_threads(n_threads):
         for start in range(0, patches.shape[0], int(batch_size)):
             x = torch.from_numpy(np.ascontiguousarray(
                 patches[start:start + int(batch_size)], dtype=np.float32)).to(dev)
@@ -662,7 +666,8 @@ def embed_patches(patches: np.ndarray, *, model: str = "MSD_musicnn",
 def musicnn_features(y: np.ndarray, *, sr: int, model: str = "MSD_musicnn",
                      layer: str = "penultimate", batch_size: int = 1,
                      device: str | None = None,
-                     weights_dir: str | os.PathLike | None = None) -> np.ndarray:
+                     weights_dir: str | os.PathLike | None = None,
+                     n_threads: int | None = 1) -> np.ndarray:
     """Patch-level musicnn embeddings of one clip (its embedding is their mean over patches).
 
     :func:`musicnn_input` then :func:`embed_patches` for one layer. **Recommended:** the
@@ -684,7 +689,7 @@ def musicnn_features(y: np.ndarray, *, sr: int, model: str = "MSD_musicnn",
     model : {"MSD_musicnn", "MTT_musicnn"}
     layer : str
         One of :data:`LAYERS`.
-    batch_size, device, weights_dir
+    batch_size, device, weights_dir, n_threads
         See :func:`embed_patches`.
 
     Returns
@@ -707,4 +712,4 @@ def musicnn_features(y: np.ndarray, *, sr: int, model: str = "MSD_musicnn",
     _check_model(model)
     patches = musicnn_input(y, sr=sr)
     return embed_patches(patches, model=model, layers=(layer,), batch_size=batch_size,
-                         device=device, weights_dir=weights_dir)[layer]
+                         device=device, weights_dir=weights_dir, n_threads=n_threads)[layer]

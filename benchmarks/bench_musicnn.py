@@ -25,7 +25,12 @@ With one torch thread and BLAS limited to one thread (one core per clip, as in
    this process) and 2 worker processes, each built twice: "cold" (workers started and the
    network loaded by this build) and "warm" (the pooled workers of the build before, network
    loaded), and the cost of each against the seed table in the same run;
-6. on a GPU, when torch sees one: the network with every patch in one batch.
+6. on a GPU, when torch sees one: the network with every patch in one batch;
+7. torch threads for a direct call (``embed_patches``, as notebooks and ``extract_features``
+   make it): the default (one thread) against every core (``n_threads=None`` with
+   ``OMP_NUM_THREADS`` = cores), each in a fresh process, on an idle machine and with one
+   busy-looping process per core beside it (a busy machine), so the default can be checked
+   never to lose.
 
 This is a script, not a test: timings depend on the machine (and on other work on it).
 """
@@ -144,6 +149,61 @@ def table_speed(clips: list[Path], *, n_jobs_list=(1, 2),
                 print(f"  {fs}: 2 workers {rates[fs, 2] / rates[fs, 1]:.2f}x the clips/s of 1")
 
 
+def _threads_child(patches_file: str, n_threads: str, repeat: int) -> None:
+    """In a fresh process: seconds per clip of embed_patches with these threads (JSON)."""
+    from bag_of_songs import musicnn as mn
+
+    patches = np.load(patches_file)
+    n = None if n_threads == "all" else int(n_threads)
+    mn.embed_patches(patches, layers=["penultimate"], n_threads=n)  # load the network
+    print(json.dumps({"s": best_time(
+        lambda: mn.embed_patches(patches, layers=["penultimate"], n_threads=n), repeat)}))
+
+
+def _burn(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def thread_comparison(clip: Path, repeat: int) -> None:
+    """Section 7: one torch thread (the default) against every core, idle and busy."""
+    import multiprocessing
+    import tempfile
+
+    from bag_of_songs import musicnn as mn
+    from bag_of_songs.data import load_audio
+
+    cores = os.cpu_count() or 1
+    env = dict(os.environ, OMP_NUM_THREADS=str(cores), MKL_NUM_THREADS=str(cores))
+    print(f"\nembed_patches of one clip, fresh process each, {cores} cores "
+          "(best of the repeats):")
+    with tempfile.TemporaryDirectory() as tmp:
+        pfile = os.path.join(tmp, "patches.npy")
+        np.save(pfile, mn.musicnn_input(load_audio(clip, sr=16000), sr=16000))
+        for load in ("idle", "busy"):
+            burners = []
+            if load == "busy":  # one spinning process per core, as other work would be
+                ctx = multiprocessing.get_context("spawn")
+                burners = [ctx.Process(target=_burn, args=(600.0,), daemon=True)
+                           for _ in range(cores)]
+                for b in burners:
+                    b.start()
+            try:
+                res = {}
+                for n in ("1", "all"):
+                    out = subprocess.run([sys.executable, __file__, "--_threads", n,
+                                          "--_patches", pfile, "--repeat", str(repeat)],
+                                         check=True, capture_output=True, text=True,
+                                         env=env).stdout
+                    res[n] = json.loads(out.strip().splitlines()[-1])["s"]
+            finally:
+                for b in burners:
+                    b.terminate()
+            print(f"  {load:4s}: 1 thread (default) {1000 * res['1']:6.0f} ms, {cores} threads "
+                  f"{1000 * res['all']:6.0f} ms ({res['all'] / res['1']:.2f}x the default)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=8, help="clips to time (default 8)")
@@ -153,9 +213,13 @@ def main(argv=None) -> int:
                         help="clips for the build_feature_table figures (default 8; 0: skip)")
     parser.add_argument("--_memory", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--_patches", help=argparse.SUPPRESS)
+    parser.add_argument("--_threads", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._memory:
         memory_child(args._memory, args._patches)
+        return 0
+    if args._threads:
+        _threads_child(args._patches, args._threads, args.repeat)
         return 0
 
     from bag_of_songs import musicnn as mn
@@ -240,6 +304,8 @@ def main(argv=None) -> int:
 
     if args.table_clips > 0:
         table_speed(pick_clips(args.shared, args.table_clips))
+
+    thread_comparison(clips[0], args.repeat)
 
     if torch.cuda.is_available():
         dev = torch.cuda.get_device_name(0)
