@@ -10,10 +10,13 @@ Modules mirror the notebooks:
 - :mod:`bag_of_songs.musicnn` (notebook 5): the pretrained musicnn embeddings, ported to torch.
 - :mod:`bag_of_songs.plot`: figures for all of them.
 
-``bag_of_songs.models`` imports torch; it is loaded on first use, so importing the package
-stays light.
+``bag_of_songs.models`` imports torch; its names here (``load_model``, ``save_model``,
+``predict_file``, ``evaluate``) load it on first use, so importing the package stays light.
 """
 
+import importlib as _importlib
+
+from ._version import __version__
 from .data import (
     DURATION,
     FRAME_SIZE,
@@ -29,9 +32,25 @@ from .data import (
 )
 from .features import FeatureError, build_feature_table, extract_features
 
-__version__ = "0.1.0"
+#: Names served from a heavy submodule, imported on first use (PEP 562).
+_LAZY = {"load_model": "models", "save_model": "models", "predict_file": "models",
+         "evaluate": "models", "ModelError": "models"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
+    "__version__",
     "SAMPLE_RATE",
     "DURATION",
     "N_SAMPLES",
@@ -46,4 +65,9 @@ __all__ = [
     "prepare",
     "extract_features",
     "build_feature_table",
+    "load_model",
+    "save_model",
+    "predict_file",
+    "evaluate",
+    "ModelError",
 ]

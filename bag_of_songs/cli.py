@@ -16,6 +16,7 @@ import time
 import warnings
 from pathlib import Path
 
+from ._version import __version__
 from .data import AudioLoadError, DataSourceError
 
 EXIT_ERROR = 2
@@ -52,13 +53,18 @@ def _seconds(text: str) -> float:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-jobs", type=_n_jobs, default=-1,
-                   help="worker processes for decoding and feature extraction (-1: all cores; "
-                        "never more than there are clips)")
+                   help="worker processes for decoding and feature extraction (default -1: all "
+                        "cores; never more than there are clips)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run decoding and feature extraction on an existing Dask cluster, e.g. "
                         "tcp://10.0.0.5:8786 (default: $BAG_OF_SONGS_SCHEDULER, else local "
                         "processes; needs pip install 'bag-of-songs[dask]')")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_quiet(p)
+
+
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bars or progress lines on stderr (errors still show)")
 
 
 def _add_prepare_options(p: argparse.ArgumentParser) -> None:
@@ -164,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bag-of-songs",
         description="Music-genre classification from hand-crafted audio features.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -210,8 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", metavar="CSV",
                    help="with --group-by: a CSV with 'path' (each clip's source) and COL")
     _add_cnn_options(p)
+    _add_quiet(p)
 
-    p = sub.add_parser("evaluate", help="metrics of a saved model on one split, per clip")
+    p = sub.add_parser(
+        "evaluate", help="metrics of a saved model on one split, per clip",
+        description="Score MODEL on DIR/<split> (test by default): accuracy, macro F1, the "
+                    "per-class report and the confusion matrix, one prediction per clip (a "
+                    "segment or crop model averages its clip's probabilities). The table must "
+                    "have been built with the model's feature settings.")
     p.add_argument("model", metavar="MODEL", help="a model folder written by `train` or `run`")
     p.add_argument("data_dir", metavar="DIR", help="a folder with feature tables (`features`)")
     p.add_argument("--split", default="test", help="split to evaluate (default test)")
@@ -221,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (keys as bag_of_songs.models.evaluate) and "
                         "nothing else on stdout")
+    _add_quiet(p)
 
     p = sub.add_parser(
         "predict", help="the genre of new audio files (or of every file in a folder)",
@@ -237,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the coarser levels the model's classes determine, derived from "
                         "the same probabilities (they always agree)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_quiet(p)
 
     p = sub.add_parser(
         "run", help="prepare, features, train all models, evaluate, write results.csv",
@@ -260,7 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------
 
 
+#: Set by main() from --quiet: progress lines are dropped, errors never.
+_QUIET = False
+
+
 def _log(msg: str) -> None:
+    """A progress line on stderr (none with --quiet)."""
+    if not _QUIET:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _error(msg: str) -> None:
+    """An error or interruption line on stderr (always shown)."""
     print(msg, file=sys.stderr, flush=True)
 
 
@@ -477,9 +503,18 @@ def _one_line(text) -> str:
     return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
 
+def _is_model_dir(path: str) -> bool:
+    return (Path(path) / "model.json").is_file()
+
+
 def _cmd_predict(args) -> int:
     from .models import load_model, predict_file
 
+    if not _is_model_dir(args.model) and any(_is_model_dir(f) for f in args.files):
+        _error(f"error: {args.model} is not a model folder, but "
+             f"{next(f for f in args.files if _is_model_dir(f))} is: the model comes first, "
+             "as in `bag-of-songs predict MODEL FILE...`")
+        return EXIT_ERROR
     model = load_model(args.model)
     files = _audio_files(args.files)
     # A folder gives a table (tab-separated, a header, a probability column per class);
@@ -493,7 +528,7 @@ def _cmd_predict(args) -> int:
         try:
             proba = predict_file(model, f, levels="all" if args.all_levels else None)
         except AudioLoadError as exc:
-            _log(f"error: {_quote_name(str(exc))}")  # on one line, the name as on stdout
+            _error(f"error: {_quote_name(str(exc))}")  # on one line, the name as on stdout
             status = EXIT_ERROR
             continue
         if args.all_levels:  # decided top-down, so the levels agree
@@ -584,29 +619,30 @@ _COMMANDS = {"prepare": _cmd_prepare, "features": _cmd_features, "train": _cmd_t
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bag-of-songs`` console script."""
+    global _QUIET
     args = build_parser().parse_args(argv)
+    _QUIET = bool(getattr(args, "quiet", False))
     warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given")
     try:
         return _COMMANDS[args.command](args)
     # FeatureError and ModelError are ValueErrors: catching those here keeps torch unimported
     # for --help and the commands that do not need it.
     except (AudioLoadError, DataSourceError, OSError, ValueError) as exc:
-        _log(f"error: {exc}")
+        _error(f"error: {exc}")
         return EXIT_ERROR
     except MemoryError as exc:  # also numpy's _ArrayMemoryError ("Unable to allocate ...")
-        _log(f"error: {_out_of_memory(args.command, exc)}")
+        _error(f"error: {_out_of_memory(args.command, exc)}")
         return EXIT_ERROR
     except RuntimeError as exc:  # torch's allocator and anything else a command did not expect
         if _is_out_of_memory(exc):
-            _log(f"error: {_out_of_memory(args.command, exc)}")
+            _error(f"error: {_out_of_memory(args.command, exc)}")
         else:
             what = _one_line(exc) or "no message"
-            _log(f"error: {args.command} failed: {type(exc).__name__}: {what}")
+            _error(f"error: {args.command} failed: {type(exc).__name__}: {what}")
         return EXIT_ERROR
     except KeyboardInterrupt:
-        _log(_INTERRUPTED.get(args.command, "interrupted"))
+        _error(_INTERRUPTED.get(args.command, "interrupted"))
         return 130
-
 
 
 #: What each command keeps when it is interrupted (Ctrl-C), said as it is.

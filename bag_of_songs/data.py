@@ -44,6 +44,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 import pandas as pd
 
+from ._version import __version__
 from .audio import (
     AUDIO_EXTENSIONS,
     DURATION,
@@ -662,10 +663,6 @@ def _refuse_out_inside(out_dir: Path, source_dir: Path) -> None:
 
 
 def _library_version() -> str:
-    try:
-        from . import __version__
-    except ImportError:  # pragma: no cover
-        return "unknown"
     return __version__
 
 

@@ -55,6 +55,7 @@ import scipy.fft
 import scipy.sparse
 
 from . import filters
+from ._version import __version__
 from .data import (
     FRAME_SIZE,
     HOP_LENGTH,
@@ -2405,8 +2406,6 @@ def _clip_identity(st: os.stat_result | None) -> list[int] | None:
 
 
 def _partial_header(settings: dict, columns: list[str]) -> dict:
-    from . import __version__
-
     return json.loads(json.dumps({"format": _PARTIAL_FORMAT, "library_version": __version__,
                                   "settings": settings, "columns": columns}))
 
