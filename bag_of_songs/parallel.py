@@ -32,6 +32,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -401,6 +402,31 @@ def _dask_results(fn, items: Iterator, scheduler, window: int | None) -> Iterato
                 client.close()
 
 
+def _start_timer(bar, what: str, interval: float = 1.0) -> Callable[[], None]:
+    """Show ``what, N s`` on the bar every ``interval`` seconds until the returned stop().
+
+    Before the first result the bar has nothing to update; without this it would sit still
+    while the workers import their libraries, with no sign that time passes. stop() returns
+    once the timer thread has ended, so it never writes over what the caller shows next.
+    """
+    done = threading.Event()
+    t0 = time.monotonic()
+
+    def tick():
+        while not done.wait(interval):
+            bar.set_postfix_str(f"{what}, {time.monotonic() - t0:.0f} s", refresh=True)
+
+    bar.set_postfix_str(what, refresh=True)
+    thread = threading.Thread(target=tick, name="bag-of-songs-timer", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        done.set()
+        thread.join()
+
+    return stop
+
+
 def map_parallel(
     fn: Callable[[Any], Any],
     items: Iterable,
@@ -485,15 +511,23 @@ def map_parallel(
         results = _local_results(fn, it, n_workers, window or 2 * n_workers)
     with contextlib.closing(results), tqdm(total=total, desc=desc, disable=not progress,
                                            file=sys.stderr, leave=True) as bar:
-        if n_workers > 1 or scheduler is not None:
-            bar.set_postfix_str("starting workers", refresh=True)
+        stop_timer = None
+        if (n_workers > 1 or scheduler is not None) and not bar.disable:
+            stop_timer = _start_timer(bar, "starting workers")
         started = False
-        for result in results:
-            if not started:
-                # The clock starts with the first result: the workers' start-up (imports,
-                # seconds) must not make the first clip's rate and ETA look like an hour.
-                started = True
-                bar.set_postfix_str("", refresh=False)
-                bar.reset(total=total)
-            bar.update(1)
-            yield result
+        try:
+            for result in results:
+                if not started:
+                    # The clock starts with the first result: the workers' start-up (imports,
+                    # seconds) must not make the first clip's rate and ETA look like an hour.
+                    started = True
+                    if stop_timer is not None:
+                        stop_timer()
+                        stop_timer = None
+                    bar.set_postfix_str("", refresh=False)
+                    bar.reset(total=total)
+                bar.update(1)
+                yield result
+        finally:
+            if stop_timer is not None:
+                stop_timer()

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -353,3 +354,23 @@ def test_ctrl_c_while_workers_start_is_held_back_and_delivered_after():
             reached.append("after the signal")
     assert reached == ["after the signal"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_bar_counts_seconds_while_workers_start(monkeypatch):
+    """Before the first result the bar shows a running timer, and stops it once results come."""
+    import io
+
+    from tqdm import tqdm
+
+    from bag_of_songs import parallel
+
+    bar = tqdm(total=3, file=io.StringIO())
+    stop = parallel._start_timer(bar, "starting workers", interval=0.05)
+    time.sleep(0.3)
+    stop()
+    shown = bar.postfix
+    assert shown.startswith("starting workers, ") and shown.endswith(" s")
+    time.sleep(0.15)
+    assert bar.postfix == shown  # the thread has ended: nothing writes over the bar
+    assert not any(t.name == "bag-of-songs-timer" for t in threading.enumerate())
+    bar.close()
