@@ -7,18 +7,31 @@ local copy works too: a ``save_to_disk`` folder (e.g. from ModelScope), or the s
 ``audio.zip`` once extracted (numbered genre folders, read by :func:`list_ccmusic_folder`).
 Re-exported by :mod:`bag_of_songs.data`.
 
+:func:`probe_hub` says within a few seconds whether the hub can be reached at all, before a
+hub call that would retry for half a minute offline: it opens one TCP connection to the hub's
+host (or to the HTTPS proxy in use) and honours ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE``
+and ``HF_ENDPOINT``.
+
 Explained in ``notebooks/1-data-preparation.ipynb`` (section 1).
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .sources import CLASS_ALIASES, LEVELS, DataSourceError, Item, _Items, list_folder_items
 
 __all__ = [
+    "HUB_ENDPOINT",
+    "HubStatus",
+    "probe_hub",
     "CCMUSIC_ID",
     "CCMUSIC_REVISIONS",
     "load_hf_dataset",
@@ -40,6 +53,103 @@ CCMUSIC_REVISIONS = (
     "002697b76f728c8087ce6c840848ed03a4d66c55",
     "d10fa91de66d8ec3fdcd35ffe2f9f8405ff099a7",
 )
+
+#: The hub's address when ``HF_ENDPOINT`` is not set.
+HUB_ENDPOINT = "https://huggingface.co"
+
+#: Environment variables that tell the Hugging Face libraries to stay offline.
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+@dataclass(frozen=True)
+class HubStatus:
+    """Whether the Hugging Face hub could be reached, and if not, why.
+
+    True in a boolean context when reachable.
+
+    Attributes
+    ----------
+    reachable : bool
+    endpoint : str
+        The hub's address probed (``HF_ENDPOINT``, else :data:`HUB_ENDPOINT`).
+    reason : str
+        Empty when reachable; otherwise one short clause, e.g. ``"HF_HUB_OFFLINE=1 is set"``
+        or ``"no connection to huggingface.co:443 within 3 s"``.
+    """
+
+    reachable: bool
+    endpoint: str
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.reachable
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _connect_target(endpoint: str) -> tuple[str, int, str]:
+    """(host, port, what) of the first TCP hop towards ``endpoint``: its proxy when one is set
+    for it, else the endpoint itself."""
+    url = urllib.parse.urlsplit(endpoint)
+    host = url.hostname or ""
+    port = url.port or (80 if url.scheme == "http" else 443)
+    proxy = urllib.request.getproxies().get(url.scheme or "https")
+    if proxy and host and not urllib.request.proxy_bypass(host):
+        purl = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if purl.hostname:
+            return purl.hostname, purl.port or 8080, f"the proxy {purl.hostname}:{purl.port or 8080}"
+    return host, port, f"{host}:{port}"
+
+
+def probe_hub(*, timeout: float = 3.0) -> HubStatus:
+    """Whether the Hugging Face hub can be reached, in at most about ``timeout`` seconds.
+
+    No HTTP request and no retries: ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` set to a
+    true value answer at once (the libraries would not go online either); otherwise one TCP
+    connection is opened to the host of ``HF_ENDPOINT`` (default :data:`HUB_ENDPOINT`), or to
+    the proxy ``HTTPS_PROXY`` names for it. Name resolution counts towards the timeout (it
+    runs in a helper thread, since the resolver has no timeout of its own). A reachable host
+    does not mean that a given dataset loads: that is still up to the hub.
+
+    Explained in ``notebooks/1-data-preparation.ipynb`` (section 1: the ``auto`` source).
+
+    Parameters
+    ----------
+    timeout : float
+        Seconds to wait for the name lookup and the connection together.
+
+    Returns
+    -------
+    status : HubStatus
+        True when reachable; otherwise its ``reason`` says why not.
+    """
+    endpoint = (os.environ.get("HF_ENDPOINT") or HUB_ENDPOINT).rstrip("/")
+    for var in _OFFLINE_VARIABLES:
+        if _truthy(os.environ.get(var)):
+            return HubStatus(False, endpoint, f"{var}={os.environ[var]} is set")
+    host, port, what = _connect_target(endpoint)
+    if not host:
+        return HubStatus(False, endpoint, f"HF_ENDPOINT={endpoint!r} names no host")
+    outcome: list[str] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                outcome.append("")
+        except socket.gaierror as exc:
+            outcome.append(f"cannot resolve {host} ({exc.strerror or exc})")
+        except OSError as exc:
+            outcome.append(f"no connection to {what} ({exc.strerror or exc})")
+
+    thread = threading.Thread(target=connect, name="bag-of-songs-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        return HubStatus(False, endpoint, f"no connection to {what} within {timeout:g} s")
+    return HubStatus(not outcome[0], endpoint, outcome[0])
+
 
 _HF_FOLDER_FILES = ("dataset_dict.json", "state.json", "dataset_info.json")
 

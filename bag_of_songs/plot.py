@@ -958,7 +958,8 @@ def plot_feature_ranking(ranking: pd.DataFrame, *, top: int | None = 20, ax=None
         Columns ``feature, effect, measure`` and optionally ``higher_in`` (colours the bars
         by the class with the larger mean).
     top : int, optional
-        Show only the first ``top`` features (None: all).
+        Show only the first ``top`` features (None: all). When that leaves some out, the
+        title says so ("top 20 of 32").
     ax : matplotlib.axes.Axes, optional
     title : str, optional
 
@@ -969,6 +970,7 @@ def plot_feature_ranking(ranking: pd.DataFrame, *, top: int | None = 20, ax=None
     import seaborn as sns
 
     shown = ranking.head(top) if top else ranking
+    cut = f" (top {len(shown)} of {len(ranking)})" if len(shown) < len(ranking) else ""
     ax = _axes(ax, figsize=(7, 0.25 * len(shown) + 1.2))
     hue = "higher_in" if "higher_in" in shown.columns else None
     sns.barplot(data=shown, x="effect", y="feature", hue=hue, ax=ax, orient="h",
@@ -980,7 +982,7 @@ def plot_feature_ranking(ranking: pd.DataFrame, *, top: int | None = 20, ax=None
     ax.set_xlabel(str(shown["measure"].iloc[0]) if len(shown) else "effect")
     ax.set_ylabel("")
     ax.tick_params(axis="y", labelsize=8)
-    ax.set_title(title or "Features ranked by how well they separate the classes")
+    ax.set_title((title or "Features ranked by how well they separate the classes") + cut)
     return ax
 
 
@@ -1100,9 +1102,20 @@ def plot_confusion_matrix(cm, classes: Sequence[str] | None = None, *, ax=None,
     return ax
 
 
+def _grid_shape(n: int, max_cols: int) -> tuple[int, int]:
+    """(rows, columns) of a grid of ``n`` panels with at most ``max_cols`` per row."""
+    if max_cols < 1:
+        raise ValueError(f"max_cols must be at least 1, not {max_cols}")
+    cols = min(n, max_cols)
+    return -(-n // cols), cols
+
+
 def plot_confusion_matrices(metrics: Mapping[str, Mapping], *, normalize: bool = False,
-                            fig=None, title: str | None = None):
+                            fig=None, title: str | None = None, max_cols: int = 3):
     """Confusion matrices of several models side by side, on the same classes.
+
+    At most ``max_cols`` panels per row (more models wrap to further rows), so that every
+    panel keeps a readable size at a notebook's width.
 
     Used in ``notebooks/3-models-prediction.ipynb`` to compare the MLP, SVC and random forest.
 
@@ -1113,28 +1126,35 @@ def plot_confusion_matrices(metrics: Mapping[str, Mapping], *, normalize: bool =
     normalize : bool
         Show each row as fractions of that true class.
     fig : matplotlib.figure.Figure, optional
-        An empty figure to draw in.
+        An empty figure (or subfigure) to draw in.
     title : str, optional
         Title over all panels.
+    max_cols : int
+        Panels per row at most.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
     axes : list of matplotlib.axes.Axes
+        One per model, in the order of ``metrics``.
     """
     import matplotlib.pyplot as plt
 
     if not metrics:
         raise ValueError("no metrics to plot")
+    n_rows, n_cols = _grid_shape(len(metrics), max_cols)
     classes = next(iter(metrics.values()))["classes"]
     if fig is None:
         w, h = confusion_matrix_size(classes, min_side=2.6)
-        fig = plt.figure(figsize=(w * len(metrics), h + (0.3 if title else 0.0)),
+        fig = plt.figure(figsize=(w * n_cols, h * n_rows + (0.3 if title else 0.0)),
                          layout="constrained")
-    axes = list(fig.subplots(1, len(metrics), squeeze=False)[0])
+    grid = fig.subplots(n_rows, n_cols, squeeze=False)
+    axes = list(grid.flat[:len(metrics)])
+    for ax in grid.flat[len(metrics):]:
+        ax.remove()
     for i, (ax, (name, m)) in enumerate(zip(axes, metrics.items(), strict=True)):
         plot_confusion_matrix(m, ax=ax, normalize=normalize, title=name)
-        if i:
+        if i % n_cols:
             ax.set_ylabel("")
     if title:
         fig.suptitle(title)
@@ -1143,13 +1163,18 @@ def plot_confusion_matrices(metrics: Mapping[str, Mapping], *, normalize: bool =
 
 def _result_labels(results: pd.DataFrame, hue: str) -> pd.Series:
     """The legend entry of each row: model names spelled out, derived rows marked."""
-    if hue != "model":
-        return results[hue].astype(str)
-    names = results["model"].map(lambda m: _MODEL_NAMES.get(m, m)).astype(str)
-    if "derived_from" in results.columns:
+    names = _result_bases(results, hue)
+    if hue == "model" and "derived_from" in results.columns:
         src = results["derived_from"].fillna("").astype(str)
         names = names.where(src == "", names + " (derived from " + src + ")")
     return names
+
+
+def _result_bases(results: pd.DataFrame, hue: str) -> pd.Series:
+    """The bar's own model (or feature set) of each row, derived or not: it sets the colour."""
+    if hue != "model":
+        return results[hue].astype(str)
+    return results["model"].map(lambda m: _MODEL_NAMES.get(m, m)).astype(str)
 
 
 def plot_results(results: pd.DataFrame, *, metrics: Sequence[str] = ("accuracy", "f1_macro"),
@@ -1158,7 +1183,7 @@ def plot_results(results: pd.DataFrame, *, metrics: Sequence[str] = ("accuracy",
 
     Rows of coarse levels *derived* from the finest level's model (a ``derived_from`` column,
     as :func:`bag_of_songs.models.compare_models` returns) get bars of their own, labelled
-    "SVC (derived from label)".
+    "SVC (derived from label)", in their model's colour and hatched.
 
     Used in ``notebooks/3-models-prediction.ipynb`` and
     ``notebooks/5-pretrained-embeddings.ipynb`` with :func:`bag_of_songs.models.compare_models`.
@@ -1193,6 +1218,8 @@ def plot_results(results: pd.DataFrame, *, metrics: Sequence[str] = ("accuracy",
     if missing:
         raise ValueError(f"the results lack column(s) {missing}")
     bars = _result_labels(results, hue)
+    bases = _result_bases(results, hue)
+    colours = {b: f"C{i % 10}" for i, b in enumerate(dict.fromkeys(bases))}
     dup = pd.DataFrame({"level": results["level"].astype(str), "bar": bars}).duplicated()
     if dup.any():
         raise ValueError(f"several rows for (level, {hue}) "
@@ -1219,14 +1246,15 @@ def plot_results(results: pd.DataFrame, *, metrics: Sequence[str] = ("accuracy",
     present = {lv: [n for n in names if ((results["level"].astype(str) == lv) & (bars == n)).any()]
                for lv in levels}
     for ax, metric in zip(axes, metrics, strict=True):
-        for j, name in enumerate(names):
+        for name in names:
             rows = results[(bars == name).to_numpy()]
             x = [levels.index(str(lv)) + width * (present[str(lv)].index(name)
                                                   - (len(present[str(lv)]) - 1) / 2)
                  for lv in rows["level"]]
             derived = "(derived from" in name
+            base = bases[(bars == name).to_numpy()].iloc[0]
             container = ax.bar(x, rows[metric].astype(float), width=width * 0.95,
-                               color=f"C{j % 10}", label=name,
+                               color=colours[base], label=name,
                                hatch="//" if derived else None,
                                edgecolor="white" if derived else None)
             ax.bar_label(container, fmt="%.2f", fontsize=7, padding=1)
@@ -1394,11 +1422,13 @@ def plot_segment_probabilities(proba: np.ndarray, classes: Sequence[str], *,
 
 def plot_taggram(taggram: np.ndarray, tags: Sequence[str], *, top: int = 10,
                  patch_seconds: float = 3.0, ax=None, colorbar: bool = True,
-                 title: str | None = None):
+                 vmax: float | None = None, title: str | None = None):
     """A taggram: the tagging network's probability of each tag for each 3 s patch of a clip.
 
     Only the ``top`` tags with the highest mean probability over the clip are shown, the most
-    likely on top (:func:`top_tags` lists them).
+    likely on top (:func:`top_tags` lists them). The colours run from 0 to ``vmax``, by
+    default the largest probability shown (tag probabilities of a clip often stay far below
+    1, and a scale to 1 would leave them all dark); the colour bar's label states the scale.
 
     Used in ``notebooks/5-pretrained-embeddings.ipynb`` with
     :func:`bag_of_songs.musicnn.musicnn_features` (``layer="taggram"``) and
@@ -1413,6 +1443,9 @@ def plot_taggram(taggram: np.ndarray, tags: Sequence[str], *, top: int = 10,
         Seconds per patch (musicnn: 3 s, without overlap).
     ax : matplotlib.axes.Axes, optional
     colorbar : bool
+    vmax : float, optional
+        The probability of the brightest colour (default: the largest shown). Give the same
+        value to several taggrams to compare their colours.
     title : str, optional
 
     Returns
@@ -1425,14 +1458,18 @@ def plot_taggram(taggram: np.ndarray, tags: Sequence[str], *, top: int = 10,
     data = np.asarray(taggram, dtype=float)[:, index].T  # (top, n_patches), most likely first
     ax = _axes(ax, figsize=(8, 0.25 * len(index) + 1.2))
     n_patches = data.shape[1]
-    img = ax.imshow(data, aspect="auto", cmap="viridis", vmin=0, vmax=1, origin="upper",
+    largest = float(np.nanmax(data)) if data.size else 1.0
+    scale = vmax if vmax is not None else (largest if largest > 0 else 1.0)
+    img = ax.imshow(data, aspect="auto", cmap="viridis", vmin=0, vmax=scale, origin="upper",
                     interpolation="nearest",
                     extent=(0, n_patches * patch_seconds, len(index) - 0.5, -0.5))
     ax.set_yticks(range(len(index)), list(best["tag"]))
     ax.tick_params(axis="y", labelsize=8)
     ax.set_xlabel("Time (s): one column per 3 s patch" if patch_seconds == 3.0 else "Time (s)")
     if colorbar:
-        ax.figure.colorbar(img, ax=ax, pad=0.01).set_label("Tag probability")
+        what = ", the largest shown" if vmax is None else ""
+        ax.figure.colorbar(img, ax=ax, pad=0.01).set_label(
+            f"Tag probability\n(scale 0 to {scale:.2f}{what})", fontsize=8)
     if title:
         ax.set_title(title)
     return ax
@@ -1711,12 +1748,13 @@ def plot_fusion_weight(curve: pd.DataFrame, *, chosen: float | None = None,
 
 def plot_confusion_matrices_by_level(metrics: Mapping[str, Mapping[str, Mapping]], *,
                                      normalize: bool = False, fig=None,
-                                     title: str | None = None):
-    """A grid of confusion matrices: one row per label level, one column per model.
+                                     title: str | None = None, max_cols: int = 3):
+    """A grid of confusion matrices: one block per label level, one panel per model.
 
-    Each row is :func:`plot_confusion_matrices` of that level's models, drawn in a subfigure
-    whose height follows the level's number of classes, so a 2-class and a 4-class level are
-    both readable in one figure.
+    Each block is :func:`plot_confusion_matrices` of that level's models (at most
+    ``max_cols`` per row, so five models take two rows), drawn in a subfigure whose height
+    follows the level's number of classes and rows, so a 2-class and a 4-class level are both
+    readable in one figure at a notebook's width.
 
     Used in ``notebooks/4-spectrogram-cnn.ipynb`` (section 5) to compare the feature models,
     the CNN and the hybrid on every level.
@@ -1730,6 +1768,8 @@ def plot_confusion_matrices_by_level(metrics: Mapping[str, Mapping[str, Mapping]
     fig : matplotlib.figure.Figure, optional
         An empty figure to draw in.
     title : str, optional
+    max_cols : int
+        Panels per row at most.
 
     Returns
     -------
@@ -1743,17 +1783,17 @@ def plot_confusion_matrices_by_level(metrics: Mapping[str, Mapping[str, Mapping]
         raise ValueError("no metrics to plot (every level needs at least one model)")
     sizes = [confusion_matrix_size(next(iter(m.values()))["classes"], min_side=2.4)
              for m in metrics.values()]
-    n_models = max(len(m) for m in metrics.values())
+    shapes = [_grid_shape(len(m), max_cols) for m in metrics.values()]
+    heights = [h * rows + 0.35 for (_, h), (rows, _) in zip(sizes, shapes, strict=True)]
     if fig is None:
-        width = max(w for w, _ in sizes) * n_models
-        height = sum(h + 0.35 for _, h in sizes) + (0.3 if title else 0.0)
-        fig = plt.figure(figsize=(width, height), layout="constrained")
-    subfigs = fig.subfigures(len(metrics), 1, squeeze=False,
-                             height_ratios=[h + 0.35 for _, h in sizes])[:, 0]
+        width = max(w * cols for (w, _), (_, cols) in zip(sizes, shapes, strict=True))
+        fig = plt.figure(figsize=(width, sum(heights) + (0.3 if title else 0.0)),
+                         layout="constrained")
+    subfigs = fig.subfigures(len(metrics), 1, squeeze=False, height_ratios=heights)[:, 0]
     axes = []
     for sub, (level, models) in zip(subfigs, metrics.items(), strict=True):
         _, row = plot_confusion_matrices(models, normalize=normalize, fig=sub,
-                                         title=f"Test split, {level}")
+                                         title=f"Test split, {level}", max_cols=max_cols)
         axes.append(row)
     if title:
         fig.suptitle(title)

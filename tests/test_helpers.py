@@ -394,6 +394,24 @@ def test_plot_results_draws_derived_rows_apart_and_refuses_ambiguous_bars(close_
     assert [x.get_text() for x in axes[-1].get_legend().get_texts()] == ["seed"]
 
 
+def test_plot_results_colours_a_derived_bar_as_its_own_model(close_figures):
+    from bag_of_songs.plot import plot_results
+
+    res = pd.DataFrame({"level": ["fst", "fst", "label", "label", "fst", "fst"],
+                        "model": ["mlp", "svc", "mlp", "svc", "mlp", "svc"],
+                        "derived_from": ["", "", "", "", "label", "label"],
+                        "accuracy": [0.9, 0.8, 0.6, 0.7, 0.85, 0.75],
+                        "f1_macro": [0.9, 0.8, 0.6, 0.7, 0.85, 0.75]})
+    fig, axes = plot_results(res)
+    handles, labels = axes[-1].get_legend_handles_labels()
+    colour = {lab: h.patches[0].get_facecolor() for h, lab in zip(handles, labels, strict=True)}
+    assert colour["MLP (derived from label)"] == colour["MLP"]
+    assert colour["SVC (derived from label)"] == colour["SVC"]
+    assert colour["MLP"] != colour["SVC"]
+    hatched = {lab: h.patches[0].get_hatch() for h, lab in zip(handles, labels, strict=True)}
+    assert hatched["SVC (derived from label)"] and not hatched["SVC"]
+
+
 def test_plot_probabilities_marks_the_prediction_and_the_annotated_class(close_figures):
     from bag_of_songs.plot import plot_level_probabilities, plot_probabilities
 
@@ -439,5 +457,24 @@ def test_top_tags_and_taggram(close_figures):
     assert [t.get_text() for t in ax.get_yticklabels()] == ["rock", "jazz"]
     assert ax.images[0].get_array().shape == (2, 2)  # tags x patches
     assert ax.get_xlim() == (0.0, 6.0)  # two 3 s patches
+    # the colours run to the largest probability shown, and the colour bar says so
+    low = T * 0.4  # all below 0.4
+    ax = plot_taggram(low, tags, top=2)
+    assert ax.images[0].get_clim() == (0.0, pytest.approx(0.36))  # rock's 0.9 * 0.4
+    assert "0.36" in ax.figure.axes[-1].get_ylabel()
+    ax = plot_taggram(low, tags, top=2, vmax=0.5)
+    assert ax.images[0].get_clim()[1] == 0.5
     with pytest.raises(ValueError, match="does not match"):
         top_tags(T, tags[:3])
+
+
+def test_plot_feature_ranking_says_when_it_shows_only_the_top(close_figures):
+    from bag_of_songs.plot import plot_feature_ranking
+
+    ranking = pd.DataFrame({"feature": [f"f{i}" for i in range(5)],
+                            "effect": [0.9, 0.7, 0.5, 0.3, 0.1], "measure": "|d|"})
+    ax = plot_feature_ranking(ranking, top=3, title="Ranked")
+    assert ax.get_title() == "Ranked (top 3 of 5)"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["f0", "f1", "f2"]
+    assert plot_feature_ranking(ranking, top=None, title="Ranked").get_title() == "Ranked"
+    assert plot_feature_ranking(ranking, top=5, title="Ranked").get_title() == "Ranked"

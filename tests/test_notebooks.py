@@ -147,19 +147,36 @@ def check_tables_untouched(data_dir: Path) -> None:
         assert meta["segment"] is None and meta["feature_set"] == "seed", (split, meta)
 
 
+def first_output(nb) -> str:
+    """The text of a notebook's first output (what a reader sees first)."""
+    first = outputs(nb)[0]
+    return first.text if first.output_type == "stream" else first.data.get("text/plain", "")
+
+
 def test_notebooks_run_on_the_demo_corpus(notebook_env, tmp_path, monkeypatch):
+    """No source and no epochs set: offline (the fixture sets HF_HUB_OFFLINE=1), the default
+    source `auto` falls back to the demo corpus with one paragraph, notebooks 2-5 say at the
+    top that their figures are synthetic, and notebook 4 keeps the demo's short epoch limit."""
     data_dir, img_dir = tmp_path / "data", tmp_path / "img"
-    monkeypatch.setenv("BAG_OF_SONGS_SOURCE", "demo")
     monkeypatch.setenv("BAG_OF_SONGS_DEMO_SIZE", "8")  # 32 clips: 26 train, 3 validation, 3 test
     monkeypatch.setenv("BAG_OF_SONGS_DATA_DIR", str(data_dir))
     monkeypatch.setenv("BAG_OF_SONGS_IMG_DIR", str(img_dir))
     monkeypatch.setenv("BAG_OF_SONGS_SAVE_FIGURES", "1")
     monkeypatch.setenv("BAG_OF_SONGS_N_JOBS", "2")
-    monkeypatch.setenv("BAG_OF_SONGS_EPOCHS", "3")  # notebook 4's networks: a short run
 
     executed = run_notebooks(notebook_env)
     check_executed(executed)
     check_tables_untouched(data_dir)
+
+    first = first_output(executed["1-data-preparation.ipynb"])
+    assert first.startswith(f"data folder: {data_dir}\n")
+    assert "source: demo (BAG_OF_SONGS_SOURCE: auto)" in first
+    assert "HF_HUB_OFFLINE=1 is set" in first and "BAG_OF_SONGS_DATASET_PATH" in first
+    for name in NOTEBOOKS[1:]:
+        banner = first_output(executed[name.name])
+        assert banner.startswith(f"data folder: {data_dir} (prepared from demo)"), name.name
+        assert "SYNTHETIC DATA" in banner, name.name
+    assert "at most 3 epochs" in text_of(executed["4-spectrogram-cnn.ipynb"])
 
     # What notebook 1 and 2 wrote is what notebooks 2 and 3 read.
     for split in ("train", "validation", "test"):
@@ -219,8 +236,29 @@ def test_notebook_1_explains_an_unreachable_ccmusic(notebook_env, tmp_path, monk
     assert "Ways out" in info.value.evalue and "ModelScope" in info.value.evalue
     failed = [c for c in nb.cells if c.cell_type == "code"
               and any(o.output_type == "error" for o in c.get("outputs", []))]
-    assert len(failed) == 1 and "prepare(" in failed[0].source
+    assert len(failed) == 1 and "prepare_source(" in failed[0].source
     assert not list(data_dir.glob("*/annotations.csv"))
+
+
+def test_a_relative_data_dir_is_taken_from_the_project_root(notebook_env, tmp_path,
+                                                            monkeypatch):
+    """`BAG_OF_SONGS_DATA_DIR=runs/demo` with the kernel in a project's notebooks/ folder (as
+    Jupyter starts it) is <project>/runs/demo, printed first: notebook 3's opening cells."""
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'mine'\n")
+    data_dir = project / "runs" / "demo"
+    data_dir.mkdir(parents=True)
+    (data_dir / "prepare.json").write_text(json.dumps({"splits": {"train": {"source": "demo"}}}))
+    monkeypatch.setenv("BAG_OF_SONGS_DATA_DIR", "runs/demo")
+    nb = nbformat.read(NOTEBOOKS[2], as_version=4)
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    nb.cells = nb.cells[:code[1] + 1]  # the parameters and the imports (which print first)
+    nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL_NAME,
+                            resources={"metadata": {"path": str(project / "notebooks")}}
+                            ).execute()
+    assert first_output(nb).startswith(f"data folder: {data_dir} (prepared from demo)")
+    assert not (project / "notebooks" / "runs").exists()
 
 
 def test_committed_notebooks_are_stripped_and_parameterised():
@@ -229,13 +267,16 @@ def test_committed_notebooks_are_stripped_and_parameterised():
         nbformat.validate(nb)
         code_cells = [c for c in nb.cells if c.cell_type == "code"]
         assert "parameters" in code_cells[0].metadata.get("tags", []), path.name
-        for var in ("BAG_OF_SONGS_SOURCE", "BAG_OF_SONGS_DATA_DIR", "BAG_OF_SONGS_IMG_DIR",
+        for var in ("BAG_OF_SONGS_DATA_DIR", "BAG_OF_SONGS_IMG_DIR",
                     "BAG_OF_SONGS_LEVEL", "BAG_OF_SONGS_SAVE_FIGURES"):
             assert var in code_cells[0].source, (path.name, var)
-        # Default paths from the package's one place, never from where the package file sits
-        # (wrong for a non-editable install).
-        assert "default_data_dir()" in code_cells[0].source, path.name
+        assert ("BAG_OF_SONGS_SOURCE" in code_cells[0].source) == (path == NOTEBOOKS[0])
+        # Variables, paths and defaults from the package's one place (bag_of_songs.notebook),
+        # never read in the notebook nor from where the package file sits.
+        assert "from bag_of_songs.notebook import" in code_cells[0].source, path.name
+        assert "DATA_DIR = data_dir()" in code_cells[0].source, path.name
         assert "__file__" not in code_cells[0].source, path.name
+        assert not any("os.environ" in c.source for c in code_cells), path.name
         assert all(c.outputs == [] and c.execution_count is None for c in code_cells), \
             f"{path.name}: commit it with outputs stripped"
         # No logic in notebooks: functions and classes belong in the package.

@@ -158,7 +158,17 @@ def test_plot_confusion_matrices_by_level_one_row_per_level(rng, close_figures, 
     assert [len(row) for row in axes] == [5, 5]
     assert [ax.get_title() for ax in axes[1]] == ["MLP", "SVC", "Random forest", "CNN", "Hybrid"]
     assert [t.get_text() for t in axes[1][0].get_xticklabels()] == levels["label"]
+    # at most 3 panels per row, so that each stays readable at a notebook's width (~10 in)
+    for row in axes:
+        columns = {round(ax.get_position().x0, 3) for ax in row}
+        assert len(columns) == 3
+        assert all(ax.get_ylabel() == "" for ax in row if ax not in (row[0], row[3]))
+    assert fig.get_figwidth() <= 12.5
     assert save_figure(fig, tmp_path / "cm.png").stat().st_size < 200_000
+    fig, axes = plot_confusion_matrices_by_level(metrics, max_cols=5)
+    assert len({round(ax.get_position().x0, 3) for ax in axes[0]}) == 5
+    with pytest.raises(ValueError, match="max_cols"):
+        plot_confusion_matrices_by_level(metrics, max_cols=0)
     with pytest.raises(ValueError, match="no metrics"):
         plot_confusion_matrices_by_level({})
 
