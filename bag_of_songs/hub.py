@@ -204,9 +204,20 @@ def load_hf_dataset(source: str | os.PathLike, *, name: str | None = None,
         When nothing can be loaded (no network, unknown id, unreadable folder), or what loads
         is neither a ``Dataset`` nor a ``DatasetDict``.
     """
+    p = Path(source)
+    offline = any(_truthy(os.environ.get(v)) for v in _OFFLINE_VARIABLES)
+    if not p.exists() and not offline:
+        # A hub id: say at once when the hub cannot be reached (datasets would retry for half
+        # a minute, and a mistyped folder name would read as a network problem).
+        status = probe_hub()
+        if not status:
+            where = (f"there is no folder {str(source)!r} here; as a Hugging Face id it could "
+                     f"not be reached")
+            raise DataSourceError(
+                f"{where}: {status.reason} (offline?). Give a folder that exists, or, for a "
+                "dataset already in the local Hugging Face cache, set HF_DATASETS_OFFLINE=1")
     import datasets
 
-    p = Path(source)
     try:
         if p.is_dir() and any((p / f).exists() for f in _HF_FOLDER_FILES):
             ds = datasets.load_from_disk(str(p))

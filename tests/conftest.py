@@ -73,3 +73,15 @@ def emotify_prepared(emotify_dir, tmp_path_factory) -> Path:
     build_feature_tables(out, stats=("mean", "std"), n_jobs=2, progress=False,
                          log=lambda m: None)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _hub_answers(monkeypatch):
+    """No test touches the network: loading a hub id first asks ``hub.probe_hub`` whether the
+    hub can be reached, so here it "answers" (tests fake ``datasets.load_dataset`` behind it).
+    Tests of the unreachable case patch it themselves (tests/test_hub.py); tests of the probe
+    itself import the real function (tests/test_notebook_params.py)."""
+    from bag_of_songs import hub
+
+    monkeypatch.setattr(hub, "probe_hub",
+                        lambda **kwargs: hub.HubStatus(True, hub.HUB_ENDPOINT))
