@@ -22,6 +22,8 @@ from bag_of_songs import features as F
 from bag_of_songs.cli import main as cli_main
 from bag_of_songs.data import list_splits, prepare, read_annotations
 from bag_of_songs.features import StaleFeaturesError
+from bag_of_songs.features import compute as features_compute
+from bag_of_songs.features import resume as features_resume
 from bag_of_songs.models import read_features, train_on_folder
 
 QUIET = {"n_jobs": 1, "progress": False, "log": lambda m: None}
@@ -74,7 +76,7 @@ class Extractions:
                 memo[key] = real(path, settings)
             return memo[key][0].copy(), memo[key][1]
 
-        monkeypatch.setattr(F, "_features_for_file", extract)
+        monkeypatch.setattr(features_compute, "_features_for_file", extract)
 
     def files(self, root: Path) -> list[str]:
         return [Path(p).relative_to(root.absolute()).as_posix() for p in self.paths]
@@ -195,7 +197,7 @@ def test_a_clip_changed_during_extraction_writes_nothing(corpus, monkeypatch):
         os.utime(corpus / victim, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
         return real(path, settings)
 
-    monkeypatch.setattr(F, "_features_for_file", touch_then_extract)
+    monkeypatch.setattr(features_compute, "_features_for_file", touch_then_extract)
     with pytest.raises(StaleFeaturesError, match=re.escape(victim) + ".*nothing was written"):
         F.build_feature_table(split, stats=STATS, **QUIET)
     assert _tables(corpus) == before and _partials(corpus) == []
@@ -343,8 +345,10 @@ def test_a_hostile_side_file_is_ignored_never_trusted_or_fatal(demo_dir, tmp_pat
         "nested": (lambda p: p.write_bytes(b"".join([header, entries[0], nested,
                                                      *entries[1:]])), 4),
         "torn last line": (lambda p: p.write_bytes(good[:-40]), 3),
-        "oversized": (lambda p: monkeypatch.setattr(F, "_PARTIAL_MAX_BYTES", len(good) - 1), 0),
-        "over-long line": (lambda p: monkeypatch.setattr(F, "_PARTIAL_MAX_LINE", 100), 0),
+        "oversized": (lambda p: monkeypatch.setattr(features_resume, "_PARTIAL_MAX_BYTES",
+                                                    len(good) - 1), 0),
+        "over-long line": (lambda p: monkeypatch.setattr(features_resume, "_PARTIAL_MAX_LINE",
+                                                         100), 0),
         "symbolic link": (link, 0),
         "fifo": (fifo, 0),
         "folder": (lambda p: (p.unlink(), p.mkdir()), 0),

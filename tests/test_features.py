@@ -29,6 +29,9 @@ from bag_of_songs.data import (
     read_annotations,
 )
 from bag_of_songs.features import FeatureError
+from bag_of_songs.features import compute as features_compute
+from bag_of_songs.features import frames as features_frames
+from bag_of_songs.features import tables as features_tables
 
 SR = SAMPLE_RATE
 RTOL = 1e-4  # the parity tolerance
@@ -502,7 +505,7 @@ def test_bad_parameters_are_checked_before_any_work(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("framing started before the parameters were checked")
 
-    monkeypatch.setattr(F, "_frame", boom)
+    monkeypatch.setattr(features_frames, "_frame", boom)  # where it is looked up
     with pytest.raises(FeatureError, match="hop_length"):
         F.extract_features(_Y, hop_length=0)
     with pytest.raises(FeatureError, match="tuning"):
@@ -778,7 +781,7 @@ def test_interrupted_build_leaves_the_previous_tables(data_copy, monkeypatch):
             raise KeyboardInterrupt
         return real_stage(split_dir, *args, **kwargs)
 
-    monkeypatch.setattr(F, "_stage_split", stage_then_interrupt)
+    monkeypatch.setattr(features_tables, "_stage_split", stage_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         F.build_feature_tables(data_copy, stats=("mean", "std"), n_jobs=1, progress=False)
     assert _tables(data_copy) == before  # nothing published, the first split's staging gone
@@ -832,7 +835,7 @@ def test_annotations_rewritten_during_extraction_writes_nothing(data_copy, monke
             ann.iloc[::-1].to_csv(split / "annotations.csv", index=False)
         return real(path, settings)
 
-    monkeypatch.setattr(F, "_features_for_file", rewrite_then_extract)
+    monkeypatch.setattr(features_compute, "_features_for_file", rewrite_then_extract)
     with pytest.raises(F.StaleFeaturesError, match="changed while"):
         F.build_feature_table(split, n_jobs=1, progress=False, log=lambda m: None)
     assert _tables(data_copy) == before

@@ -25,6 +25,8 @@ from conftest import EMOTIFY, IN_CI, SHARED, require
 
 from bag_of_songs import musicnn as mn
 from bag_of_songs import tfcheckpoint as tc
+from bag_of_songs.embeddings.tfcheckpoint.crc32c import mask, unmask
+from bag_of_songs.embeddings.tfcheckpoint.table import block_handle
 
 REFERENCE = SHARED / "data" / "musicnn-reference"
 
@@ -73,7 +75,7 @@ def test_crc32c_known_answers(rng):
     data = rng.integers(0, 256, 20_000 + 77, dtype=np.uint8).tobytes()
     assert tc.crc32c(data) == _crc_bytewise(data)
     assert tc.crc32c(data[9_000:], tc.crc32c(data[:9_000])) == tc.crc32c(data)
-    assert tc._unmask(tc._mask(0x12345678)) == 0x12345678
+    assert unmask(mask(0x12345678)) == 0x12345678
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +108,7 @@ def _entry_proto(*, dtype=1, shape=(2, 3), offset=0, size=None, crc=None, slices
     size = int(np.prod(shape)) * 4 if size is None else size
     out = _field(1, 0, dtype) + _field(2, 2, dims) + _field(4, 0, offset) + _field(5, 0, size)
     if crc is not None:
-        out += _field(6, 5, tc._mask(crc))
+        out += _field(6, 5, mask(crc))
     if slices:
         out += _field(7, 2, b"")
     return out
@@ -118,7 +120,7 @@ HEADER = _field(1, 0, 1) + _field(3, 2, _field(1, 0, 1))  # one shard, producer 
 def _block(entries, *, kind=0) -> bytes:
     body = b"".join(_varint(0) + _varint(len(k)) + _varint(len(v)) + k + v for k, v in entries)
     body += struct.pack("<II", 0, 1)
-    return body + bytes([kind]) + struct.pack("<I", tc._mask(tc.crc32c(body + bytes([kind]))))
+    return body + bytes([kind]) + struct.pack("<I", mask(tc.crc32c(body + bytes([kind]))))
 
 
 def _table(entries, *, kind=0, magic=tc.TABLE_MAGIC) -> bytes:
@@ -209,7 +211,7 @@ def test_malformed_bundle_refused(tmp_path, case, message):
         index.write_bytes(raw[:3] + bytes([raw[3] ^ 1]) + raw[4:])
     elif case == "handle":  # the index block's handle points past the table
         footer = raw[-48:]
-        _, pos = tc._handle(footer, 0, 40, "")
+        _, pos = block_handle(footer, 0, 40, "")
         handles = footer[:pos] + _varint(len(raw)) + _varint(10)
         index.write_bytes(raw[:-48] + handles.ljust(40, b"\0") + footer[40:])
     with pytest.raises(tc.CheckpointError, match=message):
@@ -303,8 +305,57 @@ def test_unknown_model_and_layer():
 
 def test_import_is_light():
     code = ("import sys, bag_of_songs.musicnn, bag_of_songs.tfcheckpoint; "
+            "import bag_of_songs.embeddings.musicnn; "
             "assert 'torch' not in sys.modules and 'tensorflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# Every name the flat modules exported before the code moved into bag_of_songs.embeddings.
+OLD_MUSICNN_NAMES = (
+    "MusicnnError", "CheckpointError", "MODELS", "LAYERS", "LAYER_SIZES", "SR", "N_FFT",
+    "HOP_LENGTH", "N_MELS", "N_FRAMES", "PIP_COMMAND", "musicnn_checkpoint_dir", "musicnn_tags",
+    "musicnn_settings", "musicnn_input", "load_musicnn", "embed_patches", "musicnn_features")
+OLD_TFCHECKPOINT_NAMES = (
+    "CheckpointError", "TensorEntry", "Checkpoint", "read_index", "read_checkpoint", "crc32c",
+    "DTYPES", "TABLE_MAGIC", "MAX_INDEX_BYTES", "MAX_SHARDS", "MAX_ENTRIES", "MAX_KEY_BYTES",
+    "MAX_KEYS_TOTAL_BYTES", "MAX_RANK", "MAX_TENSOR_BYTES")
+
+
+def test_the_old_modules_re_export_the_embeddings_packages():
+    from bag_of_songs.embeddings import musicnn as new_mn
+    from bag_of_songs.embeddings import tfcheckpoint as new_tc
+
+    for old, new, names in ((mn, new_mn, OLD_MUSICNN_NAMES),
+                            (tc, new_tc, OLD_TFCHECKPOINT_NAMES)):
+        assert set(names) <= set(old.__all__) == set(new.__all__)
+        for name in old.__all__:
+            assert getattr(old, name) is getattr(new, name), name
+    from bag_of_songs import errors
+
+    assert mn.CheckpointError is tc.CheckpointError is errors.CheckpointError
+    assert mn.MusicnnError is errors.MusicnnError
+    for cls in (mn.MusicnnError, tc.CheckpointError):
+        assert issubclass(cls, ValueError) and issubclass(cls, errors.BagOfSongsError)
+
+
+def test_the_embeddings_do_not_import_the_feature_tables():
+    # Dependencies run one way: spectrum -> embeddings -> features (which stores embeddings).
+    import ast
+
+    import bag_of_songs.embeddings as pkg
+
+    root = Path(pkg.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        depth = len(path.relative_to(root).parts)  # level 1 + depth reaches bag_of_songs
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [a.name for a in node.names]
+                if node.level == depth + 1:  # relative to bag_of_songs itself
+                    assert not any(n.split(".")[0] == "features" for n in names), path
+                if node.level == 0:
+                    assert not (node.module or "").startswith("bag_of_songs.features"), path
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("bag_of_songs.features") for a in node.names)
 
 
 def test_loaded_network(weights_root):

@@ -30,6 +30,7 @@ from bag_of_songs import musicnn as mn
 from bag_of_songs.cli import build_parser
 from bag_of_songs.cli import main as cli_main
 from bag_of_songs.data import list_splits, load_audio, read_annotations
+from bag_of_songs.embeddings.musicnn import weights as musicnn_weights
 from bag_of_songs.features import EmbeddingError, FeatureError, StaleFeaturesError
 
 PIP = "pip install --no-deps musicnn==0.1.0"
@@ -327,7 +328,7 @@ def test_tables_of_other_weights_model_or_layer_are_stale(real_data, tmp_path, m
     data = _copy_folder(real_data, tmp_path / "data")
     F.check_feature_tables(data)
     # Other weights installed than those the table was built with.
-    monkeypatch.setattr(mn, "_checkpoint_sha256", lambda folder: "0" * 64)
+    monkeypatch.setattr(musicnn_weights, "_checkpoint_sha256", lambda folder: "0" * 64)
     with pytest.raises(StaleFeaturesError, match=r"'train'.*other musicnn weights.*re-run"):
         F.check_feature_table(data / "train")
     monkeypatch.undo()
@@ -396,7 +397,7 @@ def test_predict_file_embeds_a_new_mp3_as_the_table_did(real_data, emotify_dir, 
     assert abs(sum(result["label"]["probabilities"].values()) - 1) < 1e-6
     assert result["fst_level_label"]["genre"] == "Classic"
     # Other weights installed than the model was trained with: refused, not a silent change.
-    monkeypatch.setattr(mn, "_checkpoint_sha256", lambda folder: "0" * 64)
+    monkeypatch.setattr(musicnn_weights, "_checkpoint_sha256", lambda folder: "0" * 64)
     with pytest.raises(ModelError, match="other musicnn weights"):
         predict_file(loaded, new)
     monkeypatch.undo()

@@ -23,6 +23,9 @@ from conftest import IN_CI
 
 from bag_of_songs import musicnn as mn
 from bag_of_songs import tfcheckpoint as tc
+from bag_of_songs.embeddings.tfcheckpoint import limits
+from bag_of_songs.embeddings.tfcheckpoint.crc32c import mask
+from bag_of_songs.embeddings.tfcheckpoint.table import table_entries
 
 # ---------------------------------------------------------------------------------------------
 # A minimal writer of bundle indexes (LevelDB table, protobuf values)
@@ -68,7 +71,7 @@ def _entry(*, shape=(2, 3), shard_id=0, offset=0, size=None, dtype=1) -> bytes:
 def _raw_block(body: bytes) -> bytes:
     """A block from already encoded entries: restart array, compression byte 0 and CRC."""
     body += struct.pack("<II", 0, 1) + b"\0"
-    return body + struct.pack("<I", tc._mask(tc.crc32c(body)))
+    return body + struct.pack("<I", mask(tc.crc32c(body)))
 
 
 def _block(entries) -> bytes:
@@ -215,7 +218,7 @@ def test_a_shape_is_bounded_while_it_is_parsed(tmp_path, dims, message):
 
 def test_a_tensor_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
     # The shard's size is its st_size: a sparse file could declare terabytes for nothing.
-    monkeypatch.setattr(tc, "MAX_TENSOR_BYTES", 16)
+    monkeypatch.setattr(limits, "MAX_TENSOR_BYTES", 16)
     prefix = _bundle(tmp_path / "b")
     with pytest.raises(tc.CheckpointError, match=r"takes 24 bytes \(size\), over the reader's "
                                                  r"limit of 16"):
@@ -236,7 +239,7 @@ def test_repeated_fields_do_not_pile_up(tmp_path):
 
 
 def test_an_index_over_the_size_limit_is_not_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(tc, "MAX_INDEX_BYTES", 100)
+    monkeypatch.setattr(limits, "MAX_INDEX_BYTES", 100)
     prefix = _bundle(tmp_path / "b")
     with pytest.raises(tc.CheckpointError, match="bytes is too large for a checkpoint index"):
         tc.Checkpoint(prefix)
@@ -258,18 +261,18 @@ def test_keys_are_bounded(tmp_path, monkeypatch):
     with pytest.raises(tc.CheckpointError, match="keys add up to more than "
                                                  f"{tc.MAX_KEYS_TOTAL_BYTES} bytes"):
         tc.read_index(prefix + ".index")
-    monkeypatch.setattr(tc, "MAX_KEY_BYTES", 100)
+    monkeypatch.setattr(limits, "MAX_KEY_BYTES", 100)
     prefix = _bundle(tmp_path / "one", data_block=_growing_keys(200))
     with pytest.raises(tc.CheckpointError, match="has a key of 101 bytes, over the limit of 100"):
         tc.read_index(prefix + ".index")
-    monkeypatch.setattr(tc, "MAX_KEYS_TOTAL_BYTES", 1000)
+    monkeypatch.setattr(limits, "MAX_KEYS_TOTAL_BYTES", 1000)
     prefix = _bundle(tmp_path / "total", data_block=_growing_keys(100))
     with pytest.raises(tc.CheckpointError, match="keys add up to more than 1000 bytes"):
         tc.read_index(prefix + ".index")
 
 
 def test_the_number_of_entries_is_bounded(tmp_path, monkeypatch):
-    monkeypatch.setattr(tc, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(limits, "MAX_ENTRIES", 3)
     entries = [(bytes([ord("a") + i]), _entry(shape=(0,))) for i in range(3)]
     prefix = _bundle(tmp_path / "b", entries)  # 5 entries with the header and the index's
     with pytest.raises(tc.CheckpointError, match="the index holds more than 3 entries"):
@@ -301,7 +304,7 @@ def musicnn_folder() -> Path:
 def _rewrite(src: Path, dst: Path, change) -> str:
     """Copy a real bundle, its index rebuilt (one data block) with ``change(entries)``."""
     dst.mkdir()
-    entries = tc._table_entries((src / ".index").read_bytes(), str(src))
+    entries = table_entries((src / ".index").read_bytes(), str(src))
     (dst / ".index").write_bytes(_table(change(list(entries))))
     (dst / ".data-00000-of-00001").symlink_to(src / ".data-00000-of-00001")
     return str(dst) + os.sep

@@ -6,6 +6,7 @@ import torch
 
 from bag_of_songs import musicnn
 from bag_of_songs._threads import torch_threads
+from bag_of_songs.embeddings.musicnn import embed
 
 
 def test_torch_threads_sets_and_restores():
@@ -29,7 +30,7 @@ def test_musicnn_runs_on_one_thread_by_default(monkeypatch, n_threads, expected)
         seen.append(torch.get_num_threads())
         return {"penultimate": torch.zeros((x.shape[0], musicnn.LAYER_SIZES["penultimate"]))}
 
-    monkeypatch.setattr(musicnn, "_cached_network", lambda *a: network)
+    monkeypatch.setattr(embed, "_cached_network", lambda *a: network)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

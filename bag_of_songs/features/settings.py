@@ -1,0 +1,288 @@
+"""The settings that define a feature table: made, checked strictly, read back.
+
+:func:`feature_settings` makes the settings of a new table (``features.json``);
+:func:`check_settings` is the one strict check of settings read from a table or a saved model;
+:func:`read_feature_settings` reads a split's; ``_SETTING_DEFAULTS`` says what a missing
+setting means.
+
+Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .._constants import FRAME_SIZE, HOP_LENGTH, SAMPLE_RATE
+from ..errors import FeatureError
+from .embedding import _check_musicnn, _installed_musicnn_settings
+from .params import (
+    _MAX_SEGMENT,
+    MUSICNN_LAYERS,
+    MUSICNN_SETTING_KEYS,
+    SETTING_KEYS,
+    STATS,
+    TABLE_FEATURE_SETS,
+    _canonical_feature_set,
+    _check_n_mfcc,
+    _check_params,
+    _check_segment,
+    _check_stats,
+    _segment_layout,
+    split_feature_set,
+)
+
+#: What a missing setting means (models saved with fewer settings than tables have).
+_SETTING_DEFAULTS = {"sr": SAMPLE_RATE, "n_fft": FRAME_SIZE, "hop_length": HOP_LENGTH,
+                     "n_mfcc": 13, "stats": ["mean"], "feature_set": "seed", "tuning": 0.0,
+                     "segment": None, "segment_hop": None, "musicnn_model": None,
+                     "musicnn_layer": None, "musicnn_settings": None}
+
+
+def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
+                     stats: Iterable[str] = ("mean",), feature_set: str | Iterable[str] = "seed",
+                     segment: float | None = None, segment_hop: float | None = None,
+                     musicnn_model: str | None = None, musicnn_layer: str | None = None
+                     ) -> dict:
+    """The settings that define a feature table (stored beside it in ``features.json``).
+
+    With an embedding, the musicnn checkpoint is found and hashed here, so that a missing one
+    is reported before any clip is read.
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
+
+    Returns
+    -------
+    settings : dict
+        The keys of :data:`SETTING_KEYS`: ``sr, n_fft, hop_length, n_mfcc, stats,
+        feature_set, tuning`` (F, H and the A440 tuning are fixed; ``feature_set`` as a string
+        of :data:`TABLE_FEATURE_SETS`) and ``segment, segment_hop`` in seconds (both None for
+        one row per clip; ``segment_hop`` is ``segment`` when not given). With an embedding
+        only, also ``musicnn_model``, ``musicnn_layer`` and ``musicnn_settings``
+        (:func:`bag_of_songs.musicnn.musicnn_settings`: front end, model, layer, width and
+        ``checkpoint_sha256``); a seed or extended table has none of them.
+
+    Raises
+    ------
+    FeatureError
+        On an unknown statistic or feature set, ``n_mfcc`` outside 1..128, an ``sr`` the
+        features cannot be computed at, bad segment settings (see :func:`segment_frames`), or
+        a musicnn model or layer that is unknown or given without an embedding.
+    EmbeddingError
+        With an embedding, when the musicnn checkpoint files are not installed (the message
+        names ``pip install --no-deps musicnn==0.1.0``).
+
+    Examples
+    --------
+    >>> feature_settings(stats="mean,std", segment=3.0)  # doctest: +NORMALIZE_WHITESPACE
+    {'sr': 22050, 'n_fft': 2048, 'hop_length': 512, 'n_mfcc': 13, 'stats': ['mean', 'std'],
+     'feature_set': 'seed', 'tuning': 0.0, 'segment': 3.0, 'segment_hop': 3.0}
+    """
+    frames_set, embedding = split_feature_set(feature_set)
+    if frames_set is not None:
+        sr, _ = _check_params(sr=sr, feature_set=frames_set)
+    else:
+        (sr,) = _check_params(sr=sr)
+    n_mfcc = _check_n_mfcc(n_mfcc)
+    segment, segment_hop = _check_segment(segment, segment_hop)
+    if segment is not None:
+        _segment_layout(1, segment, segment_hop, sr, HOP_LENGTH)  # at least one hop
+    musicnn_model, musicnn_layer = _check_musicnn(embedding, musicnn_model, musicnn_layer)
+    out = {"sr": sr, "n_fft": FRAME_SIZE, "hop_length": HOP_LENGTH, "n_mfcc": n_mfcc,
+           "stats": list(_check_stats(stats)), "feature_set": _canonical_feature_set(feature_set),
+           "tuning": 0.0, "segment": segment, "segment_hop": segment_hop}
+    if embedding is not None:
+        out.update(musicnn_model=musicnn_model, musicnn_layer=musicnn_layer,
+                   musicnn_settings=_installed_musicnn_settings(musicnn_model, musicnn_layer))
+    return out
+
+
+_SHA256_HEX = frozenset("0123456789abcdef")
+
+
+def _bad(key: str, why: str):
+    raise FeatureError(f"settings.{key} {why}")
+
+
+def _integer(v, key: str, lo: int, hi: int) -> int:
+    if not (isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+            and lo <= v <= hi):
+        _bad(key, f"must be an integer in {lo}..{hi}, got {v!r}")
+    return int(v)
+
+
+def _real_setting(v, key: str, lo: float, hi: float, *, open_lo: bool = False) -> float:
+    ok = (isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+          and np.isfinite(v) and (lo < v if open_lo else lo <= v) and v <= hi)
+    if not ok:
+        _bad(key, f"must be a finite number in {'(' if open_lo else '['}{lo}, {hi}], "
+                  f"got {v!r}")
+    return float(v)
+
+
+def check_settings(settings: dict) -> dict:
+    """Check feature settings strictly: known keys, types, ranges and their agreement.
+
+    The one check of the settings of a feature table (``features.json``,
+    :func:`check_feature_table`) and of a saved model (``model.json``,
+    ``bag_of_songs.models.load_model``). Keys may be missing (a missing key means its
+    default, see :func:`extract_with_settings`), but those of the embedding
+    (:data:`MUSICNN_SETTING_KEYS`) must all be there when ``feature_set`` holds musicnn, and
+    none (or None) otherwise.
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
+
+    Parameters
+    ----------
+    settings : dict
+        Keys among :data:`SETTING_KEYS`.
+
+    Returns
+    -------
+    settings : dict
+        The same, normalised (integers as ``int``, numbers as ``float``, ``stats`` a list).
+
+    Raises
+    ------
+    FeatureError
+        Naming the first bad key as ``settings.<key>`` (``settings.hop_length``,
+        ``settings.musicnn_settings.checkpoint_sha256``) and what it must be.
+
+    Examples
+    --------
+    >>> check_settings({"sr": 22050, "stats": ("mean", "std")})
+    {'sr': 22050, 'stats': ['mean', 'std']}
+    >>> try:
+    ...     check_settings({"hop_length": 0})
+    ... except FeatureError as exc:
+    ...     print(exc)
+    settings.hop_length must be an integer in 1..65536, got 0
+    """
+    if not isinstance(settings, dict):
+        raise FeatureError(f"settings must be a mapping, got {type(settings).__name__}")
+    unknown = sorted(str(k) for k in settings if k not in SETTING_KEYS)
+    if unknown:
+        raise FeatureError(f"settings has unknown key(s) {unknown}; known: {list(SETTING_KEYS)}")
+    s, out = settings, dict(settings)
+    if "sr" in s:
+        out["sr"] = _integer(s["sr"], "sr", 1000, 384000)
+    if "n_fft" in s:
+        out["n_fft"] = _integer(s["n_fft"], "n_fft", 16, 1 << 16)
+    if "hop_length" in s:
+        out["hop_length"] = _integer(s["hop_length"], "hop_length", 1, out.get("n_fft", 1 << 16))
+    if "n_mfcc" in s:
+        out["n_mfcc"] = _integer(s["n_mfcc"], "n_mfcc", 1, 128)
+    if "stats" in s:
+        stats = s["stats"]
+        if not (isinstance(stats, (list, tuple)) and stats
+                and all(isinstance(x, str) and x in STATS for x in stats)):
+            _bad("stats", f"must be a list of statistics among {list(STATS)}, got {stats!r}")
+        if len(set(stats)) != len(stats):
+            _bad("stats", f"names a statistic twice: {list(stats)}")
+        out["stats"] = list(stats)
+    feature_set = s.get("feature_set", "seed")
+    if not (isinstance(feature_set, str) and feature_set in TABLE_FEATURE_SETS):
+        _bad("feature_set", f"must be one of {list(TABLE_FEATURE_SETS)}, got {feature_set!r}")
+    if s.get("tuning") is not None:
+        out["tuning"] = _real_setting(s["tuning"], "tuning", -0.5, 0.5)
+    for key in ("segment", "segment_hop"):
+        if s.get(key) is not None:
+            out[key] = _real_setting(s[key], key, 0.0, _MAX_SEGMENT, open_lo=True)
+    if out.get("segment_hop") is not None and out.get("segment") is None:
+        _bad("segment_hop", "is set but settings.segment is not")
+    if out.get("segment") is not None:
+        hop_s = out.get("hop_length", HOP_LENGTH) / out.get("sr", SAMPLE_RATE)
+        for key in ("segment", "segment_hop"):
+            if out.get(key) is not None and round(out[key] / hop_s) < 1:
+                _bad(key, f"must be at least one hop ({hop_s * 1e3:.1f} ms), got {out[key]!r}")
+
+    has_musicnn = split_feature_set(feature_set)[1] is not None
+    if not has_musicnn:
+        for key in MUSICNN_SETTING_KEYS:
+            if s.get(key) is not None:
+                _bad(key, f"is set but feature_set {feature_set!r} has no musicnn embedding")
+        return out
+    out["musicnn_settings"] = _check_musicnn_settings(s, feature_set)
+    return out
+
+
+def _check_musicnn_settings(s: dict, feature_set: str) -> dict:
+    """The musicnn keys of settings whose ``feature_set`` holds the embedding, checked; a
+    copy of ``musicnn_settings``."""
+    from ..musicnn import LAYER_SIZES, MODELS  # deferred: the network package (torch)
+
+    for key in MUSICNN_SETTING_KEYS:
+        if s.get(key) is None:
+            _bad(key, f"is missing: feature_set {feature_set!r} needs it")
+    model, layer, ms = s["musicnn_model"], s["musicnn_layer"], s["musicnn_settings"]
+    if model not in MODELS:
+        _bad("musicnn_model", f"must be one of {list(MODELS)}, got {model!r}")
+    if layer not in MUSICNN_LAYERS:
+        _bad("musicnn_layer", f"must be one of {list(MUSICNN_LAYERS)}, got {layer!r}")
+    want = ("sr", "n_fft", "hop_length", "n_mels", "n_frames", "log_compression", "model",
+            "layer", "n_dims", "checkpoint_sha256")
+    if not isinstance(ms, dict) or sorted(ms) != sorted(want):
+        _bad("musicnn_settings", f"must be a mapping of exactly {list(want)} (as "
+                                 f"bag_of_songs.musicnn.musicnn_settings gives), got {ms!r}"[:300])
+    for key, hi in (("sr", 384000), ("n_fft", 1 << 16), ("hop_length", 1 << 16),
+                    ("n_mels", 1024), ("n_frames", 1 << 16)):
+        _integer(ms[key], f"musicnn_settings.{key}", 1, hi)
+    if not isinstance(ms["log_compression"], str):
+        _bad("musicnn_settings.log_compression", f"must be a string, got "
+                                                 f"{ms['log_compression']!r}")
+    if ms["model"] != model:
+        _bad("musicnn_settings.model", f"must be settings.musicnn_model {model!r}, got "
+                                       f"{ms['model']!r}")
+    if ms["layer"] != layer:
+        _bad("musicnn_settings.layer", f"must be settings.musicnn_layer {layer!r}, got "
+                                       f"{ms['layer']!r}")
+    if ms["n_dims"] != LAYER_SIZES[layer] or isinstance(ms["n_dims"], bool):
+        _bad("musicnn_settings.n_dims", f"must be {LAYER_SIZES[layer]} (the width of {layer}), "
+                                        f"got {ms['n_dims']!r}")
+    sha = ms["checkpoint_sha256"]
+    if not (isinstance(sha, str) and len(sha) == 64 and set(sha) <= _SHA256_HEX):
+        _bad("musicnn_settings.checkpoint_sha256", f"must be 64 lowercase hex digits, got "
+                                                   f"{sha!r}")
+    return dict(ms)
+
+
+def read_feature_settings(split_dir: str | os.PathLike) -> dict:
+    """Read ``features.json`` written by :func:`build_feature_table` (defaults when absent).
+
+    A lenient reader: it does not check that the table is current (see
+    :func:`check_feature_table` for that).
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
+
+    Parameters
+    ----------
+    split_dir : path-like
+        A split folder with a feature table, e.g. ``ccmusic/train``.
+
+    Returns
+    -------
+    settings : dict
+        What ``features.json`` holds (see :func:`build_feature_table`): the settings of
+        :func:`feature_settings`, ``label_columns``, ``feature_columns`` and the provenance
+        fields. Without ``features.json``: the defaults of :func:`feature_settings` (the
+        study's settings), without ``label_columns``.
+
+    Raises
+    ------
+    ValueError
+        When ``features.json`` is not valid JSON (``json.JSONDecodeError``).
+    """
+    path = Path(split_dir) / "features.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    return feature_settings()
+
+
+#: The keywords of :func:`extract_feature_table` that are feature settings.
+EXTRACTION_KEYWORDS = ("stats", "feature_set", "n_mfcc", "segment", "segment_hop",
+                       "musicnn_model", "musicnn_layer")
