@@ -1,21 +1,21 @@
-"""The figures and helpers of notebook 4 in bag_of_songs.plot: known answers, drawn off-screen."""
+"""The figures of notebook 4 in bag_of_songs.plot (log-mel spectrograms, the late-fusion curve,
+confusion matrices per level, disagreements): known answers, drawn off-screen. The numbers they
+draw (``fusion_curve``, ``rank_disagreements``) are tested in test_analysis.py."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 mpl = pytest.importorskip("matplotlib")
 mpl.use("Agg")
 
+from bag_of_songs.analysis import fusion_curve, rank_disagreements  # noqa: E402
 from bag_of_songs.plot import (  # noqa: E402
-    fusion_curve,
     plot_confusion_matrices_by_level,
     plot_disagreements,
     plot_fusion_weight,
     plot_log_mels,
-    rank_disagreements,
     save_figure,
 )
 
@@ -30,75 +30,6 @@ def close_figures():
 
 def _log_mel(rng, n_mels=96, t=1292, level=-20.0):
     return (level + 10 * rng.standard_normal((n_mels, t))).astype(np.float16)
-
-
-# ---------------------------------------------------------------------------------------------
-# fusion_curve
-
-
-def test_fusion_curve_known_answer():
-    p_a = np.array([[0.9, 0.1], [0.2, 0.8]])  # right on both
-    p_b = np.array([[0.4, 0.6], [0.7, 0.3]])  # wrong on both
-    y = np.array([0, 1])
-    curve = fusion_curve(p_a, p_b, y, grid=3)
-    assert curve["weight"].tolist() == [0.0, 0.5, 1.0]
-    assert curve["accuracy"].tolist() == [0.0, 1.0, 1.0]  # w = 0.5: [0.65, 0.35], [0.45, 0.55]
-    assert curve["f1_macro"].tolist() == [0.0, 1.0, 1.0]
-    expected = [-np.mean(np.log([0.4, 0.3])), -np.mean(np.log([0.65, 0.55])),
-                -np.mean(np.log([0.9, 0.8]))]
-    np.testing.assert_allclose(curve["log_loss"], expected)
-
-
-def test_fusion_curve_minimum_is_the_weight_choose_fusion_weight_picks(rng):
-    from bag_of_songs.cnn import choose_fusion_weight
-
-    y = rng.integers(0, 3, 30)
-    p_a = rng.dirichlet(np.ones(3), 30)
-    p_b = rng.dirichlet(np.ones(3), 30)
-    curve = fusion_curve(p_a, p_b, y)
-    w = choose_fusion_weight(p_a, p_b, y)
-    assert curve.loc[curve["log_loss"].idxmin(), "weight"] == pytest.approx(w)
-
-
-def test_fusion_curve_refuses_bad_shapes():
-    p = np.full((2, 2), 0.5)
-    with pytest.raises(ValueError, match="n_clips"):
-        fusion_curve(p, np.full((3, 2), 0.5), [0, 1])
-    with pytest.raises(ValueError, match="labels"):
-        fusion_curve(p, p, [0, 2])
-    with pytest.raises(ValueError, match="grid"):
-        fusion_curve(p, p, [0, 1], grid=1)
-
-
-# ---------------------------------------------------------------------------------------------
-# rank_disagreements
-
-
-def test_rank_disagreements_known_answer():
-    classes = ["a", "b", "c"]
-    p_cnn = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.5, 0.4, 0.1], [0.2, 0.2, 0.6]])
-    p_svc = np.array([[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.4, 0.5, 0.1], [0.1, 0.2, 0.7]])
-    table = rank_disagreements(["x", "y", "z", "w"], p_cnn, p_svc, classes, [0, 1, 1, 2],
-                               names=("CNN", "SVC"))
-    # y and z disagree (y further apart: 0.5 against 0.1); then w (0.1), then x (0)
-    assert table["audio_file"].tolist() == ["y", "z", "w", "x"]
-    assert table["disagree"].tolist() == [True, True, False, False]
-    np.testing.assert_allclose(table["distance"], [0.5, 0.1, 0.1, 0.0], atol=1e-12)
-    first = table.iloc[0]
-    assert (first["true"], first["cnn"], first["svc"]) == ("b", "b", "a")
-    assert first["cnn_p"] == pytest.approx(0.8) and first["svc_p"] == pytest.approx(0.6)
-    assert bool(first["cnn_right"]) and not bool(first["svc_right"])
-
-
-def test_rank_disagreements_without_truth_and_bad_input():
-    p = np.array([[0.3, 0.7]])
-    table = rank_disagreements(["x"], p, p, ["a", "b"], names=("CNN", "MLP"))
-    assert "true" not in table and "cnn_right" not in table
-    assert table[["cnn", "mlp"]].iloc[0].tolist() == ["b", "b"]
-    with pytest.raises(ValueError, match="shape"):
-        rank_disagreements(["x", "y"], p, p, ["a", "b"])
-    with pytest.raises(ValueError, match="different names"):
-        rank_disagreements(["x"], p, p, ["a", "b"], names=("CNN", "cnn"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,10 +120,3 @@ def test_plot_disagreements_titles_name_both_answers(rng, close_figures):
         plot_disagreements(shown, [_log_mel(rng, t=300)])
     with pytest.raises(ValueError, match="lacks"):
         plot_disagreements(shown, [_log_mel(rng, t=300)] * 3, names=("CNN", "MLP"))
-
-
-def test_rank_disagreements_table_is_a_dataframe_in_clip_order_when_all_agree():
-    p = np.array([[0.6, 0.4], [0.6, 0.4]])
-    table = rank_disagreements(["x", "y"], p, p, ["a", "b"])
-    assert isinstance(table, pd.DataFrame)
-    assert table["audio_file"].tolist() == ["x", "y"] and not table["disagree"].any()
