@@ -18,6 +18,18 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ._constants import (
+    AUDIO_EXTENSIONS,
+    DURATION,
+    FRAME_SIZE,
+    HOP_LENGTH,
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+    N_SAMPLES,
+    SAMPLE_RATE,
+)
+from .errors import AudioLoadError
+
 __all__ = [
     "SAMPLE_RATE",
     "DURATION",
@@ -38,26 +50,6 @@ __all__ = [
     "clip_warnings",
 ]
 
-#: Sampling rate of every prepared clip, in Hz.
-SAMPLE_RATE = 22050
-#: Length of every prepared clip, in seconds.
-DURATION = 30.0
-#: Length of every prepared clip, in samples (``SAMPLE_RATE * DURATION``).
-N_SAMPLES = 661500
-#: Frame size F of every frame-level feature, in samples.
-FRAME_SIZE = 2048
-#: Hop length H between frames, in samples.
-HOP_LENGTH = 512
-
-#: File endings read by the folder source (others in a genre folder are reported as skipped).
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
-
-#: Plausible sampling rates of an audio file, in Hz: a header outside 1 kHz .. 768 kHz is
-#: refused (a corrupt or crafted header would otherwise become a near-silent clip, or ask for
-#: gigabytes of memory).
-MIN_SAMPLE_RATE = 1_000
-MAX_SAMPLE_RATE = 768_000
-
 #: At most this many channels: the axis of a 2-D array that is this short is the channel axis.
 MAX_CHANNELS = 8
 
@@ -69,11 +61,6 @@ SILENCE_PEAK = 1e-3
 SILENCE_RMS = 1e-4
 
 
-class AudioLoadError(RuntimeError):
-    """An audio file or buffer could not be decoded into a clip.
-
-    The message names the file and the reason.
-    """
 
 
 def fix_length(y: np.ndarray, n_samples: int = N_SAMPLES) -> np.ndarray:

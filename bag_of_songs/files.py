@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._constants import LOCK_NAME
+from .errors import FolderLockedError
+
 __all__ = [
     "LOCK_NAME",
     "FolderLockedError",
@@ -34,15 +37,7 @@ __all__ = [
     "remove_stale_temp_files",
 ]
 
-#: The lock file that :func:`lock_folder` holds in a folder while a run writes into it.
-LOCK_NAME = ".bag-of-songs.lock"
 
-
-class FolderLockedError(OSError):
-    """Another run (this process or another) is writing into the folder; the message says which.
-
-    An ``OSError``, so the command line reports it as ``error: ...`` with exit status 2.
-    """
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -36,6 +36,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from .errors import SchedulerError
+
 __all__ = ["SchedulerError", "map_parallel", "parent_alive", "resolve_scheduler",
            "effective_n_jobs", "progress_bar_class", "SCHEDULER_ENV", "POOL_IDLE_SECONDS"]
 
@@ -45,12 +47,6 @@ SCHEDULER_ENV = "BAG_OF_SONGS_SCHEDULER"
 _DASK_HINT = 'install the optional extra: pip install "bag-of-songs[dask]"'
 
 
-class SchedulerError(OSError):
-    """The Dask scheduler cannot be used: ``distributed`` is missing, or the address cannot be
-    reached. The message says which and what to do.
-
-    An ``OSError``, so the command line reports it as ``error: ...`` with exit status 2.
-    """
 
 
 def progress_bar_class():
