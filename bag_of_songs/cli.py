@@ -17,7 +17,8 @@ import warnings
 from pathlib import Path
 
 from ._version import __version__
-from .data import AudioLoadError, DataSourceError
+from .data import AudioLoadError
+from .errors import BagOfSongsError
 
 EXIT_ERROR = 2
 
@@ -64,7 +65,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress bars or progress lines on stderr (errors still show)")
+                   help="no progress bars or progress lines on stderr (skipped inputs, warnings "
+                        "and errors still show)")
 
 
 def _add_prepare_options(p: argparse.ArgumentParser) -> None:
@@ -191,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write DIR/<split>/features.csv for every prepared split.")
     p.add_argument("data_dir", metavar="DIR", help="a folder written by `prepare`")
     _add_feature_options(p)
+    p.add_argument("--force", action="store_true",
+                   help="rebuild the tables even when they are up to date with these settings "
+                        "(by default they are reused)")
     _add_common(p)
 
     p = sub.add_parser(
@@ -255,7 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "run", help="prepare, features, train all models, evaluate, write results.csv",
-        description="The whole pipeline. With no arguments: the synthetic demo corpus, offline.")
+        description="The whole pipeline. With no arguments: the synthetic demo corpus, offline. "
+                    "Run again, it reuses what is up to date: the prepared clips, feature tables "
+                    "built with the same settings, and each model in OUT/models trained on the "
+                    "same tables with the same options (see --force).")
     p.add_argument("--source", default="demo",
                    help="demo (default), ccmusic, a hub id or a folder")
     p.add_argument("--out", default=None, metavar="DIR",
@@ -268,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feature_options(p)
     _add_selection_options(p)
     _add_cnn_options(p)
+    p.add_argument("--force", action="store_true",
+                   help="rebuild the feature tables and retrain every model even when they "
+                        "are up to date (by default they are reused)")
     _add_common(p)
     return parser
 
@@ -279,9 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
 _QUIET = False
 
 
+#: Lines that report bad input (a skipped file, a warning): shown even with --quiet.
+_REPORTS = ("skipped ", "warning", "error")
+
+
 def _log(msg: str) -> None:
-    """A progress line on stderr (none with --quiet)."""
-    if not _QUIET:
+    """A progress line on stderr (none with --quiet, but for reports of skipped input)."""
+    if not _QUIET or msg.lstrip().lower().startswith(_REPORTS):
         print(msg, file=sys.stderr, flush=True)
 
 
@@ -325,27 +340,89 @@ def _prepare(args, out: Path):
 
 
 def _features(args, data_dir: Path):
-    from .features import build_feature_tables
+    """Build the feature tables of every split, or reuse them when they are up to date with
+    the settings asked for (unless --force); say which, and what a rebuild replaces."""
+    from .features import build_feature_tables, feature_settings
+    from .models import describe_feature_settings
 
     if args.segment_hop is not None and args.segment is None:
         raise ValueError("--segment-hop needs --segment")
     if "musicnn" not in args.feature_set and (args.musicnn_model or args.musicnn_layer):
         raise ValueError("--musicnn-model and --musicnn-layer need a musicnn feature set, e.g. "
                          "--feature-set seed+musicnn")
+    options = {"stats": args.stats.split(","), "feature_set": args.feature_set,
+               "n_mfcc": args.n_mfcc, "segment": args.segment, "segment_hop": args.segment_hop,
+               "musicnn_model": args.musicnn_model, "musicnn_layer": args.musicnn_layer}
+    wanted = feature_settings(**options)
+    current, old, why = _current_tables(data_dir)
+    if current is not None and _same_settings(old, wanted) and not args.force:
+        n = sum(int(m.get("n_clips", 0)) for m in current.values())
+        _log(f"features: up to date, reused ({n} clip{'s' * (n != 1)} in "
+             f"{len(current)} split{'s' * (len(current) != 1)}; {describe_feature_settings(old)}"
+             f"; --force rebuilds them)")
+        return None
+    if old is not None and not _same_settings(old, wanted):
+        n = _models_trained_on(data_dir / "models", old)
+        _log(f"replacing the feature tables ({describe_feature_settings(old)}) with "
+             f"{describe_feature_settings(wanted)}"
+             + (f"; {n} model{'s' * (n != 1)} in {data_dir / 'models'} "
+                f"{'were' if n != 1 else 'was'} trained on the old settings" if n else ""))
+    elif why is not None:
+        _log(f"rebuilding the feature tables: {why}")
     extra = {"scheduler": _scheduler(args)} if _scheduler(args) else {}
-    tables = build_feature_tables(data_dir, stats=args.stats.split(","),
-                                  feature_set=args.feature_set, n_mfcc=args.n_mfcc,
-                                  segment=args.segment, segment_hop=args.segment_hop,
-                                  musicnn_model=args.musicnn_model,
-                                  musicnn_layer=args.musicnn_layer,
-                                  n_jobs=args.n_jobs, progress=not args.quiet, log=_log,
-                                  **extra)
+    tables = build_feature_tables(data_dir, **options, n_jobs=args.n_jobs,
+                                  progress=not args.quiet, log=_log, **extra)
     for split, t in tables.items():
         n = t["audio_file"].nunique()
         what = (f"{n} clip{'s' * (n != 1)} in {len(t)} segments" if "segment" in t
                 else f"{n} clip{'s' * (n != 1)}")
         _log(f"{split}: {what} x {t.shape[1]} columns -> {data_dir / split / 'features.csv'}")
     return tables
+
+
+def _current_tables(data_dir: Path):
+    """(every split's features.json when all tables are current and agree, else None; the
+    settings the tables were built with, or None when there are none; why they are not
+    current, or None)."""
+    from .data import list_splits
+    from .features import FeatureError, check_feature_tables, read_feature_settings
+
+    splits = list_splits(data_dir)
+    built = [s for s in splits if (data_dir / s / "features.json").exists()]
+    if not built:
+        return None, None, None
+    try:
+        old = read_feature_settings(data_dir / built[0])
+        old = old if isinstance(old, dict) else None
+    except (OSError, ValueError):
+        old = None
+    missing = [s for s in splits if not (data_dir / s / "features.csv").exists()]
+    if missing:
+        return None, old, f"no table yet for {', '.join(missing)}"
+    try:
+        return check_feature_tables(data_dir, splits), old, None
+    except (FileNotFoundError, FeatureError) as exc:
+        why = _one_line(exc).split("; re-run `bag-of-songs features", 1)[0]
+        return None, old, why
+
+
+def _models_trained_on(models: Path, settings: dict) -> int:
+    """How many models saved under ``models`` (as ``run`` saves them) read feature tables
+    built with ``settings``."""
+    n = 0
+    for meta in sorted(models.glob("*/model.json")) if models.is_dir() else []:
+        try:
+            saved = json.loads(meta.read_text(encoding="utf-8")).get("settings")
+        except (OSError, ValueError, AttributeError):
+            continue
+        n += isinstance(saved, dict) and bool(saved) and _same_settings(saved, settings)
+    return n
+
+
+def _same_settings(old: dict | None, wanted: dict) -> bool:
+    from .features import SETTING_KEYS
+
+    return old is not None and all(old.get(k) == wanted.get(k) for k in SETTING_KEYS)
 
 
 def _cmd_prepare(args) -> int:
@@ -370,14 +447,18 @@ def _groups(args, data_dir: Path):
 def _cmd_train(args) -> int:
     from .models import check_model_folder, save_model, train_on_folder
 
-    check_model_folder(Path(args.out))  # refuse a bad --out before training, not after
+    # refuse a bad --out before training, not after
+    replaced = check_model_folder(Path(args.out)) is not None
     data_dir = Path(args.data_dir)
-    _log(f"training {args.model} on {data_dir} for {args.label_column} ...")
+    groups = _groups(args, data_dir)
+    _log(f"training {args.model} on {data_dir} for {args.label_column} ..."
+         + (f" (it will replace the model saved in {args.out})" if replaced else ""))
     t0 = time.monotonic()
     model, history = train_on_folder(data_dir, kind=args.model, label_column=args.label_column,
                                      seed=args.seed, selection=args.selection,
-                                     groups=_groups(args, data_dir), log=_log,
-                                     spectrogram_options=_spectrogram_options(args))
+                                     groups=groups, log=_log,
+                                     spectrogram_options=_spectrogram_options(args),
+                                     progress=not args.quiet)
     path = save_model(model, args.out)
     info = model.info
     if "cv_f1_macro" in info:
@@ -431,12 +512,19 @@ def _cmd_evaluate(args) -> int:
 
     model = load_model(args.model)
     split_dir = _split_dir(Path(args.data_dir), args.split)
-    metrics = evaluate(model, read_features(split_dir), level=args.level)
+    metrics = evaluate(model, read_features(split_dir), level=args.level,
+                       progress=not args.quiet)
     if args.json:
         print(json.dumps(metrics, allow_nan=False))
         return 0
-    per = (f"{metrics['n']} clips, {metrics['n_segments']} segments"
-           if metrics["n_segments"] != metrics["n"] else f"{metrics['n']} clips")
+    clips = f"{metrics['n']} clip{'s' * (metrics['n'] != 1)}"
+    if "n_crops" in metrics:  # a spectrogram model: whole clips, each the mean of its crops
+        per = (f"{clips}, each decided by the mean of its {metrics['n_crops']} crops of "
+               f"{metrics['crop_seconds']:.1f} s")
+    elif metrics["n_segments"] != metrics["n"]:
+        per = f"{clips} in {metrics['n_segments']} segments"
+    else:
+        per = clips
     level = metrics["level"]
     derived = f", derived from {model.label_column}" if level != model.label_column else ""
     print(f"{model.kind} on {split_dir} ({per}; {level}{derived})")
@@ -531,12 +619,9 @@ def _cmd_predict(args) -> int:
             _error(f"error: {_quote_name(str(exc))}")  # on one line, the name as on stdout
             status = EXIT_ERROR
             continue
-        if args.all_levels:  # decided top-down, so the levels agree
-            genres = {lv: r["genre"] for lv, r in proba.items()}
-            by_level = {lv: r["probabilities"] for lv, r in proba.items()}
-        else:
-            genres, by_level = {model.label_column: next(iter(proba))}, {
-                model.label_column: proba}
+        # one entry per level, decided top-down, so the levels agree
+        genres = {lv: r["genre"] for lv, r in proba.items()}
+        by_level = {lv: r["probabilities"] for lv, r in proba.items()}
         probs = by_level[model.label_column]
         top = genres[model.label_column]
         if args.json:
@@ -597,7 +682,8 @@ def _cmd_run(args) -> int:
     results = compare_models(out, levels=args.level, kinds=kinds, split="test", seed=args.seed,
                              models_dir=out / "models", n_jobs=args.n_jobs,
                              selection=args.selection, groups=groups, log=_log,
-                             spectrogram_options=_spectrogram_options(args))
+                             spectrogram_options=_spectrogram_options(args), force=args.force,
+                             progress=not args.quiet)
     write_csv_atomic(results, out / "results.csv")
     shown = results.drop(columns=["selection", "split_rule"])
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -627,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     # FeatureError and ModelError are ValueErrors: catching those here keeps torch unimported
     # for --help and the commands that do not need it.
-    except (AudioLoadError, DataSourceError, OSError, ValueError) as exc:
+    except (BagOfSongsError, OSError, ValueError) as exc:
         _error(f"error: {exc}")
         return EXIT_ERROR
     except MemoryError as exc:  # also numpy's _ArrayMemoryError ("Unable to allocate ...")

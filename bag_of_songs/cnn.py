@@ -645,7 +645,8 @@ def concat_clips(*specs) -> ClipSubset:
 
 def table_log_mels(data_dir: str | os.PathLike, audio_files: Sequence[str],
                    settings: dict | None = None, *, n_jobs: int = 1,
-                   log: Callable[[str], None] | None = None) -> ClipSubset:
+                   log: Callable[[str], None] | None = None, progress: bool = False
+                   ) -> ClipSubset:
     """The cached spectrograms of a feature table's clips, row by row.
 
     Each ``audio_file`` (relative to ``data_dir``, as in ``annotations.csv`` and
@@ -666,6 +667,8 @@ def table_log_mels(data_dir: str | os.PathLike, audio_files: Sequence[str],
         Worker processes when a cache is built.
     log : callable, optional
         As in :func:`log_mel_cache`.
+    progress : bool
+        Show a progress bar while a split's cache is built (as in :func:`log_mel_cache`).
 
     Returns
     -------
@@ -686,7 +689,8 @@ def table_log_mels(data_dir: str | os.PathLike, audio_files: Sequence[str],
     splits = list(dict.fromkeys(Path(w).parts[0] for w in wanted))
     caches, positions = [], {}
     for k, split in enumerate(splits):
-        specs, files, _ = log_mel_cache(Path(data_dir) / split, settings, n_jobs=n_jobs, log=log)
+        specs, files, _ = log_mel_cache(Path(data_dir) / split, settings, n_jobs=n_jobs, log=log,
+                                        progress=progress)
         caches.append(specs)
         positions.update({f: (k, i) for i, f in enumerate(files)})
     missing = [w for w in wanted if w not in positions]

@@ -579,6 +579,28 @@ def _prepare_split(items: _Items, split: str, out_dir: Path, *, limit: int, n_jo
 # Sources
 
 
+def _grouping_note(column: str, idx: dict[str, list[int]], group_of: list[str],
+                   unlisted: int, manifest: str) -> str:
+    """The line ``prepare`` prints about a grouped split: the groups per split, and whether any
+    group is in two splits (never, by construction of :func:`split_groups`)."""
+    per = {k: {group_of[i] for i in v} for k, v in idx.items() if v}
+    seen: dict[str, str] = {}
+    shared = set()
+    for k, gs in per.items():
+        for g in gs:
+            if g in seen and seen[g] != k:
+                shared.add(g)
+            seen.setdefault(g, k)
+    counts = ", ".join(f"{k} {len(gs)}" for k, gs in per.items())
+    line = (f"splits grouped by {column}: {len(seen)} groups ({counts}), "
+            + (f"{len(shared)} {column}(s) in two splits" if shared
+               else f"no {column} in two splits"))
+    if unlisted:
+        line += (f"; {_count(unlisted, 'clip')} not listed in {manifest}: "
+                 f"{'a group of its own' if unlisted == 1 else 'each a group of its own'}")
+    return line
+
+
 def _looks_like_path(src: str) -> bool:
     """A SOURCE meant as a folder rather than a hub id (``owner/name``)."""
     return (src.startswith((".", "~", "/")) or "\\" in src or src.count("/") > 1
@@ -926,6 +948,9 @@ def prepare(
         if grouped is None:
             if split is not None:
                 grouped = {split: flat}
+                if group_column is not None:
+                    notes.append(f"--group-by {group_column} has no effect with --split "
+                                 f"{split}: every clip goes to {split}")
             else:
                 strat = _stratify_column(flat.labels, fractions)
                 strat_labels = [lab.get(strat, "") for lab in flat.labels]
@@ -933,9 +958,11 @@ def prepare(
                     # Recorded in prepare.json, so read_clip_groups finds the groups later.
                     manifest = manifest or opened.folder_root / "manifest.csv"
                     groups = read_groups(manifest, group_column=group_column)
-                    idx = split_groups(strat_labels,
-                                       [groups.get(s, s) for s in flat.sources],
-                                       fractions, seed=seed)
+                    group_of = [groups.get(s, s) for s in flat.sources]
+                    idx = split_groups(strat_labels, group_of, fractions, seed=seed)
+                    unlisted = sum(s not in groups for s in flat.sources)
+                    notes.append(_grouping_note(group_column, idx, group_of, unlisted,
+                                                Path(manifest).name))
                 else:
                     idx = split_items(strat_labels, fractions, seed=seed)
                 grouped = {k: flat.subset(v) for k, v in idx.items() if v}

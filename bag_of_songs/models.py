@@ -57,6 +57,8 @@ __all__ = [
     "save_model",
     "load_model",
     "extraction_settings",
+    "describe_feature_settings",
+    "features_command",
     "check_model_folder",
     "select_model",
     "grouped_folds",
@@ -68,6 +70,7 @@ __all__ = [
     "derive_proba",
     "decide_levels",
     "read_clip_groups",
+    "training_record",
     "describe_split_rule",
     "concat_datasets",
     "fit_logreg",
@@ -135,7 +138,10 @@ def read_features(features: str | os.PathLike | pd.DataFrame, *, check: bool = T
     -------
     table : pandas.DataFrame
         As :func:`bag_of_songs.features.build_feature_table` wrote it: ``audio_file``, the
-        label column(s), ``segment`` for a segment table, then the feature columns.
+        label column(s), ``segment`` for a segment table, then the feature columns. For a
+        table of a prepared split, ``attrs`` also hold ``data_dir`` (the prepared folder) and,
+        with a ``features.json``, ``feature_settings`` (its :func:`extraction_settings`) and
+        ``split_dir``.
 
     Raises
     ------
@@ -173,6 +179,11 @@ def read_features(features: str | os.PathLike | pd.DataFrame, *, check: bool = T
         df.attrs["label_columns"] = [c for c in labels if c in df.columns]
     if ours:  # where audio_file paths are relative to (spectrogram models read the clips)
         df.attrs["data_dir"] = str(path.parent.parent)
+    if ours and (path.parent / "features.json").exists():
+        # what the table was built with, so that a model trained with other settings is told
+        # so (_check_table_settings) rather than "missing columns"
+        df.attrs["feature_settings"] = extraction_settings(meta)
+        df.attrs["split_dir"] = str(path.parent)
     if meta.get("feature_columns"):
         columns = [c for c in meta["feature_columns"] if c in df.columns]
         text = [c for c in columns if not pd.api.types.is_numeric_dtype(df[c])]
@@ -923,7 +934,8 @@ def fit_spectrogram_model(kind: str, train_ds: TabularDataset,
                           data_dir: str | os.PathLike | None = None, seed: int = 0,
                           epochs: int = 30, patience: int = 5, crops_per_clip: int = 4,
                           spectrogram: dict | None = None, device: str = "auto",
-                          n_jobs: int = 1, log=None) -> tuple[GenreClassifier, pd.DataFrame]:
+                          n_jobs: int = 1, log=None, progress: bool = False
+                          ) -> tuple[GenreClassifier, pd.DataFrame]:
     """Train the spectrogram CNN (``"cnn"``) or the hybrid (``"hybrid"``) on a table's clips.
 
     The table gives the clips (``audio_file``), their labels and, for the hybrid, the scaled
@@ -951,6 +963,8 @@ def fit_spectrogram_model(kind: str, train_ds: TabularDataset,
         Worker processes when a spectrogram cache is built.
     log : callable, optional
         Receives a line per epoch.
+    progress : bool
+        Show a progress bar while a spectrogram cache is built.
 
     Returns
     -------
@@ -972,11 +986,12 @@ def fit_spectrogram_model(kind: str, train_ds: TabularDataset,
                             train_ds.label_column, train_ds.scaler,
                             cnn={"spectrogram": settings})
     _, tr_specs, tr_tab, tr_y = _spectrogram_inputs(probe, train_ds.frame, data_dir=data_dir,
-                                                    n_jobs=n_jobs, log=log)
+                                                    n_jobs=n_jobs, log=log, progress=progress)
     va_specs = va_tab = va_y = None
     if val_ds is not None:
         _, va_specs, va_tab, va_y = _spectrogram_inputs(probe, val_ds.frame, data_dir=data_dir,
-                                                        n_jobs=n_jobs, log=log)
+                                                        n_jobs=n_jobs, log=log,
+                                                        progress=progress)
 
     def progress(row):
         if log is not None:
@@ -1117,8 +1132,8 @@ def _pool(proba: np.ndarray, clips: np.ndarray, aggregate: str = "mean"
 
 
 def predict_clips(model: GenreClassifier, dataset, *, aggregate: str = "mean",
-                  data_dir: str | os.PathLike | None = None, n_jobs: int = 1
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  data_dir: str | os.PathLike | None = None, n_jobs: int = 1,
+                  progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Class probabilities per **clip**: the mean of its segments' probabilities.
 
     A whole-clip table has one row per clip, so this is the model's row probabilities. For a
@@ -1144,6 +1159,8 @@ def predict_clips(model: GenreClassifier, dataset, *, aggregate: str = "mean",
         (:func:`bag_of_songs.cnn.predict_clip_proba`).
     n_jobs : int
         Spectrogram models: worker processes when a split's spectrogram cache is built.
+    progress : bool
+        Spectrogram models: show a progress bar while a cache is built.
 
     Returns
     -------
@@ -1155,7 +1172,8 @@ def predict_clips(model: GenreClassifier, dataset, *, aggregate: str = "mean",
         Each clip's class index.
     """
     if model.kind in SPECTROGRAM_KINDS:
-        return _spectrogram_clips(model, dataset, data_dir=data_dir, n_jobs=n_jobs)
+        return _spectrogram_clips(model, dataset, data_dir=data_dir, n_jobs=n_jobs,
+                                  progress=progress)
     ds = _as_model_dataset(model, dataset)
     clips, proba = _pool(model.predict_proba(ds.X), ds.clips, aggregate)
     first = pd.Series(ds.y).groupby(pd.factorize(pd.Series(ds.clips, dtype=object))[0]).first()
@@ -1177,7 +1195,7 @@ def _clip_frame(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _spectrogram_inputs(model: GenreClassifier, frame: pd.DataFrame, *, data_dir=None,
-                        n_jobs: int = 1, log=None, classes=None):
+                        n_jobs: int = 1, log=None, classes=None, progress: bool = False):
     """(clips, spectrograms, scaled feature vector per clip or None, class index per clip)."""
     from . import cnn
 
@@ -1199,11 +1217,13 @@ def _spectrogram_inputs(model: GenreClassifier, frame: pd.DataFrame, *, data_dir
         y = np.array([index[v] for v in labels], dtype=np.int64)
     try:
         specs = cnn.table_log_mels(data_dir, clips, model.cnn["spectrogram"] if model.cnn
-                                   else cnn.spectrogram_settings(), n_jobs=n_jobs, log=log)
+                                   else cnn.spectrogram_settings(), n_jobs=n_jobs, log=log,
+                                   progress=progress)
     except cnn.CNNError as exc:
         raise ModelError(str(exc)) from exc
     tab = None
     if model.kind == "hybrid":
+        _check_table_settings(model, frame)
         ds = TabularDataset(frame, label_column=model.label_column, scaler=model.scaler,
                             classes=classes, feature_columns=model.feature_columns)
         _, tab = _pool(ds.X.astype(np.float64), ds.clips)  # a segment table: its mean row
@@ -1211,11 +1231,13 @@ def _spectrogram_inputs(model: GenreClassifier, frame: pd.DataFrame, *, data_dir
     return clips, specs, tab, y
 
 
-def _spectrogram_clips(model: GenreClassifier, dataset, *, data_dir=None, n_jobs: int = 1):
+def _spectrogram_clips(model: GenreClassifier, dataset, *, data_dir=None, n_jobs: int = 1,
+                       progress: bool = False):
     from . import cnn
 
     frame = _table_of(dataset)
-    clips, specs, tab, y = _spectrogram_inputs(model, frame, data_dir=data_dir, n_jobs=n_jobs)
+    clips, specs, tab, y = _spectrogram_inputs(model, frame, data_dir=data_dir, n_jobs=n_jobs,
+                                               progress=progress)
     cfg = model.cnn
     proba = cnn.predict_clip_proba(model.estimator, specs, tab=tab,
                                    normalizer=cfg["normalizer"], crop_frames=cfg["crop_frames"],
@@ -1226,7 +1248,13 @@ def _spectrogram_clips(model: GenreClassifier, dataset, *, data_dir=None, n_jobs
 def _as_model_dataset(model: GenreClassifier, dataset) -> TabularDataset:
     if not isinstance(model, GenreClassifier):
         raise ModelError(f"expected a GenreClassifier, got {type(model).__name__}")
-    ds = dataset if isinstance(dataset, TabularDataset) else model.dataset(dataset)
+    if isinstance(dataset, TabularDataset):
+        ds = dataset
+        _check_table_settings(model, ds.frame)
+    else:
+        frame = read_features(dataset)
+        _check_table_settings(model, frame)  # before the columns: say which settings differ
+        ds = model.dataset(frame)
     if (ds.feature_columns != model.feature_columns or ds.classes != model.classes
             or ds.label_column != model.label_column
             or not _same_scaling(ds.scaler, model.scaler)):
@@ -1256,6 +1284,22 @@ def _cv_score_params(kind: str, params: dict, ds: TabularDataset, folds, *, seed
         proba[:, est.classes_] = est.predict_proba(sc.transform(ds.X[te]))
         _, clip_proba = _pool(proba, ds.clips[te])
         _, _, y_clip = _first_labels(ds, te)
+        scores.append(_macro_f1(y_clip, clip_proba.argmax(axis=1)))
+    return float(np.mean(scores))
+
+
+def _cv_score_mlp(full: TabularDataset, folds, *, epochs: int, seed: int) -> float:
+    """Mean clip-level macro F1 of the MLP trained for the chosen ``epochs`` on each fold's
+    training part (scaled on its own) and scored on its held-out part, as
+    :func:`_cv_score_params` scores the other kinds' chosen setting."""
+    scores = []
+    for tr, te in folds:
+        fold_train = TabularDataset(full.frame.iloc[tr], label_column=full.label_column,
+                                    classes=full.classes, feature_columns=full.feature_columns)
+        model, _ = train_mlp(fold_train, None, epochs=epochs, seed=seed)
+        held = fold_train.derive(full.frame.iloc[te])
+        _, clip_proba = _pool(model.predict_proba(held.X), held.clips)
+        _, _, y_clip = _first_labels(held, np.arange(len(held)))
         scores.append(_macro_f1(y_clip, clip_proba.argmax(axis=1)))
     return float(np.mean(scores))
 
@@ -1312,7 +1356,9 @@ def select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | N
     -------
     model : GenreClassifier
         ``model.info["selection"]`` says how the setting was chosen, ``["params"]`` which it
-        is, ``["cv_f1_macro"]`` its cross-validated clip-level macro F1 (CV only).
+        is, ``["cv_f1_macro"]`` its cross-validated clip-level macro F1 (CV only; for the
+        MLP, of networks trained for the chosen number of epochs on each fold's training
+        part).
 
     Raises
     ------
@@ -1351,9 +1397,11 @@ def select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | N
             epochs.append(hist.attrs["best_epoch"])
             log(f"  fold {i}/{len(folds)}: best epoch {epochs[-1]}")
         n_epochs = int(np.median(epochs))
+        score = _cv_score_mlp(full, folds, epochs=n_epochs, seed=seed)
+        log(f"  {n_epochs} epochs: CV macro F1 {score:.3f}")
         model, _ = train_mlp(full, None, epochs=n_epochs, seed=seed)
         model.info.update({"selection": how, "params": {"epochs": n_epochs},
-                           "fold_best_epochs": epochs})
+                           "fold_best_epochs": epochs, "cv_f1_macro": score})
         return model
     best, best_score = None, -np.inf
     for params in grid or _default_grid(kind, full.n_features):
@@ -1483,7 +1531,7 @@ def _metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict
 
 def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
              aggregate: str = "mean", data_dir: str | os.PathLike | None = None,
-             n_jobs: int = 1) -> dict:
+             n_jobs: int = 1, progress: bool = False) -> dict:
     """Metrics of a model on a dataset (a TabularDataset, a DataFrame or a features CSV), per clip.
 
     A segment table is scored per **clip**: each clip's prediction is the mean of its
@@ -1505,7 +1553,7 @@ def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
         A coarser label column of ``model.hierarchy`` to score instead of the model's own.
     aggregate : {"mean", "vote"}
         How segments are pooled per clip.
-    data_dir, n_jobs
+    data_dir, n_jobs, progress
         Spectrogram models only, as in :func:`predict_clips`.
 
     Returns
@@ -1515,8 +1563,11 @@ def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
         predictions); ``f1`` (binary: the F1 of the positive class ``classes[1]``, as the study
         reported; otherwise the macro F1); ``report`` (per-class precision, recall, F1 and
         support); ``confusion_matrix`` (rows true, columns predicted, in the order of
-        ``classes``); ``classes``; ``n`` (clips scored); ``n_segments`` (rows scored);
-        ``level`` (the label column scored).
+        ``classes``); ``classes``; ``n`` (clips scored); ``n_segments`` (table rows scored:
+        ``n`` for a whole-clip table; a spectrogram model reads whole clips, so ``n`` too);
+        ``level`` (the label column scored). A spectrogram model adds ``n_crops``: the crops
+        of each clip whose probabilities it averages (:func:`bag_of_songs.cnn.crop_starts`)
+        and ``crop_seconds``, their length.
 
     Raises
     ------
@@ -1532,7 +1583,8 @@ def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
     if model.kind in SPECTROGRAM_KINDS:
         frame = _table_of(dataset)
         codes = _clip_frame(frame)[1]
-        clips, proba, y_true = predict_clips(model, frame, data_dir=data_dir, n_jobs=n_jobs)
+        clips, proba, y_true = predict_clips(model, frame, data_dir=data_dir, n_jobs=n_jobs,
+                                             progress=progress)
     else:
         ds = _as_model_dataset(model, dataset)
         frame, codes = ds.frame, pd.factorize(pd.Series(ds.clips, dtype=object))[0]
@@ -1554,8 +1606,17 @@ def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
         y_true = np.array([coarse.index(t) for t in truth])
         classes = coarse
     metrics = _metrics(y_true, proba.argmax(axis=1), classes)
-    metrics["n_segments"] = int(len(frame))
+    spectrogram = model.kind in SPECTROGRAM_KINDS
+    metrics["n_segments"] = metrics["n"] if spectrogram else int(len(frame))
     metrics["level"] = level or model.label_column
+    if spectrogram:  # whole clips, each decided by the mean of its crops
+        from . import cnn
+
+        spec = cnn.spectrogram_settings(**model.cnn["spectrogram"])
+        metrics["n_crops"] = int(len(cnn.crop_starts(cnn.n_frames(spec),
+                                                     model.cnn["crop_frames"],
+                                                     model.cnn["crop_hop"])))
+        metrics["crop_seconds"] = model.cnn["crop_frames"] * spec["hop_length"] / spec["sr"]
     return metrics
 
 
@@ -1621,6 +1682,114 @@ def extraction_settings(settings: dict) -> dict:
         feature_set, tuning, segment, segment_hop`` (those present).
     """
     return {k: settings[k] for k in _SETTINGS_KEYS if k in settings}
+
+
+def describe_feature_settings(settings: Mapping) -> str:
+    """Feature settings in a few words, e.g. ``feature_set=seed, stats=mean``.
+
+    The feature set and the statistics always; ``n_mfcc``, the segments and the musicnn model
+    and layer only when they are set or differ from the defaults.
+
+    Parameters
+    ----------
+    settings : mapping
+        Feature settings (:func:`extraction_settings`, ``features.json``, ``model.settings``).
+
+    Returns
+    -------
+    text : str
+
+    Examples
+    --------
+    >>> describe_feature_settings({"feature_set": "seed", "stats": ["mean", "std"]})
+    'feature_set=seed, stats=mean,std'
+    """
+    parts = [f"feature_set={settings.get('feature_set', 'seed')}",
+             f"stats={','.join(settings.get('stats') or ['mean'])}"]
+    if settings.get("n_mfcc", 13) != 13:
+        parts.append(f"n_mfcc={settings['n_mfcc']}")
+    if settings.get("segment") is not None:
+        parts.append(f"segment={settings['segment']:g} s")
+        if settings.get("segment_hop") not in (None, settings["segment"]):
+            parts.append(f"segment_hop={settings['segment_hop']:g} s")
+    for key in ("musicnn_model", "musicnn_layer"):
+        if settings.get(key) is not None:
+            parts.append(f"{key}={settings[key]}")
+    return ", ".join(parts)
+
+
+def features_command(data_dir: str | os.PathLike, settings: Mapping) -> str:
+    """The ``bag-of-songs features`` command that builds tables with ``settings``.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        The prepared folder.
+    settings : mapping
+        Feature settings, as for :func:`describe_feature_settings`.
+
+    Returns
+    -------
+    command : str
+
+    Examples
+    --------
+    >>> features_command("runs/demo", {"feature_set": "seed", "stats": ["mean"]})
+    'bag-of-songs features runs/demo --feature-set seed --stats mean'
+    """
+    words = ["bag-of-songs features", str(data_dir),
+             f"--feature-set {settings.get('feature_set', 'seed')}",
+             f"--stats {','.join(settings.get('stats') or ['mean'])}"]
+    if settings.get("n_mfcc", 13) != 13:
+        words.append(f"--n-mfcc {settings['n_mfcc']}")
+    if settings.get("segment") is not None:
+        words.append(f"--segment {settings['segment']:g}")
+        if settings.get("segment_hop") not in (None, settings["segment"]):
+            words.append(f"--segment-hop {settings['segment_hop']:g}")
+    if settings.get("musicnn_model") is not None:
+        words.append(f"--musicnn-model {settings['musicnn_model']} "
+                     f"--musicnn-layer {settings['musicnn_layer']}")
+    return " ".join(words)
+
+
+#: Settings that change the value of a column or what a row covers (not only which columns a
+#: table has): a model is refused on a table where one of these differs, even when the table
+#: happens to have the model's columns.
+_ROW_SETTING_KEYS = ("sr", "n_fft", "hop_length", "tuning", "segment", "segment_hop",
+                     "musicnn_settings")
+
+
+def _check_table_settings(model: GenreClassifier, frame: pd.DataFrame) -> None:
+    """Refuse a table built with other feature settings than the model's, naming both.
+
+    Only tables read from a prepared split carry their settings (``read_features``); a table
+    without them, and a ``cnn`` (it reads no feature columns), are not checked here. The table
+    is refused when it lacks one of the model's columns or differs in a setting of
+    :data:`_ROW_SETTING_KEYS`; a table with more statistics than the model's (``mean,std``
+    for a ``mean`` model) has the same values in the model's columns and is accepted.
+    """
+    from .features import feature_settings
+
+    table = frame.attrs.get("feature_settings")
+    if not table or not model.settings or not model.feature_columns:
+        return
+    defaults = feature_settings()  # a key left out means its default
+    mine = {**defaults, **extraction_settings(model.settings)}
+    table = {**defaults, **table}
+    missing = [c for c in model.feature_columns if c not in frame.columns]
+    differs = [k for k in _ROW_SETTING_KEYS if mine.get(k) != table.get(k)]
+    if not missing and not differs:
+        return
+    split_dir = frame.attrs.get("split_dir") or "the table"
+    data_dir = frame.attrs.get("data_dir") or "DIR"
+    what = (f"lacks {len(missing)} of the model's {len(model.feature_columns)} feature columns"
+            if missing else f"differs in {', '.join(differs)}")
+    raise ModelError(
+        f"this model was trained on features with {describe_feature_settings(mine)}; the table "
+        f"in {split_dir} was built with {describe_feature_settings(table)} (it {what}): "
+        f"re-run `{features_command(data_dir, mine)}` to rebuild the tables with the "
+        "model's settings (it replaces them), or evaluate on a folder built with those "
+        "settings")
 
 
 class _MetaError(ModelError):
@@ -2467,19 +2636,28 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
     model : GenreClassifier or path of a saved model
     path : path-like
         Any audio file soundfile decodes (wav, flac, ogg, mp3).
-    levels : None, "all" or list of str
-        None: the model's own level. ``"all"`` (or a list of levels): the model's level and
-        every coarser level of its hierarchy, each derived from the same probabilities
-        (:func:`derive_proba`) and decided top-down (:func:`decide_levels`), so the answers
-        always agree (a song is never "Classic" at one level and "Rock" at another).
+    levels : None, "all", str or list of str
+        None: the model's own level only. ``"all"``: the model's level and every coarser
+        level of its hierarchy; a level name or a list of them: the model's level and those.
+        The coarse levels are derived from the same probabilities (:func:`derive_proba`) and
+        all levels are decided top-down (:func:`decide_levels`), so the answers always agree
+        (a song is never "Classic" at one level and "Rock" at another).
     aggregate : {"mean", "vote"}
         How a segment model pools its segments.
 
     Returns
     -------
-    probabilities : dict class -> probability, most likely first
-        With ``levels``: dict level -> ``{"genre": answer, "probabilities": {class: p}}``, the
-        model's level first; the answers agree across levels.
+    answers : dict level -> {"genre": str, "probabilities": dict class -> probability}
+        The same shape whatever ``levels`` is: one entry per level, the model's level
+        (``model.label_column``) first, each with its answer and its class probabilities,
+        most likely first. ``predict_file(model, path)[model.label_column]["probabilities"]``
+        are the model's own class probabilities.
+
+    Examples
+    --------
+    >>> answer = predict_file("runs/demo/models/svc-label", "song.mp3")  # doctest: +SKIP
+    >>> answer["label"]["genre"], answer["label"]["probabilities"]  # doctest: +SKIP
+    ('rock', {'rock': 0.71, 'pop': 0.2, ...})
 
     Raises
     ------
@@ -2505,8 +2683,11 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
         return {classes[i]: float(p[i]) for i in order}
 
     if levels is None:
-        return ranked(model.classes, proba[0])
-    wanted = list(model.hierarchy) if levels == "all" else list(levels)
+        wanted = []
+    elif levels == "all":
+        wanted = list(model.hierarchy)
+    else:
+        wanted = [levels] if isinstance(levels, str) else list(levels)
     unknown = [lv for lv in wanted if lv != model.label_column and lv not in model.hierarchy]
     if unknown:
         raise ModelError(f"the {model.label_column!r} model does not determine level(s) "
@@ -2747,7 +2928,7 @@ def _split_datasets(train: pd.DataFrame, val: pd.DataFrame | None, *, label_colu
 def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str,
                     seed: int = 0, n_jobs: int = -1, selection: str = "auto",
                     groups: dict | None = None, log=None,
-                    spectrogram_options: dict | None = None
+                    spectrogram_options: dict | None = None, progress: bool = False
                     ) -> tuple[GenreClassifier, pd.DataFrame | None]:
     """Fit one model on a prepared folder's train (and validation) split.
 
@@ -2775,28 +2956,152 @@ def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str
     spectrogram_options : dict, optional
         For ``cnn`` and ``hybrid``: keywords of :func:`fit_spectrogram_model` (``epochs``,
         ``patience``, ``crops_per_clip``, ``device``, ``spectrogram``). These kinds are always
-        early-stopped on the validation split (``selection`` does not apply).
+        early-stopped on held-out clips (``selection`` does not apply): the validation split,
+        or, without one, a seeded hold-out of train (:func:`load_splits`). With ``groups``, no group is on both sides:
+        when the validation split shares a group with train, the held-out clips are drawn
+        from train + validation instead, keeping every group whole (``info["selection"]``
+        says which).
+    progress : bool
+        Show a progress bar while a spectrogram cache is built (``cnn``, ``hybrid``).
 
     Returns
     -------
     model : GenreClassifier
-        With the feature settings of the training table.
+        With the feature settings of the training table; ``model.info["trained_on"]`` records
+        what it was trained on (:func:`training_record`).
     history : pandas.DataFrame or None
         The MLP's training history when it was early-stopped on the validation split (None
         otherwise).
     """
+    record = training_record(data_dir, kind=kind, label_column=label_column, seed=seed,
+                             selection=selection, groups=groups,
+                             spectrogram_options=spectrogram_options)
     train_ds, val_ds, settings = load_splits(data_dir, label_column=label_column, seed=seed,
                                              groups=groups)
     if kind in SPECTROGRAM_KINDS:
+        has_val = (Path(data_dir) / "validation" / "features.csv").exists()
+        train_ds, val_ds, how = _spectrogram_hold_out(kind, train_ds, val_ds, has_val=has_val,
+                                                      groups=groups, seed=seed, log=log)
+        options = {k: v for k, v in (spectrogram_options or {}).items() if k != "progress"}
         model, history = fit_spectrogram_model(kind, train_ds, val_ds, data_dir=data_dir,
                                                seed=seed, n_jobs=n_jobs, log=log,
-                                               **(spectrogram_options or {}))
+                                               progress=progress, **options)
+        model.info["selection"] = how
         model.settings = extraction_settings(settings) if kind == "hybrid" else {}
         model.hierarchy = coarse_parents(pd.concat([train_ds.frame, val_ds.frame]),
                                          label_column)
-        return model, history
-    return _fit_tabular(kind, train_ds, val_ds, settings, label_column=label_column, seed=seed,
-                        n_jobs=n_jobs, selection=selection, groups=groups, log=log)
+    else:
+        model, history = _fit_tabular(kind, train_ds, val_ds, settings,
+                                      label_column=label_column, seed=seed, n_jobs=n_jobs,
+                                      selection=selection, groups=groups, log=log)
+    model.info["trained_on"] = record
+    return model, history
+
+
+def _spectrogram_hold_out(kind: str, train_ds: TabularDataset, val_ds: TabularDataset, *,
+                          has_val: bool, groups: dict | None, seed: int, log
+                          ) -> tuple[TabularDataset, TabularDataset, str]:
+    """The clips a spectrogram model is early-stopped on, with groups kept whole.
+
+    Returns the training and held-out datasets and how they were drawn (for
+    ``info["selection"]``)."""
+    log = log or (lambda msg: None)
+    if not has_val:  # load_splits held out part of train, grouped when groups are given
+        return train_ds, val_ds, ("grouped hold-out of train (early stopping), no group on "
+                                  "both sides" if groups else "hold-out of train (early stopping)")
+    if not groups:
+        return train_ds, val_ds, "validation split (early stopping)"
+
+    def group_set(ds):
+        return {groups[f] for f in ds.frame["audio_file"].astype(str) if f in groups}
+
+    shared = group_set(train_ds) & group_set(val_ds)
+    if not shared:
+        log(f"{kind}: early stopping on the validation split, which shares no group with "
+            "train")
+        return train_ds, val_ds, ("validation split (early stopping), no group in both train "
+                                  "and validation")
+    log(f"{kind}: {len(shared)} group(s) are in both train and validation (e.g. "
+        f"{sorted(map(str, shared))[0]!r}); early stopping on a grouped hold-out of train + "
+        "validation instead, no group on both sides")
+    pooled = pd.concat([train_ds.frame, val_ds.frame], ignore_index=True)
+    tr, va = _split_datasets(pooled, None, label_column=train_ds.label_column, seed=seed,
+                             val_fraction=0.15, groups=groups)
+    return tr, va, ("grouped hold-out of train + validation (early stopping), no group on "
+                    "both sides")
+
+
+def training_record(data_dir: str | os.PathLike, *, kind: str, label_column: str,
+                    seed: int = 0, selection: str = "auto", groups: dict | None = None,
+                    spectrogram_options: dict | None = None) -> dict:
+    """What a model trained by :func:`train_on_folder` is trained on, to tell later whether
+    a saved model is still up to date (``compare_models`` reuses it when it is).
+
+    Parameters
+    ----------
+    data_dir : path-like
+        The prepared folder, with current feature tables.
+    kind, label_column, seed, selection, groups, spectrogram_options
+        As for :func:`train_on_folder`.
+
+    Returns
+    -------
+    record : dict (JSON)
+        ``kind``, ``label_column``, ``seed``; ``tables``: for train (and validation) the
+        SHA-256 of ``features.csv`` and ``annotations.csv`` as ``features.json`` records
+        them; ``feature_settings`` (:func:`extraction_settings`); ``selection`` (the rule asked
+        for, tabular kinds) or ``spectrogram`` (the options that shape training, without the
+        device, spectrogram kinds); ``groups_sha256`` (of the clip groups, or None); and the
+        ``version`` of bag_of_songs.
+    """
+    from ._version import __version__
+
+    data_dir = Path(data_dir)
+    splits = ["train"] + (["validation"] if (data_dir / "validation" / "features.csv").exists()
+                          else [])
+    metas = {sp: read_feature_settings(data_dir / sp) for sp in splits}
+    options = None
+    if kind in SPECTROGRAM_KINDS:
+        options = {k: v for k, v in (spectrogram_options or {}).items()
+                   if k not in ("device", "progress")}
+    digest = None
+    if groups:
+        import hashlib
+
+        text = json.dumps(sorted((str(k), str(v)) for k, v in groups.items()))
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    record = {"kind": kind, "label_column": label_column, "seed": seed,
+              "tables": {sp: {"features_sha256": m.get("features_sha256"),
+                              "annotations_sha256": m.get("annotations_sha256")}
+                         for sp, m in metas.items()},
+              "feature_settings": extraction_settings(metas["train"]),
+              "selection": selection if kind not in SPECTROGRAM_KINDS else None,
+              "spectrogram": options, "groups_sha256": digest, "version": __version__}
+    return json.loads(json.dumps(record, default=str))
+
+
+def _saved_if_current(path: Path, record: dict, log) -> GenreClassifier | None:
+    """The model saved in ``path`` when its ``trained_on`` record is ``record``; else None,
+    saying why it will be replaced (nothing when there is no model yet; the caller says that
+    one is reused)."""
+    name = path.name
+    if not (path / "model.json").exists():
+        return None
+    try:
+        saved = _strict_json((path / "model.json").read_text())
+        info = saved.get("info") if isinstance(saved, dict) else None
+        same = isinstance(info, dict) and info.get("trained_on") == record
+    except (OSError, ValueError, UnicodeDecodeError):
+        same = False
+    if same:
+        try:
+            model = load_model(path)
+        except (ModelError, OSError) as exc:
+            log(f"replacing model {name} (it cannot be loaded: {exc})")
+            return None
+        return model
+    log(f"replacing model {name} (trained on other data/settings)")
+    return None
 
 
 def _fit_tabular(kind: str, train_ds: TabularDataset, val_ds: TabularDataset, settings: dict, *,
@@ -2857,7 +3162,8 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
                    kinds: tuple[str, ...] = DEFAULT_KINDS, split: str = "test", seed: int = 0,
                    models_dir: str | os.PathLike | None = None, n_jobs: int = -1,
                    selection: str = "auto", groups: dict | None = None, derived: bool = True,
-                   log=None, spectrogram_options: dict | None = None) -> pd.DataFrame:
+                   log=None, spectrogram_options: dict | None = None, force: bool = False,
+                   progress: bool = False) -> pd.DataFrame:
     """Train every model kind on every label level and evaluate on ``split``, per clip.
 
     Where the levels nest (CCMusic's three levels; a folder whose genres map to Classic /
@@ -2879,7 +3185,11 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
         The split evaluated (never used for training or selection).
     seed : int
     models_dir : path-like, optional
-        Where to save each model (``<models_dir>/<kind>-<level>``).
+        Where to save each model (``<models_dir>/<kind>-<level>``). A model saved there before
+        whose ``info["trained_on"]`` is what this call would train it on
+        (:func:`training_record`: the same tables, settings, seed, selection rule, groups and
+        version) is loaded and scored instead of trained again (``log`` says "model
+        <kind>-<level>: up to date, reused"); any other is replaced, and ``log`` says so.
     n_jobs : int
         Worker processes of the random forest.
     selection : {"auto", "cv", "split"}
@@ -2892,6 +3202,10 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
         Receives a progress line before and after each model.
     spectrogram_options : dict, optional
         For the ``cnn`` and ``hybrid`` kinds, see :func:`train_on_folder`.
+    force : bool
+        Train every model, even one saved in ``models_dir`` that is up to date.
+    progress : bool
+        Show a progress bar while a spectrogram cache is built.
 
     Returns
     -------
@@ -2921,20 +3235,34 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
         raise ModelError(f"{data_dir}: no label column with at least two classes")
     test = read_features(data_dir / split)
 
+    def reuse(level, kind):
+        if models_dir is None or force:
+            return None
+        record = training_record(data_dir, kind=kind, label_column=level, seed=seed,
+                                 selection=selection, groups=groups,
+                                 spectrogram_options=spectrogram_options)
+        return _saved_if_current(Path(models_dir) / f"{kind}-{level}", record, log)
+
     def fit(level, kind):
-        return train_on_folder(data_dir, kind=kind, label_column=level, seed=seed,
-                               n_jobs=n_jobs, selection=selection, groups=groups, log=log,
-                               spectrogram_options=spectrogram_options)[0]
+        path = Path(models_dir) / f"{kind}-{level}" if models_dir is not None else None
+        model = train_on_folder(data_dir, kind=kind, label_column=level, seed=seed,
+                                n_jobs=n_jobs, selection=selection, groups=groups, log=log,
+                                spectrogram_options=spectrogram_options, progress=progress)[0]
+        if path is not None:
+            save_model(model, path)
+        return model
 
     return _compare_rows(fit, train, test, levels=levels, kinds=kinds, split=split,
                          rule=describe_split_rule(data_dir), derived=derived, n_jobs=n_jobs,
-                         log=log, models_dir=models_dir)
+                         log=log, progress=progress, reuse=reuse)
 
 
 def _compare_rows(fit, train: pd.DataFrame, test: pd.DataFrame, *, levels, kinds, split: str,
-                  rule: str, derived: bool, n_jobs: int, log, models_dir=None) -> pd.DataFrame:
-    """compare_models' table: ``fit(level, kind)`` trains one model; each is scored per clip
-    on ``test``, and the coarse levels are also derived from the finest level's models."""
+                  rule: str, derived: bool, n_jobs: int, log, progress: bool = False,
+                  reuse=None) -> pd.DataFrame:
+    """compare_models' table: ``fit(level, kind)`` trains one model (unless ``reuse(level,
+    kind)`` gives a saved one that is up to date); each is scored per clip on ``test``, and
+    the coarse levels are also derived from the finest level's models."""
     import time
 
     finest = max(levels, key=lambda lv: train[lv].nunique())
@@ -2943,12 +3271,17 @@ def _compare_rows(fit, train: pd.DataFrame, test: pd.DataFrame, *, levels, kinds
     for level in levels:
         for kind in kinds:
             done += 1
-            log(f"[{done}/{total}] {level}: training {kind} ...")
             t0 = time.monotonic()
-            model = fit(level, kind)
-            m = evaluate(model, test, n_jobs=n_jobs)
-            log(f"[{done}/{total}] {level}: {kind} trained in {time.monotonic() - t0:.1f} s "
-                f"({model.info.get('selection')}); {split} macro F1 {m['f1_macro']:.3f} on "
+            model = reuse(level, kind) if reuse is not None else None
+            if model is None:
+                log(f"[{done}/{total}] {level}: training {kind} ...")
+                model = fit(level, kind)
+                head = (f"[{done}/{total}] {level}: {kind} trained in "
+                        f"{time.monotonic() - t0:.1f} s ({model.info.get('selection')})")
+            else:
+                head = f"[{done}/{total}] model {kind}-{level}: up to date, reused"
+            m = evaluate(model, test, n_jobs=n_jobs, progress=progress)
+            log(f"{head}; {split} macro F1 {m['f1_macro']:.3f} on "
                 f"{m['n']} clip{'s' * (m['n'] != 1)}")
             rows.append({"level": level, "model": kind, "derived_from": "",
                          "n_classes": len(model.classes), "n_test": m["n"],
@@ -2956,8 +3289,6 @@ def _compare_rows(fit, train: pd.DataFrame, test: pd.DataFrame, *, levels, kinds
                          "selection": model.info.get("selection", ""), "split_rule": rule})
             if level == finest:
                 fine_models[kind] = model
-            if models_dir is not None:
-                save_model(model, Path(models_dir) / f"{kind}-{level}")
     if derived:
         for kind, model in fine_models.items():
             for level in levels:

@@ -419,18 +419,23 @@ def test_ctrl_c_still_ends_with_the_interrupted_line(monkeypatch, capsys, tmp_pa
 
 
 def test_every_error_class_is_one_main_reports():
-    """Every error class of the package derives from one that ``main`` turns into an
-    ``error:`` line (OSError, ValueError, RuntimeError...), so none ends in a traceback."""
+    """Every error class of the package (in every subpackage) derives from one that ``main``
+    turns into an ``error:`` line (BagOfSongsError, OSError, ValueError...), so none ends in a
+    traceback."""
     import importlib
     import inspect
     import pkgutil
 
     import bag_of_songs
 
-    handled = (OSError, ValueError, RuntimeError, MemoryError)
+    from bag_of_songs.errors import BagOfSongsError
+
+    handled = (BagOfSongsError, OSError, ValueError, RuntimeError, MemoryError)
     found = []
-    for info in pkgutil.iter_modules(bag_of_songs.__path__):
-        module = importlib.import_module(f"bag_of_songs.{info.name}")
+    for info in pkgutil.walk_packages(bag_of_songs.__path__, prefix="bag_of_songs."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
         for name, obj in vars(module).items():
             if (inspect.isclass(obj) and issubclass(obj, BaseException)
                     and obj.__module__ == module.__name__):
@@ -474,3 +479,40 @@ def test_predict_prints_each_file_on_one_line_whatever_its_name(demo_dir, demo_s
     # --json keeps the name as it is (a JSON string escapes what it must)
     status, out, _ = run_cli(capsys, "predict", demo_svc, folder / "new\nline.wav", "--json")
     assert status == 0 and json.loads(out)["file"] == str(folder / "new\nline.wav")
+
+
+# ---------------------------------------------------------------------------------------------
+# Honest console output (issue 16, item 10)
+
+
+def test_prepare_group_by_says_it_grouped(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    root = tmp_path / "music"
+    rows = []
+    for genre in ("rock", "pop"):
+        (root / genre).mkdir(parents=True)
+        for k in range(4):
+            t = np.arange(8000) / 16000
+            sf.write(root / genre / f"{k}.wav", 0.3 * np.sin(2 * np.pi * (200 + 50 * k) * t),
+                     16000)
+            rows.append({"path": f"{genre}/{k}.wav", "artist": f"{genre}-{k // 2}"})
+    pd.DataFrame(rows[:-1]).to_csv(root / "manifest.csv", index=False)  # one clip unlisted
+    status, out, err = run_cli(capsys, "prepare", root, "--out", tmp_path / "out", "--group-by",
+                               "artist", "--splits", "train=0.5,test=0.5", "--n-jobs", "1",
+                               "--quiet")
+    assert status == 0, err
+    line = next(ln for ln in out.splitlines() if ln.startswith("splits grouped by artist"))
+    assert line.startswith("splits grouped by artist: 5 groups (train ")
+    assert "no artist in two splits" in line
+    assert "1 clip not listed in manifest.csv: a group of its own" in line
+
+
+def test_train_mlp_prints_its_cross_validated_score(demo_dir, tmp_path, capsys):
+    status, out, err = run_cli(capsys, "train", demo_dir, "--model", "mlp", "--label-column",
+                               "fst_level_label", "--out", tmp_path / "m", "--selection", "cv")
+    assert status == 0, err
+    assert "cross-validated macro F1 " in out and "no validation score" not in out
+    assert "epochs: CV macro F1" in err
+    assert 0 <= load_model(tmp_path / "m").info["cv_f1_macro"] <= 1

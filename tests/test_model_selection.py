@@ -265,3 +265,12 @@ def test_segment_and_cnn_models_predict_a_new_mp3_through_the_cli(small_real, tm
         np.testing.assert_allclose(got, proba[0], atol=1e-5)
         # per clip, not per segment
         assert evaluate(model, data / "test")["n"] == test["audio_file"].nunique()
+
+
+def test_mlp_selection_reports_a_cross_validated_score(rng):
+    """issue 16, item 10: the MLP's CV selection scores the chosen epochs, as the others do."""
+    ds = TabularDataset(segment_table(rng, n_clips=4, n_segments=2), label_column="label")
+    model = select_model("mlp", ds, selection="cv", seed=0, n_jobs=1)
+    assert "CV over train" in model.info["selection"]
+    assert 0.0 <= model.info["cv_f1_macro"] <= 1.0
+    assert model.info["params"]["epochs"] >= 1

@@ -600,7 +600,10 @@ def test_predict_file_on_real_mp3s(emotify_models, emotify_prepared, emotify_dir
     ds = model.dataset(emotify_prepared / "test")
     table_proba = model.predict_proba(ds.X)
     for i in (0, len(ann) - 1):  # a classical and a rock clip, both unseen in training
-        proba = predict_file(model, emotify_dir / ann["source"][i])
+        answer = predict_file(model, emotify_dir / ann["source"][i])
+        assert list(answer) == [model.label_column]
+        proba = answer[model.label_column]["probabilities"]
+        assert answer[model.label_column]["genre"] == next(iter(proba))
         assert set(proba) == set(model.classes)
         values = list(proba.values())
         assert sum(values) == pytest.approx(1.0, abs=1e-6)
@@ -612,7 +615,9 @@ def test_predict_file_on_real_mp3s(emotify_models, emotify_prepared, emotify_dir
     # a saved model (a path) works the same
     path = save_model(model, tmp_path / "m")
     source = emotify_dir / ann["source"][0]
-    assert predict_file(path, source) == pytest.approx(predict_file(model, source))
+    by_path = predict_file(path, source)[model.label_column]["probabilities"]
+    assert by_path == pytest.approx(predict_file(model, source)[model.label_column]
+                                    ["probabilities"])
 
 
 def test_predict_file_refuses_corrupt_audio(emotify_models, emotify_dir, tmp_path, rng):
@@ -637,6 +642,29 @@ def test_predict_file_names_features_the_settings_do_not_make(emotify_models, em
                                settings={**model.settings, "stats": ["mean"]})
     with pytest.raises(ModelError, match="std_"):
         predict_file(stripped, clip)
+
+
+def test_predict_file_has_one_shape_whatever_the_levels(demo_dir):
+    """issue 16, item 11: level -> {"genre", "probabilities"} for one level as for all."""
+    model, _ = train_on_folder(demo_dir, kind="logreg", label_column="thr_level_label",
+                               selection="split", n_jobs=1)
+    ann = pd.read_csv(demo_dir / "test" / "annotations.csv")
+    wav = demo_dir / ann["audio_file"].iloc[0]
+    one = predict_file(model, wav)
+    every = predict_file(model, wav, levels="all")
+    some = predict_file(model, wav, levels="fst_level_label")
+    assert list(one) == ["thr_level_label"]
+    assert list(every) == ["thr_level_label", "fst_level_label", "sec_level_label"]
+    assert list(some) == ["thr_level_label", "fst_level_label"]
+    for answer in (one, every, some):
+        for r in answer.values():
+            assert set(r) == {"genre", "probabilities"}
+            assert r["genre"] in r["probabilities"]
+            assert sum(r["probabilities"].values()) == pytest.approx(1.0)
+    assert one["thr_level_label"]["probabilities"] == every["thr_level_label"]["probabilities"]
+    assert some["fst_level_label"] == every["fst_level_label"]
+    with pytest.raises(ModelError, match="does not determine"):
+        predict_file(model, wav, levels=["genre"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def test_train_evaluate_save_load_predict(trained, demo_dir, kind):
     assert evaluate(loaded, demo_dir / "test") == m
     clips, proba, _ = predict_clips(loaded, test)
     wav = demo_dir / test["audio_file"].iloc[0]
-    p = predict_file(loaded, wav)
+    p = predict_file(loaded, wav)["thr_level_label"]["probabilities"]
     np.testing.assert_allclose([p[c] for c in loaded.classes], proba[0], atol=1e-6)
     levels = predict_file(loaded, wav, levels="all")
     fine = levels["thr_level_label"]["genre"]
@@ -154,3 +154,42 @@ def test_cli_train_and_compare(demo_dir, tmp_path, capsys):
                              spectrogram_options=FAST, n_jobs=1)
     assert results["model"].tolist() == ["svc", "cnn"]
     assert results["f1_macro"].between(0, 1).all()
+
+
+def test_cnn_group_by_is_honoured_and_evaluate_says_crops(demo_dir, tmp_path, capsys):
+    """issue 16, item 10: --group-by keeps every group on one side of the clips the CNN is
+    early-stopped on; the cache build shows a bar (not with --quiet); evaluate says crops."""
+    from bag_of_songs.models import _spectrogram_hold_out, load_splits
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_dir, data, ignore=shutil.ignore_patterns("cache", "no-audio-here"))
+    rows, groups = [], {}
+    for split in ("train", "validation", "test"):
+        ann = pd.read_csv(data / split / "annotations.csv")
+        for i, (f, src) in enumerate(zip(ann["audio_file"], ann["source"], strict=True)):
+            rows.append({"path": src, "artist": f"a{i % 3}"})  # artists in every split
+            groups[f] = f"a{i % 3}"
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    train_ds, val_ds, _ = load_splits(data, label_column="fst_level_label", groups=groups)
+    tr, va, how = _spectrogram_hold_out("cnn", train_ds, val_ds, has_val=True, groups=groups,
+                                        seed=0, log=None)
+    assert how.startswith("grouped hold-out of train + validation")
+    assert not {groups[f] for f in tr.frame["audio_file"]} & \
+        {groups[f] for f in va.frame["audio_file"]}
+    assert len(tr) + len(va) == len(train_ds) + len(val_ds)
+
+    code = main(["train", str(data), "--model", "cnn", "--label-column", "fst_level_label",
+                 "--out", str(tmp_path / "c"), "--epochs", "1", "--crops-per-clip", "1",
+                 "--n-mels", "32", "--group-by", "artist", "--manifest",
+                 str(tmp_path / "manifest.csv")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "grouped hold-out of train + validation (early stopping)" in out
+    assert "in both train and validation" in err
+    assert "log-mel train" in err  # the cache build shows its progress
+    code = main(["evaluate", str(tmp_path / "c"), str(data), "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "log-mel" not in err  # --quiet: no bar
+    n = len(pd.read_csv(data / "test" / "annotations.csv"))
+    assert f"({n} clips, each decided by the mean of its 11 crops of 3.0 s;" in out
+    assert "segments" not in out
