@@ -427,7 +427,6 @@ def test_every_error_class_is_one_main_reports():
     import pkgutil
 
     import bag_of_songs
-
     from bag_of_songs.errors import BagOfSongsError
 
     handled = (BagOfSongsError, OSError, ValueError, RuntimeError, MemoryError)

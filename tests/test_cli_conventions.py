@@ -63,6 +63,30 @@ def test_quiet_drops_progress_but_not_errors(monkeypatch, capsys):
     assert "progress line" in capsys.readouterr().err
 
 
+def test_library_log_records_show_while_a_command_runs(monkeypatch, capsys):
+    """Records of the package's loggers are lines on stderr while a command runs (progress
+    dropped with --quiet, warnings always); afterwards the package is quiet again."""
+    import logging
+
+    logger = logging.getLogger("bag_of_songs.features")
+
+    def logs(args):
+        logger.info("extracting 3 clips")
+        logger.warning("skipped a.wav: cannot decode")
+        logger.debug("too fine")
+        return 0
+
+    monkeypatch.setitem(cli._COMMANDS, "evaluate", logs)
+    assert main(["evaluate", "m", "d"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines() == ["extracting 3 clips",
+                                              "skipped a.wav: cannot decode"]
+    assert main(["evaluate", "m", "d", "--quiet"]) == 0
+    assert capsys.readouterr().err.splitlines() == ["skipped a.wav: cannot decode"]
+    root = logging.getLogger("bag_of_songs")
+    assert not root.handlers and root.level == logging.NOTSET
+
+
 def test_predict_with_swapped_arguments_hints_at_the_order(tmp_path, capsys):
     model = tmp_path / "model"
     model.mkdir()
