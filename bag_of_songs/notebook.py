@@ -28,9 +28,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import PREPARE_RECORD, PrepareReport, prepare
-from .hub import HubStatus, probe_hub
-from .sources import DataSourceError
+from ._constants import PREPARE_RECORD
+from .data import PrepareReport, prepare
+from .data.sources.hub import HubStatus, probe_hub
+from .errors import DataSourceError
 
 __all__ = [
     "ENV_PREFIX",

@@ -77,11 +77,13 @@ def emotify_prepared(emotify_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _hub_answers(monkeypatch):
-    """No test touches the network: loading a hub id first asks ``hub.probe_hub`` whether the
-    hub can be reached, so here it "answers" (tests fake ``datasets.load_dataset`` behind it).
-    Tests of the unreachable case patch it themselves (tests/test_hub.py); tests of the probe
-    itself import the real function (tests/test_notebook_params.py)."""
-    from bag_of_songs import hub
+    """No test touches the network: loading a hub id first asks ``probe_hub`` whether the hub
+    can be reached, so here it "answers" (tests fake ``datasets.load_dataset`` behind it). It is
+    replaced in :mod:`bag_of_songs.data.sources.hub`, where ``load_hf_dataset`` looks it up (the
+    old module ``bag_of_songs.hub`` only re-exports it). Tests of the unreachable case patch it
+    themselves (tests/test_hub.py); tests of the probe itself import the real function
+    (tests/test_notebook_params.py)."""
+    from bag_of_songs.data.sources import hub
 
     monkeypatch.setattr(hub, "probe_hub",
                         lambda **kwargs: hub.HubStatus(True, hub.HUB_ENDPOINT))

@@ -29,6 +29,7 @@ from bag_of_songs.data import (
     AudioLoadError,
     DataSourceError,
     class_balance,
+    decode,
     fix_length,
     list_demo_items,
     list_splits,
@@ -899,7 +900,7 @@ def test_cli_prepare_with_nothing_decodable_fails_with_one_error_line(tmp_path, 
 def test_interrupted_run_lists_only_complete_clips_and_resumes(tmp_path, monkeypatch):
     src = write_folder(tmp_path / "src", {"pop": [300, 350, 400], "rock": [500, 550, 600]})
     out = tmp_path / "out"
-    real_decode = D._decode_item
+    real_decode = decode._decode_item
     calls = []
 
     def interrupted_after_three(item):  # n_jobs=1 decodes in this process
@@ -908,10 +909,10 @@ def test_interrupted_run_lists_only_complete_clips_and_resumes(tmp_path, monkeyp
         calls.append(item.source)
         return real_decode(item)
 
-    monkeypatch.setattr(D, "_decode_item", interrupted_after_three)
+    monkeypatch.setattr(decode, "_decode_item", interrupted_after_three)
     with pytest.raises(KeyboardInterrupt):
         prepare(src, out, split="train", n_jobs=1, **QUIET)
-    monkeypatch.setattr(D, "_decode_item", real_decode)
+    monkeypatch.setattr(decode, "_decode_item", real_decode)
 
     ann = read_annotations(out / "train")
     assert list(ann["audio_file"]) == [f"train/audios/audio_train_{i}.wav" for i in range(3)]
@@ -1074,7 +1075,7 @@ def test_small_demo_stratifies_on_a_coarser_level_so_every_split_has_both_first_
 
 
 def test_stratify_column_prefers_the_finest_level_with_large_enough_classes():
-    from bag_of_songs.data import _stratify_column
+    from bag_of_songs.data.splits import _stratify_column
 
     fractions = {"train": 0.8, "validation": 0.1, "test": 0.1}
     big = [{"fst_level_label": f, "thr_level_label": f"{f}{i % 2}"}
@@ -1390,7 +1391,7 @@ def test_a_replaced_source_file_is_prepared_again(tmp_path):
 
 def test_clips_without_a_recorded_stamp_or_of_another_demo_version_are_redone(tmp_path,
                                                                                monkeypatch):
-    import bag_of_songs.demo as demo
+    from bag_of_songs.data.sources import demo
 
     out = tmp_path / "out"
     prepare("demo", out, demo_size=1, split="train", n_jobs=1, **QUIET)

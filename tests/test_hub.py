@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bag_of_songs import hub
 from bag_of_songs.cli import main
-from bag_of_songs.sources import DataSourceError
+from bag_of_songs.data import DataSourceError
+from bag_of_songs.data.sources import hub
 
 
 def _unreachable(**kwargs):

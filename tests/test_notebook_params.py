@@ -1,5 +1,5 @@
 """bag_of_songs.notebook (the notebooks' parameters, default source and banners) and the hub
-probe of bag_of_songs.hub. No test touches the network: the probe is replaced, or its socket
+probe of bag_of_songs.data.sources.hub. No test touches the network: the probe is replaced, or its socket
 call is."""
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bag_of_songs import hub
 from bag_of_songs import notebook as nb
-from bag_of_songs.data import PrepareReport
-from bag_of_songs.hub import HubStatus, probe_hub
-from bag_of_songs.sources import DataSourceError
+from bag_of_songs.data import DataSourceError, PrepareReport
+from bag_of_songs.data.sources import hub
+from bag_of_songs.data.sources.hub import HubStatus, probe_hub
 
 UNREACHABLE = HubStatus(False, "https://huggingface.co", "cannot resolve huggingface.co")
 REACHABLE = HubStatus(True, "https://huggingface.co")

@@ -158,11 +158,11 @@ def test_a_record_of_an_older_version_without_clip_counts_still_works(tmp_path):
 
 
 def test_an_interrupted_first_run_is_recorded_and_resumes(tmp_path, monkeypatch):
-    import bag_of_songs.data as D
+    from bag_of_songs.data import decode
 
     src = write_folder(tmp_path / "src", {"pop": 3, "rock": 3})
     out = tmp_path / "out"
-    real = D._decode_item
+    real = decode._decode_item
     calls = []
 
     def interrupted(item):
@@ -171,10 +171,10 @@ def test_an_interrupted_first_run_is_recorded_and_resumes(tmp_path, monkeypatch)
         calls.append(item)
         return real(item)
 
-    monkeypatch.setattr(D, "_decode_item", interrupted)
+    monkeypatch.setattr(decode, "_decode_item", interrupted)
     with pytest.raises(KeyboardInterrupt):
         prepare(src, out, split="train", n_jobs=1, **QUIET)
-    monkeypatch.setattr(D, "_decode_item", real)
+    monkeypatch.setattr(decode, "_decode_item", real)
     assert json.loads((out / "prepare.json").read_text())["splits"]["train"]["clips"] == 6
     report = prepare(src, out, split="train", n_jobs=1, **QUIET)
     assert report.reused == {"train": 2} and report.written == {"train": 6}
