@@ -44,6 +44,7 @@ from bag_of_songs.cnn import (
     take_clips,
     train_cnn,
 )
+from bag_of_songs.cnn import cache as cnn_cache
 from bag_of_songs.data import load_audio
 from bag_of_songs.features import log_mel_spectrogram
 
@@ -77,13 +78,13 @@ def make_split(root, freqs, *, split="train") -> list[str]:
 def counter(monkeypatch):
     """Counts the clips the cache computes (the per-clip function, run in this process)."""
     calls = []
-    original = cnn._log_mel_for_file
+    original = cnn_cache._log_mel_for_file
 
     def counted(path, settings):
         calls.append(path)
         return original(path, settings)
 
-    monkeypatch.setattr(cnn, "_log_mel_for_file", counted)
+    monkeypatch.setattr(cnn_cache, "_log_mel_for_file", counted)
     return calls
 
 
@@ -488,6 +489,23 @@ def test_progress_callback_and_no_validation(rng):
     assert [r["epoch"] for r in rows] == [1, 2] and info["best_epoch"] == 2
     assert history["val_loss"].isna().all()
     assert torch.get_num_threads() == threads  # the thread setting is restored
+
+
+def test_bad_thread_count_is_refused_leaving_torch_as_it_was(rng):
+    # The torch-threads helper is shared (bag_of_songs._threads); the spectrogram models still
+    # refuse a bad count with their own error, before touching torch's global settings.
+    specs, y = band_specs(rng, 2)
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    with pytest.raises(CNNError, match="n_threads must be >= 1"):
+        train_cnn(specs, y, n_classes=2, crop_frames=32, epochs=1, arch=SMALL, n_threads=0)
+    module = SpectrogramCNN(16, 2, **SMALL).eval()
+    normalizer = fit_normalizer(specs)
+    with pytest.raises(CNNError, match="n_threads must be >= 1"):
+        predict_clip_proba(module, specs, normalizer=normalizer, crop_frames=32, n_threads=0)
+    with pytest.raises(CNNError, match="n_threads must be >= 1"):
+        predict_crop_proba(module, specs[0], normalizer=normalizer, crop_frames=32, n_threads=0)
+    assert torch.get_num_threads() == threads
+    assert torch.are_deterministic_algorithms_enabled() == det
 
 
 # ---------------------------------------------------------------------------------------------
