@@ -5,6 +5,17 @@ target, then a rename), so a reader never sees a half-written file and a killed 
 most a hidden ``.NAME.<random>.tmp`` that the next run removes. :func:`lock_folder` keeps two
 runs from writing into one folder at once. Re-exported by :mod:`bag_of_songs.data`.
 
+The folder lock is :class:`filelock.FileLock` (``flock`` on POSIX, ``LockFileEx`` on Windows),
+with ``blocking=False`` (refuse at once), ``preserve_lock_file=True`` (the file is never
+deleted) and ``fallback_to_soft=False``: where the file system has no ``flock``, filelock would
+otherwise fall back to a marker file of its own (its record in place of the holder's note,
+deleted on release), whose recovery after a ``kill -9`` rests on judging the holder dead rather
+than on the system releasing the lock; here that is an error instead. filelock (4.x) opens the lock file with ``O_NOFOLLOW``
+and ``O_NONBLOCK`` and never writes into it; the ``on_acquired`` callback checks what it
+locked (a regular file with no other hard link) before writing the holder's note, and a
+refusal there makes filelock release the lock again. A symbolic link (even a dangling one) is
+refused by the open itself, before anything is created or written.
+
 Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: writes are atomic).
 """
 
@@ -21,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock, Timeout
 
 from ._constants import LOCK_NAME
 from .errors import FolderLockedError
@@ -202,41 +214,51 @@ def file_stamp(path: str | os.PathLike) -> str:
 # ---------------------------------------------------------------------------------------------
 # Folder lock
 
-_held: dict[str, list] = {}  # resolved folder -> [fd, depth, what]
+_held: dict[str, list] = {}  # resolved folder -> [lock, depth, what]
 _held_guard = threading.Lock()
 
 
-def _lock_holder(fd: int) -> str:
-    """The note the holding run wrote into the lock file (read through our own descriptor)."""
+def _lock_holder(lock_path: Path) -> str:
+    """The note the holding run wrote into the lock file, read without following a link and
+    only from a regular file (a FIFO or a device is never read)."""
+    flags = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+             | getattr(os, "O_NONBLOCK", 0))
     try:
-        text = os.pread(fd, 200, 0).decode(errors="replace").strip()
+        fd = os.open(lock_path, flags)
     except OSError:
         return ""
+    try:
+        text = (os.read(fd, 200).decode(errors="replace").strip()
+                if stat.S_ISREG(os.fstat(fd).st_mode) else "")
+    except OSError:
+        text = ""
+    finally:
+        os.close(fd)
     return f" ({text})" if text else ""
 
 
-def _open_lock_file(lock_path: Path) -> int:
-    """Open (or create) the lock file without following a link; refuse anything but a plain file.
-
-    The file is written to (truncated, then the holder's note): a symbolic link would make that
-    write land outside the folder, a hard link would overwrite the other name's contents, so
-    both are refused before anything is written.
-    """
-    flags = (os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-             | getattr(os, "O_NONBLOCK", 0))  # O_NONBLOCK: a FIFO must not block the open
+def _symlink_error(lock_path: Path) -> FolderLockedError | None:
+    if not os.path.islink(lock_path):
+        return None
     try:
-        fd = os.open(lock_path, flags, 0o666)  # the system applies the umask
+        target = f" (to {os.readlink(lock_path)})"
     except OSError:
-        if os.path.islink(lock_path):
-            try:
-                target = f" (to {os.readlink(lock_path)})"
-            except OSError:
-                target = ""
-            raise FolderLockedError(
-                f"{lock_path} is a symbolic link{target}; the lock file must be a plain file, "
-                "since a run writes into it: remove the link and run again") from None
-        raise
-    try:
+        target = ""
+    return FolderLockedError(
+        f"{lock_path} is a symbolic link{target}; the lock file must be a plain file, since a "
+        "run writes into it: remove the link and run again")
+
+
+def _note_writer(lock_path: Path, what: str) -> Callable[[int], None]:
+    """The ``on_acquired`` callback: check the locked file, then write the holder's note.
+
+    filelock has opened the file without following a link (and without blocking on a FIFO)
+    and holds the lock on that descriptor; before anything is written, a file that is not
+    regular, or that has other hard links (whose contents the note would overwrite), is
+    refused, which makes filelock release it again.
+    """
+
+    def write_note(fd: int) -> None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise FolderLockedError(f"{lock_path} is not a regular file; the lock file must be "
@@ -245,19 +267,21 @@ def _open_lock_file(lock_path: Path) -> int:
             raise FolderLockedError(
                 f"{lock_path} has {st.st_nlink - 1} other hard link(s): a run writes into the "
                 "lock file, which would change the other file(s); remove it and run again")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        with contextlib.suppress(OSError):  # the lock holds; the note is only for the message
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, f"{what}, pid {os.getpid()}\n".encode())
+
+    return write_note
 
 
 @contextlib.contextmanager
 def lock_folder(path: str | os.PathLike, *, what: str = "prepare") -> Iterator[Path]:
     """Hold an exclusive lock on a folder while a run writes into it.
 
-    Takes ``fcntl.flock`` on ``PATH/.bag-of-songs.lock`` (created when missing, never
-    deleted, opened without following a link: a lock file that is a symbolic link, a hard link
-    or not a regular file is refused, never written through). The system releases the lock
+    Takes a :class:`filelock.FileLock` on ``PATH/.bag-of-songs.lock`` (created when missing,
+    never deleted, opened without following a link: a lock file that is a symbolic link, a hard
+    link or not a regular file is refused, never written through). The system releases the lock
     when the process ends, however it ends (even ``kill -9``), so a crashed run never leaves
     the folder locked. A second run that wants the folder refuses at once with
     :class:`FolderLockedError`, naming the run that holds it. Nested use on the same folder
@@ -286,11 +310,11 @@ def lock_folder(path: str | os.PathLike, *, what: str = "prepare") -> Iterator[P
 
     Examples
     --------
-    >>> with lock_folder("ccmusic", what="features"):  # doctest: +SKIP
-    ...     build_feature_tables("ccmusic")
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder, lock_folder(folder, what="features") as path:
+    ...     print((path / LOCK_NAME).read_text().split(",")[0])
+    features
     """
-    import fcntl
-
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise FolderLockedError(f"{path}: not a folder (a file of that name exists)")
@@ -310,29 +334,29 @@ def lock_folder(path: str | os.PathLike, *, what: str = "prepare") -> Iterator[P
                 _held[key][1] -= 1
         return
     lock_path = path / LOCK_NAME
-    fd = _open_lock_file(lock_path)  # checked before anything is written into it
+    # on_acquired and preserve_lock_file also rule out filelock's soft fallback (a marker file,
+    # not a lock the system releases); blocking=False: refuse at once, never wait.
+    lock = FileLock(str(lock_path), blocking=False, fallback_to_soft=False,
+                    preserve_lock_file=True, on_acquired=_note_writer(lock_path, what))
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _lock_holder(fd)
-        os.close(fd)
+        lock.acquire()
+    except Timeout:
         raise FolderLockedError(
-            f"{path} is in use by another run{holder}; wait for it to finish "
+            f"{path} is in use by another run{_lock_holder(lock_path)}; wait for it to finish "
             f"or stop it, then run again (two runs writing into one folder would mix their "
             f"outputs)") from None
-    except OSError:
-        os.close(fd)
+    except FolderLockedError:
         raise
-    try:
-        os.ftruncate(fd, 0)  # only now: the lock is held and the file checked
-        os.write(fd, f"{what}, pid {os.getpid()}\n".encode())
     except OSError:
-        pass  # the lock itself holds; the note in it is only for the message above
+        error = _symlink_error(lock_path)
+        if error is not None:
+            raise error from None
+        raise
     with _held_guard:
-        _held[key] = [fd, 1, what]
+        _held[key] = [lock, 1, what]
     try:
         yield path
     finally:
         with _held_guard:
             del _held[key]
-        os.close(fd)  # releases the lock
+        lock.release()

@@ -20,6 +20,17 @@ With ``scheduler="tcp://host:port"`` (or ``$BAG_OF_SONGS_SCHEDULER``) the jobs r
 existing Dask cluster through ``distributed`` (an optional extra: ``pip install
 "bag-of-songs[dask]"``); the results come back to this process, in the same order.
 
+The local pool is the standard library's ``concurrent.futures.ProcessPoolExecutor``, used
+through public API only: its workers are started through a ``spawn`` context that records each
+``multiprocessing.Process`` it creates, so an interrupted map kills exactly its own workers
+(``Process.kill``, even while they start up) and a kept pool whose worker died is recognised
+(``Process.sentinel``); a pool this module shuts down is dropped from its registry at once.
+joblib's loky executor (``get_reusable_executor``) was tried instead and not kept: it is one
+executor per process, shared with ``joblib.Parallel`` (which ``cnn`` uses), and calling
+``joblib.Parallel`` after ``get_reusable_executor`` in one session fails inside joblib
+(``AttributeError: '_ReusablePoolExecutor' object has no attribute '_temp_folder_manager'``),
+while a private ``ProcessPoolExecutor`` shares nothing with joblib.
+
 Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: parallel decoding).
 """
 
@@ -218,10 +229,71 @@ def _sigint_blocked():
                     signal.raise_signal(signal.SIGINT)
 
 
-def _kill_workers(executor) -> None:
-    for p in list((getattr(executor, "_processes", None) or {}).values()):
+class _SpawnContext:
+    """The ``spawn`` context, which also keeps the worker processes it starts for one executor.
+
+    ``ProcessPoolExecutor`` starts each worker with ``mp_context.Process(...)``; recording them
+    here, in this process, at creation, lets :func:`_kill_workers` stop exactly this pool's
+    workers (even those still starting up) through ``Process.kill``, which never signals a
+    process that was already reaped. Everything else is the standard spawn context's.
+    """
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        self._context = multiprocessing.get_context("spawn")
+        self._guard = threading.Lock()
+        self._started: list = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._context, name)
+
+    def Process(self, *args, **kwargs):  # noqa: N802 - the name multiprocessing contexts use
+        process = self._context.Process(*args, **kwargs)
+        with self._guard:
+            self._started.append(process)
+        return process
+
+    def processes(self) -> list:
+        """The worker processes started so far (alive or not)."""
+        with self._guard:
+            return list(self._started)
+
+
+class _Pool:
+    """A ``ProcessPoolExecutor`` and the worker processes its context started."""
+
+    def __init__(self, n_workers: int) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.context = _SpawnContext()
+        self.executor = ProcessPoolExecutor(
+            max_workers=n_workers, mp_context=self.context,
+            initializer=_worker_init, initargs=(os.getpid(),))
+
+    def healthy(self) -> bool:
+        """Whether every worker started so far is running (a worker only exits when the pool is
+        shut down, so one that ended, e.g. killed while idle, has broken the pool).
+
+        Read from the processes' sentinels, which become ready when a process ends whoever
+        reaps it (``Process.is_alive`` says "alive" for a child another thread reaped).
+        """
+        from multiprocessing.connection import wait
+
+        try:
+            sentinels = [p.sentinel for p in self.context.processes()]
+        except ValueError:  # a process that never started, or was closed
+            return False
+        return not wait(sentinels, timeout=0)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: _Pool) -> None:
+    for p in pool.context.processes():
         with contextlib.suppress(Exception):
-            p.kill()
+            p.kill()  # a no-op for a process that has ended
 
 
 # One pool of workers is kept between calls from the main thread, so that the start-up of the
@@ -235,83 +307,96 @@ _POOL_GUARD = threading.Lock()
 POOL_IDLE_SECONDS = 60.0
 
 
-def _retire_pool(executor) -> None:
+def _retire_pool(pool: _Pool) -> None:
     with _POOL_GUARD:
-        if _POOL.get("executor") is not executor or _POOL.get("busy"):
+        if _POOL.get("pool") is not pool or _POOL.get("busy"):
             return
         _POOL.clear()
-    executor.shutdown(wait=True, cancel_futures=True)
+    pool.shutdown()
 
 
-def _new_executor(n_workers: int):
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(
-        max_workers=n_workers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_worker_init, initargs=(os.getpid(),))
-
-
-def _acquire_pool(n_workers: int):
+def _acquire_pool(n_workers: int) -> tuple[_Pool, bool]:
     """A pool of at least ``n_workers`` (no more than needed when one is started), and whether
-    it is the shared one (kept after the call)."""
+    it is the shared one (kept after the call).
+
+    A kept pool is dropped from ``_POOL`` whenever this module shuts it down (idle, broken,
+    interrupted, at exit), so only its workers' health needs a check here.
+    """
     if threading.current_thread() is not threading.main_thread():
-        return _new_executor(n_workers), False  # the death signal follows the spawning thread
+        return _Pool(n_workers), False  # the death signal follows the spawning thread
     with _POOL_GUARD:
         timer = _POOL.pop("timer", None)
         if timer is not None:
             timer.cancel()
-        ex = _POOL.get("executor")
-        usable = (ex is not None and _POOL.get("pid") == os.getpid()
-                  and not getattr(ex, "_broken", False)
-                  and not getattr(ex, "_shutdown_thread", False)
-                  and _POOL.get("n", 0) >= n_workers and not _POOL.get("busy"))
+        if _POOL.get("busy"):  # a map is already running (nested use): a private pool
+            return _Pool(n_workers), False
+        pool = _POOL.get("pool")
+        usable = (pool is not None and _POOL.get("pid") == os.getpid()
+                  and _POOL.get("n", 0) >= n_workers and pool.healthy())
         if not usable:
-            if ex is not None and not _POOL.get("busy"):
-                ex.shutdown(wait=True, cancel_futures=True)
-            if _POOL.get("busy"):  # a map is already running (nested use): a private pool
-                return _new_executor(n_workers), False
+            if pool is not None and _POOL.get("pid") == os.getpid():
+                pool.shutdown()  # idle (too small) or broken
             _POOL.clear()
-            _POOL.update(executor=_new_executor(n_workers), n=n_workers, pid=os.getpid())
+            _POOL.update(pool=_Pool(n_workers), n=n_workers, pid=os.getpid())
         _POOL["busy"] = True
-        return _POOL["executor"], True
+        return _POOL["pool"], True
 
 
-def _release_pool(executor, shared: bool, *, broken: bool) -> None:
+def _release_pool(pool: _Pool, shared: bool, *, broken: bool) -> None:
     if broken:
-        _kill_workers(executor)
+        _kill_workers(pool)
     if not shared:
-        executor.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
         return
     with _POOL_GUARD:
         _POOL["busy"] = False
         if broken:
             _POOL.clear()
         else:
-            timer = threading.Timer(POOL_IDLE_SECONDS, _retire_pool, args=(executor,))
+            timer = threading.Timer(POOL_IDLE_SECONDS, _retire_pool, args=(pool,))
             timer.daemon = True
             timer.start()
             _POOL["timer"] = timer
     if broken:
-        executor.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
 
 
 @atexit.register
 def _shutdown_pool() -> None:
-    ex = _POOL.get("executor")
-    if ex is not None and _POOL.get("pid") == os.getpid():
+    pool = _POOL.get("pool")
+    if pool is not None and _POOL.get("pid") == os.getpid():
+        _POOL.clear()
         with contextlib.suppress(Exception):
-            ex.shutdown(wait=False, cancel_futures=True)
+            pool.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _local_results(fn, items: Iterator, n_workers: int, window: int) -> Iterator:
     from concurrent.futures.process import BrokenProcessPool
 
     fn_bytes = _cloudpickle().dumps(fn)
-    executor, shared = _acquire_pool(n_workers)
+    pool, shared = _acquire_pool(n_workers)
     pending: collections.deque = collections.deque()
     done = False
     index = 0
+
+    def died(i) -> str:
+        where = f" while working on item {i}" if i is not None else ""
+        return (f"a worker process died{where} (killed, out of memory, or a crash in a native "
+                f"library); run with n_jobs=1 to see the error")
+
+    def submit(item):
+        nonlocal pool, shared
+        try:
+            with _sigint_blocked():  # workers are spawned on demand, inside submit
+                return pool.executor.submit(_run_job, fn_bytes, item)
+        except BrokenProcessPool:
+            if index or not shared:
+                raise
+        # The kept pool broke while it waited for this call (a worker was killed): a new one.
+        _release_pool(pool, shared, broken=True)
+        pool, shared = _acquire_pool(n_workers)
+        with _sigint_blocked():
+            return pool.executor.submit(_run_job, fn_bytes, item)
 
     def submit_more():
         nonlocal index
@@ -320,8 +405,13 @@ def _local_results(fn, items: Iterator, n_workers: int, window: int) -> Iterator
                 item = next(items)
             except StopIteration:
                 return
-            with _sigint_blocked():  # workers are spawned on demand, inside submit
-                pending.append((index, executor.submit(_run_job, fn_bytes, item)))
+            try:
+                fut = submit(item)
+            except BrokenProcessPool as exc:
+                if pending:  # their results carry the error, with the item it came from
+                    return
+                raise RuntimeError(died(None)) from exc
+            pending.append((index, fut))
             index += 1
 
     try:
@@ -331,10 +421,7 @@ def _local_results(fn, items: Iterator, n_workers: int, window: int) -> Iterator
             try:
                 result = fut.result()
             except BrokenProcessPool as exc:
-                raise RuntimeError(
-                    f"a worker process died while working on item {i} (killed, out of memory, "
-                    f"or a crash in a native library); run with n_jobs=1 to see the error"
-                ) from exc
+                raise RuntimeError(died(i)) from exc
             submit_more()
             yield result
         done = True
@@ -342,7 +429,7 @@ def _local_results(fn, items: Iterator, n_workers: int, window: int) -> Iterator
         for _, fut in pending:
             fut.cancel()
         # Interrupted, failed or abandoned: stop the workers now (they may be mid-job).
-        _release_pool(executor, shared, broken=not done)
+        _release_pool(pool, shared, broken=not done)
 
 
 def _dask_client(scheduler):

@@ -3,6 +3,7 @@
 - The lock file ``.bag-of-songs.lock`` of a folder received from someone else may be a symbolic
   link (to a user's file, or dangling), a hard link, or not a file at all: the lock refuses it
   before writing anything, so no file outside the folder changes or appears.
+- The lock is :class:`filelock.FileLock` (issue 17): it excludes other filelock users too.
 - An atomic write gives the new file the mode ``open()`` would (``0o666`` less the umask)
   without ever setting the process umask, which other threads share.
 """
@@ -123,6 +124,46 @@ def test_the_holder_note_is_read_through_the_checked_file(tmp_path):
     finally:
         os.close(fd)
     assert (out / LOCK_NAME).read_text() == "features, pid 12345\n"  # not truncated
+
+
+def test_the_lock_is_filelocks_and_refuses_another_filelock_user_at_once(tmp_path, monkeypatch):
+    """Issue 17: the folder lock is filelock's (portable beyond POSIX), so a program that takes
+    ``filelock.FileLock`` on the same file excludes a run, and the other way round."""
+    import subprocess
+    import sys
+    import time
+
+    import filelock
+
+    taken = []
+    real = filelock.FileLock.acquire
+    monkeypatch.setattr(filelock.FileLock, "acquire",
+                        lambda self, *a, **k: taken.append(self.lock_file) or real(self, *a, **k))
+    out = tmp_path / "out"
+    with lock_folder(out, what="features"):
+        assert taken == [str(out / LOCK_NAME)]
+        code = ("import sys, filelock\n"
+                "try:\n    filelock.FileLock(sys.argv[1], timeout=0).acquire()\n"
+                "except filelock.Timeout:\n    print('refused')\n")
+        other = subprocess.run([sys.executable, "-c", code, str(out / LOCK_NAME)],
+                               capture_output=True, text=True, timeout=60)
+        assert other.stdout.strip() == "refused", other.stderr
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time, filelock\n"
+         "with filelock.FileLock(sys.argv[1]):\n    print('locked', flush=True)\n"
+         "    time.sleep(60)\n", str(out / LOCK_NAME)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        t0 = time.monotonic()
+        with pytest.raises(FolderLockedError, match="in use by another run"), lock_folder(out):
+            pass
+        assert time.monotonic() - t0 < 2.0  # refused at once, no waiting
+    finally:
+        holder.kill()
+        holder.wait(10)
+    with lock_folder(out, what="prepare"):  # released by the system with the killed holder
+        assert (out / LOCK_NAME).read_text() == f"prepare, pid {os.getpid()}\n"
 
 
 def test_the_cli_reports_a_symlinked_lock_file(tmp_path, capsys):

@@ -45,8 +45,15 @@ def fail_on_three(x):
 
 def die_on_two(x):
     if x == 2:
+        time.sleep(1.0)  # the items before it have returned: the error names this one
         os._exit(3)
     return x
+
+
+def slow_after_first(x):
+    if x > 0:
+        time.sleep(120)
+    return x, os.getpid()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,6 +138,62 @@ def test_a_worker_that_dies_gives_a_clear_error():
     with pytest.raises(RuntimeError, match="a worker process died while working on item 2"):
         list(map_parallel(die_on_two, range(5), n_jobs=2, **QUIET))
     assert list(map_parallel(die_on_two, [0, 1], n_jobs=2, **QUIET)) == [0, 1]
+
+
+def test_closing_a_map_early_kills_its_busy_workers_at_once():
+    results = map_parallel(slow_after_first, range(6), n_jobs=2, window=2, **QUIET)
+    value, pid = next(results)
+    assert value == 0
+    busy = [c for c in psutil.Process().children() if c.pid == pid]
+    t0 = time.monotonic()
+    results.close()  # the other items sleep for two minutes: the workers must be killed
+    assert time.monotonic() - t0 < 15
+    wait_for(lambda: not alive(busy), timeout=5)
+
+
+def test_stopping_a_map_spares_other_child_processes():
+    """Only the pool's own workers are killed, not another child of this process."""
+    import multiprocessing
+
+    other = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(60,))
+    other.start()
+    try:
+        with pytest.raises(ValueError, match="bad item 3"):
+            list(map_parallel(fail_on_three, range(6), n_jobs=2, **QUIET))
+        results = map_parallel(slow_after_first, range(4), n_jobs=2, **QUIET)
+        assert next(results)[0] == 0
+        results.close()
+        assert other.is_alive()
+    finally:
+        other.kill()
+        other.join(10)
+
+
+def test_a_kept_pool_whose_idle_worker_died_is_replaced():
+    first = {r[1] for r in map_parallel(square_and_pid, range(6), n_jobs=2, **QUIET)}
+    victim = psutil.Process(min(first))
+    victim.kill()  # e.g. the out-of-memory killer, while the pool waits for the next call
+    # Gone once the pool noticed (and reaped it): a zombie's threads may still be exiting.
+    wait_for(lambda: not psutil.pid_exists(victim.pid), timeout=10)
+    results = list(map_parallel(square_and_pid, range(6), n_jobs=2, **QUIET))
+    assert [r[0] for r in results] == [x * x for x in range(6)]
+    assert victim.pid not in {r[1] for r in results}
+
+
+def test_the_pool_reads_no_private_attribute_of_the_executor():
+    """Issue 17: public API of concurrent.futures only (the private state changes between
+    Python versions)."""
+    import ast
+
+    import bag_of_songs.parallel as P
+
+    tree = ast.parse(Path(P.__file__).read_text())
+    private = {"_processes", "_broken", "_shutdown_thread", "_pending_work_items",
+               "_executor_manager_thread", "_call_queue", "_result_queue"}
+    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    used |= {node.value for node in ast.walk(tree)  # getattr(executor, "_broken", ...)
+             if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    assert not used & private
 
 
 def test_the_scheduler_comes_from_the_argument_or_the_environment(monkeypatch):
