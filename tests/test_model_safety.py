@@ -584,10 +584,10 @@ def test_skops_zip_bomb_is_refused_without_inflating_it(saved, tmp_path):
     ("_SKOPS_MAX_SCHEMA_BYTES", 100, "schema.json"),
 ])
 def test_skops_archive_limits(saved, monkeypatch, limit, value, what):
-    from bag_of_songs import models
+    from bag_of_songs.models import safety
 
     load_model(saved["rf"])  # within the real limits
-    monkeypatch.setattr(models, limit, value)
+    monkeypatch.setattr(safety, limit, value)
     with pytest.raises(ModelError, match=what):
         load_model(saved["rf"])
 
