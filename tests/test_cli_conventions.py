@@ -50,22 +50,22 @@ def test_n_jobs_help_states_its_default():
     assert "default -1" in action.help
 
 
-def test_quiet_drops_progress_but_not_errors(monkeypatch, capsys):
+def test_quiet_turns_bars_off_and_keeps_the_lines(monkeypatch, capsys):
+    seen = {}
+
     def noisy(args):
-        cli._log("progress line")
+        seen["quiet"] = args.quiet
+        cli._log("== 1/3 a stage")
         raise ValueError("bad input")
 
     monkeypatch.setitem(cli._COMMANDS, "evaluate", noisy)
-    assert main(["evaluate", "m", "d", "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert "progress line" not in err and err.strip() == "error: bad input"
-    assert main(["evaluate", "m", "d"]) == 2
-    assert "progress line" in capsys.readouterr().err
+    assert main(["evaluate", "m", "d", "--quiet"]) == 2 and seen["quiet"] is True
+    assert capsys.readouterr().err.splitlines() == ["== 1/3 a stage", "error: bad input"]
 
 
 def test_library_log_records_show_while_a_command_runs(monkeypatch, capsys):
-    """Records of the package's loggers are lines on stderr while a command runs (progress
-    dropped with --quiet, warnings always); afterwards the package is quiet again."""
+    """Records of the package's loggers are lines on stderr while a command runs (INFO and
+    up, --quiet or not); afterwards the package is quiet again."""
     import logging
 
     logger = logging.getLogger("bag_of_songs.features")
@@ -82,7 +82,8 @@ def test_library_log_records_show_while_a_command_runs(monkeypatch, capsys):
     assert out == "" and err.splitlines() == ["extracting 3 clips",
                                               "skipped a.wav: cannot decode"]
     assert main(["evaluate", "m", "d", "--quiet"]) == 0
-    assert capsys.readouterr().err.splitlines() == ["skipped a.wav: cannot decode"]
+    assert capsys.readouterr().err.splitlines() == ["extracting 3 clips",
+                                                     "skipped a.wav: cannot decode"]
     root = logging.getLogger("bag_of_songs")
     assert not root.handlers and root.level == logging.NOTSET
 

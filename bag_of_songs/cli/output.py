@@ -1,7 +1,7 @@
 """What the command line writes besides results: progress and error lines on stderr, file
 names on one line.
 
-Progress goes through :func:`_log` (dropped with ``--quiet``, except reports of skipped input),
+Progress lines go through :func:`_log` (``--quiet`` turns off the progress bars, not these lines),
 errors and interruptions through :func:`_error` (always shown). :func:`_set_quiet` is how
 ``main`` turns ``--quiet`` on or off for every command. While a command runs,
 :func:`_library_log_lines` shows the records of the package's loggers (``bag_of_songs.*``) the
@@ -19,18 +19,14 @@ from collections.abc import Iterator
 #: Exit status of a command that ends with ``error: ...`` (bad input, out of memory...).
 EXIT_ERROR = 2
 
-#: Set by main() from --quiet: progress lines are dropped, errors never.
+#: Set by main() from --quiet, for the commands that draw progress bars.
 _QUIET = False
 
 
-#: Lines that report bad input (a skipped file, a warning): shown even with --quiet.
-_REPORTS = ("skipped ", "warning", "error")
-
-
 def _log(msg: str) -> None:
-    """A progress line on stderr (none with --quiet, but for reports of skipped input)."""
-    if not _QUIET or msg.lstrip().lower().startswith(_REPORTS):
-        print(msg, file=sys.stderr, flush=True)
+    """A progress line on stderr: one per stage or model, shown with --quiet too (which only
+    turns the progress bars off)."""
+    print(msg, file=sys.stderr, flush=True)
 
 
 def _error(msg: str) -> None:
@@ -76,7 +72,7 @@ def _one_line(text) -> str:
 
 
 def _set_quiet(quiet: bool) -> None:
-    """Drop progress lines from now on (``--quiet``), or show them again."""
+    """Record ``--quiet`` (no progress bars) for the command about to run."""
     global _QUIET
     _QUIET = bool(quiet)
 

@@ -55,8 +55,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress bars or progress lines on stderr (skipped inputs, warnings "
-                        "and errors still show)")
+                   help="no progress bars (one line per stage, skipped inputs and errors "
+                        "still show)")
 
 
 def _add_prepare_options(p: argparse.ArgumentParser) -> None:
