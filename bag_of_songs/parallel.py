@@ -423,6 +423,10 @@ def _local_results(fn, items: Iterator, n_workers: int, window: int) -> Iterator
             except BrokenProcessPool as exc:
                 raise RuntimeError(died(i)) from exc
             submit_more()
+            if not pending:
+                # The last result: a caller that takes exactly as many results as it gave
+                # items and then closes the map abandons nothing, so the pool is kept.
+                done = True
             yield result
         done = True
     finally:

@@ -437,3 +437,13 @@ def test_the_bar_counts_seconds_while_workers_start(monkeypatch):
     assert bar.postfix == shown  # the thread has ended: nothing writes over the bar
     assert not any(t.name == "bag-of-songs-timer" for t in threading.enumerate())
     bar.close()
+
+
+def test_a_caller_that_takes_every_result_then_closes_keeps_the_pool():
+    """Taking exactly as many results as items, then closing the map (as the feature tables
+    do), abandons nothing: the next call reuses the same workers (one pool per command)."""
+    results = map_parallel(square_and_pid, range(6), n_jobs=2, **QUIET)
+    first = {next(results)[1] for _ in range(6)}
+    results.close()
+    again = {r[1] for r in map_parallel(square_and_pid, range(6), n_jobs=2, **QUIET)}
+    assert again & first  # the same worker processes (a killed pool would give new ones)
