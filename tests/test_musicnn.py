@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import EMOTIFY, IN_CI, SHARED, require
+from protobuf_writer import field, varint
 
 from bag_of_songs import musicnn as mn
 from bag_of_songs import tfcheckpoint as tc
@@ -82,25 +83,7 @@ def test_crc32c_known_answers(rng):
 # A minimal writer of bundle indexes, to craft valid and malformed ones
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, wire: int, value) -> bytes:
-    key = _varint(number << 3 | wire)
-    if wire == 0:
-        return key + _varint(value)
-    if wire == 2:
-        return key + _varint(len(value)) + value
-    if wire == 5:
-        return key + struct.pack("<I", value)
-    raise AssertionError(wire)
+_varint, _field = varint, field
 
 
 def _entry_proto(*, dtype=1, shape=(2, 3), offset=0, size=None, crc=None, slices=False) -> bytes:
