@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score
 
 from .data import LEVELS
+from .metrics import clip_metrics
 
 __all__ = [
     "feature_columns",
@@ -387,14 +387,9 @@ def fusion_curve(p_a: np.ndarray, p_b: np.ndarray, y, *, grid: int = 11) -> pd.D
     rows = []
     for w in np.linspace(0.0, 1.0, int(grid)):
         p = w * p_a + (1.0 - w) * p_b
-        pred = p.argmax(axis=1)
-        seen = sorted(set(y.tolist()) | set(pred.tolist()))
-        rows.append({"weight": float(w),
-                     "log_loss": float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y],
-                                                               1e-7, 1.0)))),
-                     "accuracy": float(np.mean(pred == y)),
-                     "f1_macro": float(f1_score(y, pred, labels=seen, average="macro",
-                                                zero_division=0))})
+        scores = clip_metrics(p, y)
+        rows.append({"weight": float(w), "log_loss": scores["loss"],
+                     "accuracy": scores["accuracy"], "f1_macro": scores["f1_macro"]})
     return pd.DataFrame(rows)
 
 

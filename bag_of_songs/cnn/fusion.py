@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import CNNError
+from ..metrics import log_loss
 from ._checks import _check_labels
-from .metrics import log_loss
 
 
 def late_fusion_proba(probas: Sequence[np.ndarray], *, weights: Sequence[float] | None = None
