@@ -55,7 +55,7 @@ def _prepare(args, out: Path):
 def _features(args, data_dir: Path):
     """Build the feature tables of every split, or reuse them when they are up to date with
     the settings asked for (unless --force); say which, and what a rebuild replaces."""
-    from ..features import build_feature_tables, feature_settings
+    from ..features import FeatureSettings, build_feature_tables
     from ..models import describe_feature_settings
 
     if args.segment_hop is not None and args.segment is None:
@@ -63,10 +63,11 @@ def _features(args, data_dir: Path):
     if "musicnn" not in args.feature_set and (args.musicnn_model or args.musicnn_layer):
         raise ValueError("--musicnn-model and --musicnn-layer need a musicnn feature set, e.g. "
                          "--feature-set seed+musicnn")
-    options = {"stats": args.stats.split(","), "feature_set": args.feature_set,
-               "n_mfcc": args.n_mfcc, "segment": args.segment, "segment_hop": args.segment_hop,
-               "musicnn_model": args.musicnn_model, "musicnn_layer": args.musicnn_layer}
-    wanted = feature_settings(**options)
+    settings = FeatureSettings(
+        stats=args.stats, feature_set=args.feature_set, n_mfcc=args.n_mfcc,
+        segment=args.segment, segment_hop=args.segment_hop, musicnn_model=args.musicnn_model,
+        musicnn_layer=args.musicnn_layer).resolved()
+    wanted = settings.to_dict()
     current, old, why = _current_tables(data_dir)
     if current is not None and _same_settings(old, wanted) and not args.force:
         n = sum(int(m.get("n_clips", 0)) for m in current.values())
@@ -83,7 +84,7 @@ def _features(args, data_dir: Path):
     elif why is not None:
         _log(f"rebuilding the feature tables: {why}")
     extra = {"scheduler": _scheduler(args)} if _scheduler(args) else {}
-    tables = build_feature_tables(data_dir, **options, n_jobs=args.n_jobs,
+    tables = build_feature_tables(data_dir, settings=settings, n_jobs=args.n_jobs,
                                   progress=not args.quiet, log=_log, **extra)
     for split, t in tables.items():
         n = t["audio_file"].nunique()

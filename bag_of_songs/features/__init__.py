@@ -70,7 +70,6 @@ from .params import (
     FEATURES_FORMAT_VERSION,
     MUSICNN_LAYERS,
     MUSICNN_SETTING_KEYS,
-    SETTING_KEYS,
     STATS,
     TABLE_FEATURE_SETS,
     split_feature_set,
@@ -91,6 +90,9 @@ from .resume import (  # noqa: F401 (private names kept for tests)
 )
 from .settings import (
     EXTRACTION_KEYWORDS,
+    SETTING_KEYS,
+    FeatureSettings,
+    as_settings,
     check_settings,
     feature_settings,
     read_feature_settings,
@@ -149,6 +151,8 @@ __all__ = [
     "extract_features",
     "extract_with_settings",
     "check_settings",
+    "FeatureSettings",
+    "as_settings",
     "check_musicnn_checkpoint",
     "build_feature_table",
     "extract_feature_table",

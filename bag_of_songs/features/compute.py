@@ -25,7 +25,7 @@ from ..errors import EmbeddingError, FeatureError, StaleFeaturesError
 from ..files import sha256_file
 from .embedding import _one_torch_thread, check_musicnn_checkpoint
 from .extract import extract_with_settings, feature_names
-from .params import MUSICNN_SETTING_KEYS, SETTING_KEYS, split_feature_set
+from .params import MUSICNN_SETTING_KEYS, split_feature_set
 from .provenance import _changed_clip, _clip_stamp, _rerun, _stat_clip
 from .resume import (
     _clip_identity,
@@ -37,6 +37,7 @@ from .resume import (
     _remove_partials,
     _row_values,
 )
+from .settings import SETTING_KEYS
 
 
 def _features_for_file(path: str, settings: dict

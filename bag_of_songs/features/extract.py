@@ -22,7 +22,6 @@ from ..spectrum import _check_y
 from .embedding import _check_musicnn, _embedding_names, _musicnn_part, check_musicnn_checkpoint
 from .frames import compute_frame_features, pool_features, pool_segments, segment_frames
 from .params import (
-    SETTING_KEYS,
     _check_n_mfcc,
     _check_params,
     _check_segment,
@@ -30,7 +29,7 @@ from .params import (
     _segment_layout,
     split_feature_set,
 )
-from .settings import _SETTING_DEFAULTS, check_settings
+from .settings import FeatureSettings
 
 
 def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
@@ -264,7 +263,8 @@ def extract_with_settings(y: np.ndarray, settings: dict, *, check_checkpoint: bo
 
     :func:`extract_features` with the settings of a table's ``features.json`` (its
     provenance keys are ignored) or of a model (``bag_of_songs.models.featurize_file``):
-    checked by :func:`check_settings`, a missing setting meaning its default (the study's).
+    checked by :meth:`FeatureSettings.from_dict`, a missing setting meaning its default (the
+    study's).
     With an embedding, the installed musicnn checkpoint must be the one the settings record
     (:func:`check_musicnn_checkpoint`), so that new audio is embedded by the same network as
     the table was.
@@ -275,7 +275,7 @@ def extract_with_settings(y: np.ndarray, settings: dict, *, check_checkpoint: bo
     ----------
     y : np.ndarray [shape=(n,)]
         A clip at ``settings["sr"]`` (e.g. ``load_audio(path, sr=settings["sr"])``).
-    settings : dict
+    settings : dict or FeatureSettings
         :data:`SETTING_KEYS` (those present); other keys of ``features.json`` are ignored.
     check_checkpoint : bool
         Check the installed checkpoint against ``settings["musicnn_settings"]`` (default).
@@ -301,12 +301,7 @@ def extract_with_settings(y: np.ndarray, settings: dict, *, check_checkpoint: bo
     ...     y, stats=("mean", "std"))
     True
     """
-    s = {**_SETTING_DEFAULTS,
-         **check_settings({k: v for k, v in settings.items() if k in SETTING_KEYS})}
+    s = FeatureSettings.from_dict(settings, ignore_unknown=True)
     if check_checkpoint:
-        check_musicnn_checkpoint(s)
-    return extract_features(y, sr=s["sr"], n_mfcc=s["n_mfcc"], stats=s["stats"],
-                            feature_set=s["feature_set"], n_fft=s["n_fft"],
-                            hop_length=s["hop_length"], tuning=s["tuning"],
-                            segment=s["segment"], segment_hop=s["segment_hop"],
-                            musicnn_model=s["musicnn_model"], musicnn_layer=s["musicnn_layer"])
+        check_musicnn_checkpoint(s.to_dict())
+    return extract_features(y, **s.keywords())

@@ -3,7 +3,7 @@
 The vocabulary every other module of :mod:`bag_of_songs.features` shares: the pooling
 statistics (:data:`STATS`), the feature sets (:data:`FEATURE_SETS`,
 :data:`TABLE_FEATURE_SETS`, :func:`split_feature_set`), the musicnn layers a table can hold,
-the keys of ``features.json`` (:data:`SETTING_KEYS`, :data:`FEATURES_FORMAT_VERSION`), and
+the layout of ``features.json`` (:data:`FEATURES_FORMAT_VERSION`), and
 one check per parameter (``_check_params``, ``_check_stats``, ``_check_n_mfcc``,
 ``_check_segment``) that raises a :class:`~bag_of_songs.errors.FeatureError` with a sentence
 naming it.
@@ -64,13 +64,6 @@ FEATURES_FORMAT_VERSION = 3
 #: :func:`bag_of_songs.musicnn.musicnn_settings`: the front end, model, layer, width and the
 #: SHA-256 of the checkpoint files.
 MUSICNN_SETTING_KEYS = ("musicnn_model", "musicnn_layer", "musicnn_settings")
-
-
-#: The ``features.json`` keys that define how a table was computed; every split of a data
-#: folder must agree on them (:func:`check_feature_tables`; an absent musicnn key counts as
-#: None).
-SETTING_KEYS = ("sr", "n_fft", "hop_length", "n_mfcc", "stats", "feature_set", "tuning",
-                "segment", "segment_hop", *MUSICNN_SETTING_KEYS)
 
 
 # The other keys of features.json, which tie the table to its inputs and its own content.

@@ -25,11 +25,10 @@ from .params import (
     _PROVENANCE_KEYS,
     FEATURES_FORMAT_VERSION,
     MUSICNN_SETTING_KEYS,
-    SETTING_KEYS,
     TABLE_FEATURE_SETS,
     split_feature_set,
 )
-from .settings import check_settings
+from .settings import SETTING_KEYS, check_settings
 
 
 def _rerun(split_dir: Path) -> str:

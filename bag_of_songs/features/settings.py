@@ -1,9 +1,12 @@
 """The settings that define a feature table: made, checked strictly, read back.
 
-:func:`feature_settings` makes the settings of a new table (``features.json``);
-:func:`check_settings` is the one strict check of settings read from a table or a saved model;
-:func:`read_feature_settings` reads a split's; ``_SETTING_DEFAULTS`` says what a missing
-setting means.
+:class:`FeatureSettings` is the one home of them: a frozen dataclass that checks itself when
+made (from keywords, or strictly from a file with :meth:`FeatureSettings.from_dict`), whose
+defaults are the study's, and which gives back the ``features.json`` keys
+(:meth:`~FeatureSettings.to_dict`) or :func:`extract_features`'s keywords
+(:meth:`~FeatureSettings.keywords`). :func:`feature_settings` (a new table's settings) and
+:func:`check_settings` (a mapping checked, keys kept) are its dict-shaped fronts;
+:func:`read_feature_settings` reads a split's.
 
 Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
 """
@@ -13,7 +16,8 @@ from __future__ import annotations
 import json
 import numbers
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +29,6 @@ from .params import (
     _MAX_SEGMENT,
     MUSICNN_LAYERS,
     MUSICNN_SETTING_KEYS,
-    SETTING_KEYS,
     STATS,
     TABLE_FEATURE_SETS,
     _canonical_feature_set,
@@ -37,11 +40,185 @@ from .params import (
     split_feature_set,
 )
 
-#: What a missing setting means (models saved with fewer settings than tables have).
-_SETTING_DEFAULTS = {"sr": SAMPLE_RATE, "n_fft": FRAME_SIZE, "hop_length": HOP_LENGTH,
-                     "n_mfcc": 13, "stats": ["mean"], "feature_set": "seed", "tuning": 0.0,
-                     "segment": None, "segment_hop": None, "musicnn_model": None,
-                     "musicnn_layer": None, "musicnn_settings": None}
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """The settings that define a feature table, checked when made: the one home of them.
+
+    Made from keywords (``FeatureSettings(stats="mean,std", segment=3.0)``), from what a
+    table's ``features.json`` or a model's ``model.json`` holds (:meth:`from_dict`, the strict
+    check of settings someone else wrote), and turned back into the ``features.json`` keys
+    (:meth:`to_dict`) or into the keywords of :func:`extract_features` (:meth:`keywords`).
+    A field left out means the study's setting.
+
+    Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
+
+    Parameters
+    ----------
+    sr : int
+        Sampling rate of the clips (22,050 Hz).
+    n_fft, hop_length : int
+        Frame size F and hop H (2048 and 512; fixed for tables).
+    n_mfcc : int
+        Number of MFCCs, 1..128 (13).
+    stats : str or iterable of str
+        Pooling statistics over frames (``"mean,std"`` or ``("mean", "std")``); kept as a tuple.
+    feature_set : str or iterable of str
+        One of :data:`TABLE_FEATURE_SETS` (or its parts as a list); kept as the string.
+    tuning : float
+        Chroma tuning in bins (0.0 = A440).
+    segment, segment_hop : float, optional
+        Texture windows in seconds (None: one row per clip); ``segment_hop`` defaults to
+        ``segment``.
+    musicnn_model, musicnn_layer : str, optional
+        With an embedding only (defaults ``MSD_musicnn`` and ``penultimate``).
+    musicnn_settings : dict, optional
+        The installed checkpoint's description (:func:`bag_of_songs.musicnn.musicnn_settings`),
+        filled by :meth:`resolved`; a table records it.
+
+    Raises
+    ------
+    FeatureError
+        On an unknown statistic or feature set, ``n_mfcc`` outside 1..128, an ``sr`` the
+        features cannot be computed at, bad segment settings (see :func:`segment_frames`), or
+        a musicnn model or layer that is unknown or given without an embedding.
+
+    Examples
+    --------
+    >>> s = FeatureSettings(stats="mean,std", segment=3.0)
+    >>> s.stats, s.segment_hop
+    (('mean', 'std'), 3.0)
+    >>> FeatureSettings.from_dict(s.to_dict()) == s
+    True
+    >>> FeatureSettings().keywords()["feature_set"]
+    'seed'
+    """
+
+    sr: int = SAMPLE_RATE
+    n_fft: int = FRAME_SIZE
+    hop_length: int = HOP_LENGTH
+    n_mfcc: int = 13
+    stats: tuple[str, ...] = ("mean",)
+    feature_set: str = "seed"
+    tuning: float = 0.0
+    segment: float | None = None
+    segment_hop: float | None = None
+    musicnn_model: str | None = None
+    musicnn_layer: str | None = None
+    musicnn_settings: dict | None = field(default=None, hash=False, repr=False)
+
+    def __post_init__(self):
+        frames_set, embedding = split_feature_set(self.feature_set)
+        if frames_set is not None:
+            sr, n_fft, hop, tuning, _ = _check_params(
+                sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length, tuning=self.tuning,
+                feature_set=frames_set)
+        else:  # the embedding alone: sr, F and H still define the segments
+            sr, n_fft, hop, tuning = _check_params(sr=self.sr, n_fft=self.n_fft,
+                                                   hop_length=self.hop_length,
+                                                   tuning=self.tuning)
+        segment, segment_hop = _check_segment(self.segment, self.segment_hop)
+        if segment is not None:
+            _segment_layout(1, segment, segment_hop, sr, hop)  # at least one hop
+        model, layer = _check_musicnn(embedding, self.musicnn_model, self.musicnn_layer)
+        if embedding is None and self.musicnn_settings is not None:
+            _bad("musicnn_settings", f"is set but feature_set {self.feature_set!r} has no "
+                                     "musicnn embedding")
+        values = {"sr": sr, "n_fft": n_fft, "hop_length": hop,
+                  "n_mfcc": _check_n_mfcc(self.n_mfcc), "stats": _check_stats(self.stats),
+                  "feature_set": _canonical_feature_set(self.feature_set),
+                  "tuning": float(tuning), "segment": segment, "segment_hop": segment_hop,
+                  "musicnn_model": model, "musicnn_layer": layer}
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def has_embedding(self) -> bool:
+        """Whether the feature set holds the musicnn embedding."""
+        return split_feature_set(self.feature_set)[1] is not None
+
+    def resolved(self) -> FeatureSettings:
+        """These settings with the installed musicnn checkpoint described (when they have an
+        embedding and do not record one yet): what a new table records.
+
+        Raises
+        ------
+        EmbeddingError
+            When the musicnn checkpoint files are not installed (the message names
+            ``pip install --no-deps musicnn==0.1.0``).
+        """
+        if not self.has_embedding or self.musicnn_settings is not None:
+            return self
+        return replace(self, musicnn_settings=_installed_musicnn_settings(
+            self.musicnn_model, self.musicnn_layer))
+
+    def to_dict(self) -> dict:
+        """The ``features.json`` keys (:data:`SETTING_KEYS`, in order), as JSON types; the
+        musicnn keys only with an embedding."""
+        out = {k: getattr(self, k) for k in SETTING_KEYS if k not in MUSICNN_SETTING_KEYS}
+        out["stats"] = list(self.stats)
+        if self.has_embedding:
+            out.update(musicnn_model=self.musicnn_model, musicnn_layer=self.musicnn_layer,
+                       musicnn_settings=(None if self.musicnn_settings is None
+                                         else dict(self.musicnn_settings)))
+        return out
+
+    def keywords(self) -> dict:
+        """The keywords of :func:`extract_features` that compute rows with these settings."""
+        return {k: getattr(self, k) for k in SETTING_KEYS if k != "musicnn_settings"}
+
+    @classmethod
+    def from_dict(cls, settings: Mapping, *, ignore_unknown: bool = False) -> FeatureSettings:
+        """Settings read from a file someone else wrote, checked strictly.
+
+        The one check of the settings of a feature table (``features.json``,
+        :func:`check_feature_table`) and of a saved model (``model.json``): known keys,
+        JSON types, ranges and their agreement; those of the embedding
+        (:data:`MUSICNN_SETTING_KEYS`) must all be there when ``feature_set`` holds musicnn,
+        and none (or None) otherwise. A missing key means its default.
+
+        Parameters
+        ----------
+        settings : mapping
+            Keys among :data:`SETTING_KEYS`.
+        ignore_unknown : bool
+            Skip other keys (the provenance keys of ``features.json``) instead of refusing.
+
+        Raises
+        ------
+        FeatureError
+            Naming the first bad key as ``settings.<key>`` (``settings.hop_length``,
+            ``settings.musicnn_settings.checkpoint_sha256``) and what it must be.
+
+        Examples
+        --------
+        >>> try:
+        ...     FeatureSettings.from_dict({"hop_length": 0})
+        ... except FeatureError as exc:
+        ...     print(exc)
+        settings.hop_length must be an integer in 1..65536, got 0
+        """
+        if not isinstance(settings, Mapping):
+            raise FeatureError(f"settings must be a mapping, got {type(settings).__name__}")
+        if ignore_unknown:
+            settings = {k: v for k, v in settings.items() if k in SETTING_KEYS}
+        checked = _check_dict(dict(settings))
+        try:
+            return cls(**checked)
+        except FeatureError as exc:
+            raise FeatureError(f"settings: {exc}") from exc
+
+
+#: The ``features.json`` keys that define how a table was computed, in the order
+#: ``features.json`` has them: the fields of :class:`FeatureSettings`. Every split of a data
+#: folder must agree on them (:func:`check_feature_tables`; an absent musicnn key counts as
+#: None).
+SETTING_KEYS = tuple(f.name for f in fields(FeatureSettings))
+
+#: The keywords of :func:`extract_feature_table` that are feature settings (F, H and the
+#: tuning are fixed for tables).
+EXTRACTION_KEYWORDS = ("stats", "feature_set", "n_mfcc", "segment", "segment_hop",
+                       "musicnn_model", "musicnn_layer")
 
 
 def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
@@ -49,10 +226,10 @@ def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
                      segment: float | None = None, segment_hop: float | None = None,
                      musicnn_model: str | None = None, musicnn_layer: str | None = None
                      ) -> dict:
-    """The settings that define a feature table (stored beside it in ``features.json``).
+    """The settings that define a new feature table, as ``features.json`` stores them.
 
-    With an embedding, the musicnn checkpoint is found and hashed here, so that a missing one
-    is reported before any clip is read.
+    ``FeatureSettings(...).resolved().to_dict()``: with an embedding, the musicnn checkpoint
+    is found and hashed here, so that a missing one is reported before any clip is read.
 
     Explained in ``notebooks/2-features-explanation.ipynb`` (section 7).
 
@@ -69,13 +246,8 @@ def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
 
     Raises
     ------
-    FeatureError
-        On an unknown statistic or feature set, ``n_mfcc`` outside 1..128, an ``sr`` the
-        features cannot be computed at, bad segment settings (see :func:`segment_frames`), or
-        a musicnn model or layer that is unknown or given without an embedding.
-    EmbeddingError
-        With an embedding, when the musicnn checkpoint files are not installed (the message
-        names ``pip install --no-deps musicnn==0.1.0``).
+    FeatureError, EmbeddingError
+        As :class:`FeatureSettings` and :meth:`FeatureSettings.resolved`.
 
     Examples
     --------
@@ -83,23 +255,37 @@ def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
     {'sr': 22050, 'n_fft': 2048, 'hop_length': 512, 'n_mfcc': 13, 'stats': ['mean', 'std'],
      'feature_set': 'seed', 'tuning': 0.0, 'segment': 3.0, 'segment_hop': 3.0}
     """
-    frames_set, embedding = split_feature_set(feature_set)
-    if frames_set is not None:
-        sr, _ = _check_params(sr=sr, feature_set=frames_set)
-    else:
-        (sr,) = _check_params(sr=sr)
-    n_mfcc = _check_n_mfcc(n_mfcc)
-    segment, segment_hop = _check_segment(segment, segment_hop)
-    if segment is not None:
-        _segment_layout(1, segment, segment_hop, sr, HOP_LENGTH)  # at least one hop
-    musicnn_model, musicnn_layer = _check_musicnn(embedding, musicnn_model, musicnn_layer)
-    out = {"sr": sr, "n_fft": FRAME_SIZE, "hop_length": HOP_LENGTH, "n_mfcc": n_mfcc,
-           "stats": list(_check_stats(stats)), "feature_set": _canonical_feature_set(feature_set),
-           "tuning": 0.0, "segment": segment, "segment_hop": segment_hop}
-    if embedding is not None:
-        out.update(musicnn_model=musicnn_model, musicnn_layer=musicnn_layer,
-                   musicnn_settings=_installed_musicnn_settings(musicnn_model, musicnn_layer))
-    return out
+    return FeatureSettings(sr=sr, n_mfcc=n_mfcc, stats=stats, feature_set=feature_set,
+                           segment=segment, segment_hop=segment_hop, musicnn_model=musicnn_model,
+                           musicnn_layer=musicnn_layer).resolved().to_dict()
+
+
+def as_settings(settings: FeatureSettings | Mapping | None = None, **keywords) -> FeatureSettings:
+    """One :class:`FeatureSettings` from either a settings object / mapping or keywords.
+
+    What the table builders accept: ``settings=`` (a :class:`FeatureSettings` or a mapping of
+    its fields) or the keywords of :data:`EXTRACTION_KEYWORDS`, not both.
+
+    Raises
+    ------
+    FeatureError
+        On an unknown keyword, on both given, or on a bad setting.
+    """
+    unknown = sorted(set(keywords) - set(EXTRACTION_KEYWORDS))
+    if unknown:
+        raise FeatureError(f"unknown extraction keyword(s) {unknown}; choose from "
+                           f"{list(EXTRACTION_KEYWORDS)}")
+    if settings is None:
+        return FeatureSettings(**keywords)
+    if keywords:
+        raise FeatureError(f"give the settings either as settings= or as keywords, not both "
+                           f"(got settings= and {sorted(keywords)})")
+    if isinstance(settings, FeatureSettings):
+        return settings
+    if not isinstance(settings, Mapping):
+        raise FeatureError(f"settings must be a FeatureSettings or a mapping, got "
+                           f"{type(settings).__name__}")
+    return FeatureSettings(**settings)
 
 
 _SHA256_HEX = frozenset("0123456789abcdef")
@@ -163,33 +349,50 @@ def check_settings(settings: dict) -> dict:
     ...     print(exc)
     settings.hop_length must be an integer in 1..65536, got 0
     """
-    if not isinstance(settings, dict):
+    if not isinstance(settings, Mapping):
         raise FeatureError(f"settings must be a mapping, got {type(settings).__name__}")
-    unknown = sorted(str(k) for k in settings if k not in SETTING_KEYS)
+    full = FeatureSettings.from_dict(settings).to_dict()
+    return {k: full.get(k) for k in settings}
+
+
+def _check_dict(s: dict) -> dict:
+    """The JSON-level check of :meth:`FeatureSettings.from_dict`: known keys, types, ranges,
+    ``settings.<key>`` named; returns the keys given, normalised."""
+    unknown = sorted(str(k) for k in s if k not in SETTING_KEYS)
     if unknown:
         raise FeatureError(f"settings has unknown key(s) {unknown}; known: {list(SETTING_KEYS)}")
-    s, out = settings, dict(settings)
-    if "sr" in s:
-        out["sr"] = _integer(s["sr"], "sr", 1000, 384000)
-    if "n_fft" in s:
-        out["n_fft"] = _integer(s["n_fft"], "n_fft", 16, 1 << 16)
-    if "hop_length" in s:
-        out["hop_length"] = _integer(s["hop_length"], "hop_length", 1, out.get("n_fft", 1 << 16))
-    if "n_mfcc" in s:
-        out["n_mfcc"] = _integer(s["n_mfcc"], "n_mfcc", 1, 128)
+    out = dict(s)
+    for key, lo, hi in (("sr", 1000, 384000), ("n_fft", 16, 1 << 16),
+                        ("hop_length", 1, out.get("n_fft", 1 << 16)), ("n_mfcc", 1, 128)):
+        if key in s:
+            out[key] = _integer(s[key], key, lo, hi)
     if "stats" in s:
-        stats = s["stats"]
-        if not (isinstance(stats, (list, tuple)) and stats
-                and all(isinstance(x, str) and x in STATS for x in stats)):
-            _bad("stats", f"must be a list of statistics among {list(STATS)}, got {stats!r}")
-        if len(set(stats)) != len(stats):
-            _bad("stats", f"names a statistic twice: {list(stats)}")
-        out["stats"] = list(stats)
+        out["stats"] = _check_stats_list(s["stats"])
     feature_set = s.get("feature_set", "seed")
     if not (isinstance(feature_set, str) and feature_set in TABLE_FEATURE_SETS):
         _bad("feature_set", f"must be one of {list(TABLE_FEATURE_SETS)}, got {feature_set!r}")
     if s.get("tuning") is not None:
         out["tuning"] = _real_setting(s["tuning"], "tuning", -0.5, 0.5)
+    _check_segment_keys(s, out)
+    if split_feature_set(feature_set)[1] is None:
+        for key in MUSICNN_SETTING_KEYS:
+            if s.get(key) is not None:
+                _bad(key, f"is set but feature_set {feature_set!r} has no musicnn embedding")
+        return {k: v for k, v in out.items() if k not in MUSICNN_SETTING_KEYS}
+    out["musicnn_settings"] = _check_musicnn_settings(s, feature_set)
+    return out
+
+
+def _check_stats_list(stats) -> list:
+    if not (isinstance(stats, (list, tuple)) and stats
+            and all(isinstance(x, str) and x in STATS for x in stats)):
+        _bad("stats", f"must be a list of statistics among {list(STATS)}, got {stats!r}")
+    if len(set(stats)) != len(stats):
+        _bad("stats", f"names a statistic twice: {list(stats)}")
+    return list(stats)
+
+
+def _check_segment_keys(s: dict, out: dict) -> None:
     for key in ("segment", "segment_hop"):
         if s.get(key) is not None:
             out[key] = _real_setting(s[key], key, 0.0, _MAX_SEGMENT, open_lo=True)
@@ -200,15 +403,6 @@ def check_settings(settings: dict) -> dict:
         for key in ("segment", "segment_hop"):
             if out.get(key) is not None and round(out[key] / hop_s) < 1:
                 _bad(key, f"must be at least one hop ({hop_s * 1e3:.1f} ms), got {out[key]!r}")
-
-    has_musicnn = split_feature_set(feature_set)[1] is not None
-    if not has_musicnn:
-        for key in MUSICNN_SETTING_KEYS:
-            if s.get(key) is not None:
-                _bad(key, f"is set but feature_set {feature_set!r} has no musicnn embedding")
-        return out
-    out["musicnn_settings"] = _check_musicnn_settings(s, feature_set)
-    return out
 
 
 def _check_musicnn_settings(s: dict, feature_set: str) -> dict:
@@ -282,7 +476,3 @@ def read_feature_settings(split_dir: str | os.PathLike) -> dict:
         return json.loads(path.read_text())
     return feature_settings()
 
-
-#: The keywords of :func:`extract_feature_table` that are feature settings.
-EXTRACTION_KEYWORDS = ("stats", "feature_set", "n_mfcc", "segment", "segment_hop",
-                       "musicnn_model", "musicnn_layer")

@@ -18,13 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..data import list_splits, lock_folder, log_to_stderr
-from ..errors import FeatureError
 from ..files import atomic_write, sha256_file
 from .compute import _compute_table, _compute_tables
 from .params import _TABLE_FILES, FEATURES_FORMAT_VERSION
 from .provenance import _features_json
 from .resume import _remove_partials
-from .settings import EXTRACTION_KEYWORDS, feature_settings
+from .settings import EXTRACTION_KEYWORDS, FeatureSettings, as_settings
 
 
 def _staged(path: Path) -> Path:
@@ -108,12 +107,21 @@ def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, pro
     return staged
 
 
-def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = ("mean",),
-                        feature_set: str | Iterable[str] = "seed", n_mfcc: int = 13,
-                        segment: float | None = None, segment_hop: float | None = None,
-                        musicnn_model: str | None = None, musicnn_layer: str | None = None,
-                        n_jobs: int = -1, scheduler=None, progress: bool = True, log=None
-                        ) -> pd.DataFrame:
+def _table_settings(settings, **keywords) -> FeatureSettings:
+    """The settings of a new table from ``settings=`` or keywords (None meaning the
+    default), the musicnn checkpoint described."""
+    given = {k: v for k, v in keywords.items() if v is not None}
+    return as_settings(settings, **given).resolved()
+
+
+def build_feature_table(split_dir: str | os.PathLike, *,
+                        settings: FeatureSettings | Mapping | None = None,
+                        stats: Iterable[str] | None = None,
+                        feature_set: str | Iterable[str] | None = None,
+                        n_mfcc: int | None = None, segment: float | None = None,
+                        segment_hop: float | None = None, musicnn_model: str | None = None,
+                        musicnn_layer: str | None = None, n_jobs: int = -1, scheduler=None,
+                        progress: bool = True, log=None) -> pd.DataFrame:
     """Extract every clip listed in ``split_dir/annotations.csv`` and write ``features.csv``.
 
     Clips are read and featurised one at a time in worker processes
@@ -155,6 +163,9 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     ----------
     split_dir : path-like
         A prepared split, e.g. ``ccmusic/train``.
+    settings : FeatureSettings or mapping, optional
+        All the settings in one object (:class:`FeatureSettings`), instead of the keywords
+        below; a keyword left as None means the study's setting (``mean``, ``seed``, 13).
     stats : iterable of str
         Pooling statistics over frames (hand-crafted features) and over 3 s patches (an
         embedding), see :func:`extract_features`.
@@ -225,9 +236,10 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
         is written).
     """
     split_dir = Path(split_dir)
-    settings = feature_settings(n_mfcc=n_mfcc, stats=stats, feature_set=feature_set,
-                                segment=segment, segment_hop=segment_hop,
-                                musicnn_model=musicnn_model, musicnn_layer=musicnn_layer)
+    settings = _table_settings(settings, stats=stats, feature_set=feature_set, n_mfcc=n_mfcc,
+                               segment=segment, segment_hop=segment_hop,
+                               musicnn_model=musicnn_model, musicnn_layer=musicnn_layer
+                               ).to_dict()
     with _locked(split_dir.parent):
         _remove_debris(split_dir)
         staged = _stage_split(split_dir, settings, n_jobs=n_jobs, scheduler=scheduler,
@@ -240,12 +252,14 @@ def build_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = 
     return staged.table
 
 
-def extract_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] = ("mean",),
-                          feature_set: str | Iterable[str] = "seed", n_mfcc: int = 13,
-                          segment: float | None = None, segment_hop: float | None = None,
-                          musicnn_model: str | None = None, musicnn_layer: str | None = None,
-                          n_jobs: int = -1, scheduler=None, progress: bool = True, log=None
-                          ) -> pd.DataFrame:
+def extract_feature_table(split_dir: str | os.PathLike, *,
+                          settings: FeatureSettings | Mapping | None = None,
+                          stats: Iterable[str] | None = None,
+                          feature_set: str | Iterable[str] | None = None,
+                          n_mfcc: int | None = None, segment: float | None = None,
+                          segment_hop: float | None = None, musicnn_model: str | None = None,
+                          musicnn_layer: str | None = None, n_jobs: int = -1, scheduler=None,
+                          progress: bool = True, log=None) -> pd.DataFrame:
     """The table :func:`build_feature_table` would write, computed in memory: nothing is
     written, and the split's ``features.csv`` is left as it is.
 
@@ -263,8 +277,8 @@ def extract_feature_table(split_dir: str | os.PathLike, *, stats: Iterable[str] 
     ----------
     split_dir : path-like
         A prepared split, e.g. ``ccmusic/train``.
-    stats, feature_set, n_mfcc, segment, segment_hop, musicnn_model, musicnn_layer, n_jobs, \
-scheduler, progress, log
+    settings, stats, feature_set, n_mfcc, segment, segment_hop, musicnn_model, musicnn_layer, \
+n_jobs, scheduler, progress, log
         As for :func:`build_feature_table`.
 
     Returns
@@ -284,11 +298,11 @@ scheduler, progress, log
     StaleFeaturesError
         When ``annotations.csv`` or a clip changed while the features were extracted.
     """
-    return extract_setting_tables(
-        split_dir, [{"stats": stats, "feature_set": feature_set, "n_mfcc": n_mfcc,
-                     "segment": segment, "segment_hop": segment_hop,
-                     "musicnn_model": musicnn_model, "musicnn_layer": musicnn_layer}],
-        n_jobs=n_jobs, scheduler=scheduler, progress=progress, log=log)[0]
+    one = _table_settings(settings, stats=stats, feature_set=feature_set, n_mfcc=n_mfcc,
+                          segment=segment, segment_hop=segment_hop,
+                          musicnn_model=musicnn_model, musicnn_layer=musicnn_layer)
+    return extract_setting_tables(split_dir, [one], n_jobs=n_jobs, scheduler=scheduler,
+                                  progress=progress, log=log)[0]
 
 
 def extract_setting_tables(split_dir: str | os.PathLike, settings: Sequence[Mapping], *,
@@ -309,9 +323,10 @@ def extract_setting_tables(split_dir: str | os.PathLike, settings: Sequence[Mapp
     ----------
     split_dir : path-like
         A prepared split.
-    settings : sequence of mapping
-        Keywords of :func:`extract_feature_table` (:data:`EXTRACTION_KEYWORDS`), one mapping
-        per table, e.g. ``[{}, {"segment": 3.0}, {"feature_set": "seed+musicnn"}]``.
+    settings : sequence of FeatureSettings or mapping
+        One per table: a :class:`FeatureSettings`, or keywords of
+        :func:`extract_feature_table` (:data:`EXTRACTION_KEYWORDS`), e.g.
+        ``[{}, {"segment": 3.0}, {"feature_set": "seed+musicnn"}]``.
     n_jobs, scheduler, progress, log
         As for :func:`build_feature_table`.
 
@@ -329,12 +344,10 @@ def extract_setting_tables(split_dir: str | os.PathLike, settings: Sequence[Mapp
     """
     split_dir = Path(split_dir)
     resolved = []
-    for kwargs in settings:
-        unknown = sorted(set(kwargs) - set(EXTRACTION_KEYWORDS))
-        if unknown:
-            raise FeatureError(f"unknown extraction keyword(s) {unknown}; choose from "
-                               f"{list(EXTRACTION_KEYWORDS)}")
-        resolved.append(feature_settings(**kwargs))
+    for one in settings:
+        if not isinstance(one, FeatureSettings):
+            one = as_settings(**dict(one))
+        resolved.append(one.resolved().to_dict())
     if not resolved:
         return []
     results = _compute_tables(split_dir, resolved, n_jobs=n_jobs, scheduler=scheduler,
@@ -364,7 +377,7 @@ def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.
     data_dir : path-like
         A prepared folder (see :func:`bag_of_songs.data.prepare`), e.g. ``ccmusic``.
     **kwargs
-        Passed to :func:`build_feature_table`: ``stats``, ``feature_set``, ``n_mfcc``,
+        Passed to :func:`build_feature_table`: ``settings`` or ``stats``, ``feature_set``, ``n_mfcc``,
         ``segment``, ``segment_hop``, ``musicnn_model``, ``musicnn_layer``, ``n_jobs``,
         ``scheduler``, ``progress``, ``log``.
 
@@ -386,13 +399,13 @@ def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.
         clip is read).
     """
     data_dir = Path(data_dir)
-    setting_args = ("stats", "feature_set", "n_mfcc", "segment", "segment_hop",
-                    "musicnn_model", "musicnn_layer")
-    unknown = set(kwargs) - {*setting_args, "n_jobs", "scheduler", "progress", "log"}
+    unknown = set(kwargs) - {*EXTRACTION_KEYWORDS, "settings", "n_jobs", "scheduler",
+                             "progress", "log"}
     if unknown:
         raise TypeError(f"build_feature_tables() got unexpected keyword argument(s) "
                         f"{sorted(unknown)}")
-    settings = feature_settings(**{k: kwargs[k] for k in setting_args if k in kwargs})
+    settings = _table_settings(kwargs.get("settings"),
+                               **{k: kwargs.get(k) for k in EXTRACTION_KEYWORDS}).to_dict()
     options = {"n_jobs": kwargs.get("n_jobs", -1), "scheduler": kwargs.get("scheduler"),
                "progress": kwargs.get("progress", True),
                "log": kwargs.get("log") or log_to_stderr}

@@ -19,7 +19,12 @@ import pandas as pd
 
 from ..data import list_splits
 from ..errors import FeatureError, ModelError
-from ..features import EXTRACTION_KEYWORDS, check_feature_tables, extract_setting_tables
+from ..features import (
+    EXTRACTION_KEYWORDS,
+    FeatureSettings,
+    check_feature_tables,
+    extract_setting_tables,
+)
 from .classifier import GenreClassifier
 from .dataset import read_features
 from .evaluation import evaluate
@@ -198,8 +203,9 @@ def compare_feature_sets(data_dir: str | os.PathLike, feature_sets: Mapping[str,
     ----------
     data_dir : path-like
         A prepared folder (``annotations.csv`` and clips per split; no feature table needed).
-    feature_sets : mapping name -> mapping
-        Display name -> keywords of :func:`~bag_of_songs.features.extract_feature_table`, e.g.
+    feature_sets : mapping name -> FeatureSettings or mapping
+        Display name -> a :class:`~bag_of_songs.features.FeatureSettings` or keywords of
+        :func:`~bag_of_songs.features.extract_feature_table`, e.g.
         ``{"clip mean (study)": {}, "3 s segments": {"segment": 3.0},
         "seed+musicnn": {"feature_set": "seed+musicnn"}}``.
     kinds : tuple of str
@@ -241,6 +247,8 @@ def compare_feature_sets(data_dir: str | os.PathLike, feature_sets: Mapping[str,
     if not feature_sets:
         raise ModelError("no feature settings to compare")
     for name, kwargs in feature_sets.items():
+        if isinstance(kwargs, FeatureSettings):
+            continue
         extra = sorted(set(kwargs) - set(EXTRACTION_KEYWORDS))
         if extra:
             raise ModelError(f"feature setting {name!r}: unknown keyword(s) {extra}; choose "
