@@ -7,7 +7,8 @@ Modules mirror the notebooks:
 - :mod:`bag_of_songs.models` (notebook 3): TabularDataset, MLP, SVC, random forest, evaluation,
   model selection, segment models and label hierarchies.
 - :mod:`bag_of_songs.cnn` (notebook 4): log-mel spectrograms, the CNN and the hybrid.
-- :mod:`bag_of_songs.musicnn` (notebook 5): the pretrained musicnn embeddings, ported to torch.
+- :mod:`bag_of_songs.musicnn` (notebook 5): the pretrained musicnn embeddings, ported to torch,
+  and their tags with no training (:func:`tag_file`).
 - :mod:`bag_of_songs.plot`: figures for all of them.
 
 ``bag_of_songs.models`` imports torch; its names here (``load_model``, ``save_model``,
@@ -34,7 +35,7 @@ from .features import FeatureError, build_feature_table, extract_features
 
 #: Names served from a heavy submodule, imported on first use (PEP 562).
 _LAZY = {"load_model": "models", "save_model": "models", "predict_file": "models",
-         "evaluate": "models", "ModelError": "models"}
+         "evaluate": "models", "ModelError": "models", "tag_file": "musicnn"}
 
 
 def __getattr__(name: str):
@@ -70,4 +71,5 @@ __all__ = [
     "predict_file",
     "evaluate",
     "ModelError",
+    "tag_file",
 ]

@@ -21,6 +21,7 @@ from .embeddings.musicnn import (
     PIP_COMMAND,
     SR,
     CheckpointError,
+    FileTags,
     MusicnnError,
     embed_patches,
     load_musicnn,
@@ -29,9 +30,16 @@ from .embeddings.musicnn import (
     musicnn_input,
     musicnn_settings,
     musicnn_tags,
+    rank_tags,
+    tag_file,
+    tag_files,
 )
 
 __all__ = [
+    "FileTags",
+    "rank_tags",
+    "tag_file",
+    "tag_files",
     "MusicnnError",
     "CheckpointError",
     "MODELS",

@@ -11,7 +11,7 @@ import bag_of_songs
 from bag_of_songs import cli
 from bag_of_songs.cli import build_parser, main
 
-COMMANDS = ("prepare", "features", "train", "evaluate", "predict", "run")
+COMMANDS = ("prepare", "features", "train", "evaluate", "predict", "run", "tag")
 
 
 def _subparsers():

@@ -17,10 +17,12 @@ from .model_commands import _cmd_evaluate, _cmd_predict, _cmd_train
 from .output import EXIT_ERROR, _error, _library_log_lines, _one_line, _set_quiet
 from .parser import build_parser
 from .run import _cmd_run
+from .tag_command import run as _cmd_tag
 
 #: Each subcommand's function (``main`` looks the command up here when it runs).
 _COMMANDS = {"prepare": _cmd_prepare, "features": _cmd_features, "train": _cmd_train,
-             "evaluate": _cmd_evaluate, "predict": _cmd_predict, "run": _cmd_run}
+             "evaluate": _cmd_evaluate, "predict": _cmd_predict, "run": _cmd_run,
+             "tag": _cmd_tag}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +69,8 @@ _INTERRUPTED = {
     "evaluate": "interrupted: nothing was written",
     "predict": "interrupted: the lines printed so far are complete; the other files were not "
                "predicted",
+    "tag": "interrupted: the lines printed so far are complete; the other files were not "
+           "tagged",
     "run": "interrupted: the clips prepared and the features extracted so far are kept, and "
            "the models trained so far are in OUT/models (no results.csv yet); the same command "
            "run again resumes from there",

@@ -1,4 +1,4 @@
-"""The parser of the ``bag-of-songs`` command line: its six subcommands, their options and
+"""The parser of the ``bag-of-songs`` command line: its seven subcommands, their options and
 the checks of option values.
 
 Nothing heavy is imported here, so that ``bag-of-songs --help`` stays fast: the lists of choices
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from .._version import __version__
+from . import tag_command
 
 #: Model kinds the command line knows (mirrors bag_of_songs.models.MODEL_KINDS without
 #: importing torch for --help).
@@ -278,7 +279,7 @@ def _add_run_command(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of the ``bag-of-songs`` command line and its six subcommands."""
+    """The parser of the ``bag-of-songs`` command line and its seven subcommands."""
     parser = argparse.ArgumentParser(
         prog="bag-of-songs",
         description="Music-genre classification from hand-crafted audio features.")
@@ -290,4 +291,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_command(sub)
     _add_predict_command(sub)
     _add_run_command(sub)
+    tag_command.add_parser(sub)
     return parser

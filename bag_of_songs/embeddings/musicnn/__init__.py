@@ -75,6 +75,7 @@ from .config import (
 )
 from .embed import embed_patches, musicnn_features
 from .frontend import musicnn_input
+from .tags import FileTags, rank_tags, tag_file, tag_files
 from .weights import load_musicnn, musicnn_checkpoint_dir, musicnn_settings
 
 __all__ = [
@@ -96,4 +97,8 @@ __all__ = [
     "load_musicnn",
     "embed_patches",
     "musicnn_features",
+    "FileTags",
+    "rank_tags",
+    "tag_file",
+    "tag_files",
 ]
