@@ -31,11 +31,18 @@ from .data import (
     load_audio,
     prepare,
 )
-from .features import FeatureError, build_feature_table, extract_features
+from .features import (
+    FeatureError,
+    FeatureExtractor,
+    FeatureSettings,
+    build_feature_table,
+    extract_features,
+)
 
 #: Names served from a heavy submodule, imported on first use (PEP 562).
 _LAZY = {"load_model": "models", "save_model": "models", "predict_file": "models",
-         "evaluate": "models", "ModelError": "models", "tag_file": "musicnn"}
+         "evaluate": "models", "ModelError": "models", "tag_file": "musicnn",
+         "StudyMLPClassifier": "models", "SegmentClassifier": "models"}
 
 
 def __getattr__(name: str):
@@ -72,4 +79,8 @@ __all__ = [
     "evaluate",
     "ModelError",
     "tag_file",
+    "FeatureSettings",
+    "FeatureExtractor",
+    "StudyMLPClassifier",
+    "SegmentClassifier",
 ]

@@ -13,6 +13,7 @@ from bag_of_songs.cli import build_parser, main
 from bag_of_songs.models import DEFAULT_KINDS, load_model
 
 METRIC_KEYS = {"accuracy", "f1_macro", "f1", "report", "confusion_matrix", "classes", "n",
+               "ece", "reliability",
                "n_segments", "level"}
 LEVELS = ("label", "fst_level_label")
 
@@ -262,7 +263,8 @@ def test_bad_arguments_exit_2(capsys):
 
 def test_parser_lists_every_command():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert set(sub.choices) == {"prepare", "features", "train", "evaluate", "predict", "run"}
+    assert set(sub.choices) == {"prepare", "features", "train", "evaluate", "predict", "run",
+                                "tag"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -188,11 +188,16 @@ def test_derived_coarse_level_evaluation_and_saving(rng, tmp_path):
     fine = evaluate(model, df)
     coarse = evaluate(model, df, level="fst_level_label")
     assert coarse["classes"] == ["Classic", "Non_classic"] and coarse["n"] == fine["n"]
-    # a clip is predicted coarse class = parent of its most probable group of fine classes
+    # a clip's coarse class is the parent of its most probable fine class (top-down); the
+    # sum rule (the parent of the most probable group of fine classes) is still there
     clips, proba, _ = predict_clips(model, ds)
-    names, p = derive_proba(proba, model.classes, model.hierarchy["fst_level_label"])
+    parents = model.hierarchy["fst_level_label"]
     truth = df.groupby("audio_file", sort=False)["fst_level_label"].first().loc[clips]
-    assert coarse["accuracy"] == pytest.approx(np.mean(np.array(names)[p.argmax(1)] == truth))
+    top_down = np.array([parents[model.classes[i]] for i in proba.argmax(1)])
+    assert coarse["accuracy"] == pytest.approx(np.mean(top_down == truth))
+    names, p = derive_proba(proba, model.classes, parents)
+    summed = evaluate(model, df, level="fst_level_label", derived_rule="sum")
+    assert summed["accuracy"] == pytest.approx(np.mean(np.array(names)[p.argmax(1)] == truth))
     with pytest.raises(ModelError, match="does not determine"):
         evaluate(model, df, level="artist")
     loaded = load_model(save_model(model, tmp_path / "m"))
@@ -211,11 +216,11 @@ def test_decided_levels_always_agree(rng):
         p = rng.dirichlet(np.ones(4))
         d = decide_levels(p, classes, hierarchy, level="label")
         assert hierarchy["fst_level_label"][d["label"]] == d["fst_level_label"]
-        coarse, q = derive_proba(p[None], classes, hierarchy["fst_level_label"])
-        assert d["fst_level_label"] == coarse[int(q.argmax())]
-    # the fine argmax (solo) is overruled when its coarse class loses
+        assert hierarchy["coarse_pair"][d["label"]] == d["coarse_pair"]
+        assert d["label"] == classes[int(p.argmax())]
+    # the fine argmax (solo) decides, even where its parent's summed probability is lower
     d = decide_levels(np.array([0.3, 0.31, 0.39, 0.0]), classes, hierarchy, level="label")
-    assert d == {"fst_level_label": "Non_classic", "coarse_pair": "X", "label": "rock"}
+    assert d == {"fst_level_label": "Classic", "coarse_pair": "Y", "label": "solo"}
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ from bag_of_songs.models import (
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 METRIC_KEYS = {"accuracy", "f1_macro", "f1", "report", "confusion_matrix", "classes", "n",
-               "n_segments", "level"}
+               "n_segments", "level", "ece", "reliability"}
 
 
 def make_table(rng, *, classes=("b", "a", "c"), n_per_class=20, sep=6.0, shift=0.0,

@@ -46,7 +46,7 @@ NAMES = [
     "confusion_matrix_size", "segment_projection", "top_tags", "plot_waveform", "plot_envelope",
     "plot_frame_feature", "plot_spectrum", "plot_spectrogram", "plot_chromagram", "plot_mfcc",
     "plot_mfccs", "plot_segments", "plot_class_balance", "plot_feature_boxplots",
-    "plot_correlation", "plot_feature_ranking", "plot_training_history", "plot_confusion_matrix",
+    "plot_correlation", "plot_feature_ranking", "plot_training_history", "plot_reliability", "plot_confusion_matrix",
     "plot_confusion_matrices", "plot_results", "plot_probabilities", "plot_level_probabilities",
     "plot_segment_probabilities", "plot_taggram", "plot_log_mels", "fusion_curve",
     "plot_fusion_weight", "plot_confusion_matrices_by_level", "rank_disagreements",

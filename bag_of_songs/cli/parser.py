@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from .._version import __version__
-from . import tag_command
+from .tag_command import add_parser as _add_tag_command
 
 #: Model kinds the command line knows (mirrors bag_of_songs.models.MODEL_KINDS without
 #: importing torch for --help).
@@ -291,5 +291,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_command(sub)
     _add_predict_command(sub)
     _add_run_command(sub)
-    tag_command.add_parser(sub)
+    _add_tag_command(sub)
     return parser

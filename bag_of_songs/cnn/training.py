@@ -5,7 +5,8 @@ split. :func:`train_cnn` runs named steps: check the inputs (:func:`_check_input
 loss (:func:`_loss_function`), then, inside :func:`_deterministic` (seeded, forked random
 state, deterministic algorithms, one torch thread), build the module (:func:`_new_module`) and
 run the epochs (:func:`_run_epochs`: :func:`_train_epoch` on random crops,
-:func:`_validate_epoch` on whole validation clips, early stopping), and describe the run
+:func:`_validate_epoch` on whole validation clips, early stopping by
+:func:`bag_of_songs.early_stopping.run_epochs`, shared with the MLP), and describe the run
 (:func:`_training_info`).
 
 Adam, early stopping on the clip-level validation loss (the log-loss of the crop-averaged
@@ -19,7 +20,6 @@ algorithms are on while it trains. ``device="auto"`` uses a GPU when torch sees 
 from __future__ import annotations
 
 import contextlib
-import copy
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from torch import nn
 
 from .._threads import torch_threads
 from ..data import log_to_stderr
+from ..early_stopping import run_epochs
 from ..errors import CNNError
 from ._checks import _check_labels, _check_n_threads, _check_specs, _check_tab
 from .crops import _check_normalizer, _crops, crop_starts, fit_normalizer
@@ -173,14 +174,10 @@ def train_cnn(train_specs, train_y, val_specs=None, val_y=None, *, n_classes: in
     with _deterministic(data.device, seed, n_threads):
         module = _new_module(data, n_classes)
         opt = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
-        rows, best_epoch, best_state = _run_epochs(
+        rows, best_epoch = _run_epochs(
             module, opt, loss_fn, data, n_classes=n_classes, seed=seed, epochs=epochs,
             patience=patience, crop_frames=crop_frames, crop_hop=crop_hop,
             crops_per_clip=crops_per_clip, batch_size=batch_size, emit=emit, callback=callback)
-    if not data.has_val:
-        best_epoch, best_state = len(rows), None
-    if best_state is not None:
-        module.load_state_dict(best_state)
     module.to("cpu").eval()
     history = pd.DataFrame(rows)
     history.attrs["best_epoch"] = int(best_epoch)
@@ -287,43 +284,34 @@ def _run_epochs(module: nn.Module, opt: torch.optim.Optimizer, loss_fn: nn.Modul
                 data: _Inputs, *, n_classes: int, seed: int, epochs: int, patience: int,
                 crop_frames: int, crop_hop: int | None, crops_per_clip: int, batch_size: int,
                 emit: Callable[[str], None] | None, callback: Callable[[dict], None] | None
-                ) -> tuple[list[dict], int, dict | None]:
-    """The epochs, with early stopping on the monitored loss.
+                ) -> tuple[list[dict], int]:
+    """The epochs, with early stopping on the validation loss (:func:`run_epochs`).
 
     Returns
     -------
     rows : list of dict
         One history row per epoch run.
     best_epoch : int
-        The epoch with the lowest monitored loss (the validation loss, else the training loss).
-    best_state : dict or None
-        A copy of that epoch's ``state_dict``.
+        The epoch whose weights ``module`` now holds: the one with the lowest validation loss,
+        or the last one without validation clips.
     """
     rng = np.random.default_rng(seed)
-    rows: list[dict] = []
-    best_loss, best_epoch, best_state, waited = np.inf, 0, None, 0
-    for epoch in range(1, epochs + 1):
+
+    def run_epoch(epoch: int) -> dict:
         t0 = time.perf_counter()
         row = {"epoch": epoch,
                **_train_epoch(module, opt, loss_fn, data, rng, crop_frames=crop_frames,
                               crops_per_clip=crops_per_clip, batch_size=batch_size),
                "val_loss": np.nan, "val_accuracy": np.nan, "val_f1_macro": np.nan}
-        monitored = row["train_loss"]
         if data.has_val:
             m = _validate_epoch(module, data, n_classes, crop_frames, crop_hop)
             row.update(val_loss=m["loss"], val_accuracy=m["accuracy"], val_f1_macro=m["f1_macro"])
-            monitored = m["loss"]
         row["seconds"] = time.perf_counter() - t0
-        rows.append(row)
         _report(row, emit, callback)
-        if monitored < best_loss - 1e-12:
-            best_loss, best_epoch, waited = monitored, epoch, 0
-            best_state = copy.deepcopy(module.state_dict())
-        else:
-            waited += 1
-            if data.has_val and waited >= patience:
-                break
-    return rows, best_epoch, best_state
+        return row
+
+    return run_epochs(run_epoch, module, max_epochs=epochs,
+                      patience=patience if data.has_val else None)
 
 
 def _train_epoch(module: nn.Module, opt: torch.optim.Optimizer, loss_fn: nn.Module,

@@ -97,6 +97,7 @@ from .settings import (
     feature_settings,
     read_feature_settings,
 )
+from .sklearn import FeatureExtractor
 from .spectral import (
     AMIN,  # noqa: F401 (importable as before)
     PITCH_CLASSES,
@@ -152,6 +153,7 @@ __all__ = [
     "extract_with_settings",
     "check_settings",
     "FeatureSettings",
+    "FeatureExtractor",
     "as_settings",
     "check_musicnn_checkpoint",
     "build_feature_table",

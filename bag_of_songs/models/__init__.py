@@ -60,9 +60,17 @@ from .baselines import (  # noqa: F401 (skops loads _SoftmaxSVC by this module's
     fit_svc,
     param_grid,
 )
+from .calibration import (
+    expected_calibration_error,
+    flag_uncertain,
+    reliability_table,
+    selective_accuracy,
+    uncertainty_threshold,
+)
 from .classifier import GenreClassifier
 from .comparison import best_per_level, compare_feature_sets, compare_models
 from .dataset import TabularDataset, concat_datasets, read_features
+from .estimators import StudyMLPClassifier
 from .evaluation import evaluate
 from .feature_settings import describe_feature_settings, extraction_settings, features_command
 from .folder import (  # noqa: F401 (load_splits: importable, not in __all__, as before)
@@ -78,6 +86,7 @@ from .mlp import MLP, train_mlp
 from .persistence import check_model_folder, load_model, save_model
 from .predict import featurize_file, predict_clips, predict_file
 from .safety import TRUSTED_SKOPS_TYPES
+from .segments import SegmentClassifier
 from .selection import (  # noqa: F401 (CV_FOLDS: importable, not in __all__, as before)
     CV_FOLDS,
     CV_MAX_CLIPS,
@@ -135,4 +144,11 @@ __all__ = [
     "PARAM_GRIDS",
     "DEFAULT_PARAMS",
     "param_grid",
+    "StudyMLPClassifier",
+    "SegmentClassifier",
+    "expected_calibration_error",
+    "reliability_table",
+    "uncertainty_threshold",
+    "flag_uncertain",
+    "selective_accuracy",
 ]

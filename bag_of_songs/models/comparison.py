@@ -45,8 +45,9 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
 
     Where the levels nest (CCMusic's three levels; a folder whose genres map to Classic /
     Non_classic), the coarser levels are also scored as **derived** from the finest level's
-    model (:func:`derive_proba`: the sum of each parent's child probabilities), beside the
-    models trained on them directly.
+    model (each clip's coarse class is the parent of its best fine class, as
+    :func:`~bag_of_songs.models.evaluate` decides a ``level``), beside the models trained on
+    them directly.
 
     Explained in ``notebooks/3-models-prediction.ipynb``.
 

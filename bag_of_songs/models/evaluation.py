@@ -17,6 +17,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 from ..cnn import crop_starts, n_frames, spectrogram_settings
 from ..errors import ModelError
+from .calibration import expected_calibration_error, reliability_table
 from .classifier import GenreClassifier
 from .hierarchy import derive_proba
 from .kinds import SPECTROGRAM_KINDS
@@ -52,14 +53,19 @@ def _metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict
 
 def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
              aggregate: str = "mean", data_dir: str | os.PathLike | None = None,
-             n_jobs: int = 1, progress: bool = False) -> dict:
+             n_jobs: int = 1, progress: bool = False, derived_rule: str = "fine",
+             n_bins: int = 10) -> dict:
     """Metrics of a model on a dataset (a TabularDataset, a DataFrame or a features CSV), per clip.
 
     A segment table is scored per **clip**: each clip's prediction is the mean of its
     segments' class probabilities (:func:`predict_clips`). A dataset built another way (e.g.
     with its own scaler) is rebuilt with the model's feature columns, classes and training
     statistics before it is scored. With ``level``, a coarser label level is scored from this
-    model's predictions through its hierarchy (:func:`derive_proba`).
+    model's predictions through its hierarchy: each clip's coarse class is the parent of its
+    best fine class (``derived_rule="fine"``, the default: it holds for any head, however flat
+    its probabilities), or the parent whose children's probabilities sum highest
+    (``derived_rule="sum"``, :func:`derive_proba`). The calibration figures are those of the
+    probabilities scored (the parents' sums for a coarse level).
 
     Explained in ``notebooks/3-models-prediction.ipynb``.
 
@@ -76,6 +82,10 @@ def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
         How segments are pooled per clip.
     data_dir, n_jobs, progress
         Spectrogram models only, as in :func:`predict_clips`.
+    derived_rule : {"fine", "sum"}
+        How a coarse ``level`` is decided (above).
+    n_bins : int
+        Confidence bins of the reliability table (equal widths over [0, 1]).
 
     Returns
     -------
@@ -88,7 +98,10 @@ def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
         ``n`` for a whole-clip table; a spectrogram model reads whole clips, so ``n`` too);
         ``level`` (the label column scored). A spectrogram model adds ``n_crops``: the crops
         of each clip whose probabilities it averages (:func:`bag_of_songs.cnn.crop_starts`)
-        and ``crop_seconds``, their length.
+        and ``crop_seconds``, their length. ``ece`` (the expected calibration error of the
+        clip probabilities, :func:`~bag_of_songs.models.calibration.expected_calibration_error`)
+        and ``reliability`` (its table as records: ``bin_lower, bin_upper, count,
+        confidence, accuracy, gap``, empty bins left out); with ``level``, ``derived_rule``.
 
     Raises
     ------
@@ -119,14 +132,27 @@ def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
                              f"hierarchy has {sorted(model.hierarchy)})")
         if level not in frame.columns:
             raise ModelError(f"the table has no label column {level!r}")
+        if derived_rule not in ("fine", "sum"):
+            raise ModelError(f"derived_rule must be 'fine' or 'sum', got {derived_rule!r}")
+        fine_best = proba.argmax(axis=1)
         coarse, proba = derive_proba(proba, classes, model.hierarchy[level])
         truth = frame[level].astype(str).groupby(codes).first().to_numpy()
         unknown = sorted(set(truth) - set(coarse))
         if unknown:
             raise ModelError(f"label(s) {unknown} in {level!r} are not among {coarse}")
         y_true = np.array([coarse.index(t) for t in truth])
+        parent_of = [coarse.index(model.hierarchy[level][c]) for c in classes]
+        y_pred = (np.array(parent_of)[fine_best] if derived_rule == "fine"
+                  else proba.argmax(axis=1))
         classes = coarse
-    metrics = _metrics(y_true, proba.argmax(axis=1), classes)
+    else:
+        y_pred = proba.argmax(axis=1)
+    metrics = _metrics(y_true, y_pred, classes)
+    metrics["ece"] = expected_calibration_error(proba, y_true, n_bins=n_bins)
+    metrics["reliability"] = reliability_table(proba, y_true, n_bins=n_bins).to_dict(
+        orient="records")
+    if level is not None and level != model.label_column:
+        metrics["derived_rule"] = derived_rule
     spectrogram = model.kind in SPECTROGRAM_KINDS
     metrics["n_segments"] = metrics["n"] if spectrogram else int(len(frame))
     metrics["level"] = level or model.label_column

@@ -1,17 +1,27 @@
 """The study's network: a 128-64-out MLP in torch, trained with Adam and early stopping.
 
+:func:`fit_mlp_module` is the one training loop (shared by :func:`train_mlp`, which works on
+a :class:`TabularDataset`, and by the scikit-learn estimator
+:class:`~bag_of_songs.models.estimators.StudyMLPClassifier`); the epochs and early stopping are
+:func:`bag_of_songs.early_stopping.run_epochs`, as for the spectrogram CNN.
+
 Explained in ``notebooks/3-models-prediction.ipynb`` (section 2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from numbers import Integral, Real
+
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from .._threads import torch_threads
+from ..early_stopping import run_epochs
+from ..errors import ModelError
 from .classifier import GenreClassifier
 from .dataset import TabularDataset, _check_trainable
 
@@ -24,15 +34,34 @@ class MLP(nn.Module):
     (``CrossEntropyLoss``).
 
     Explained in ``notebooks/3-models-prediction.ipynb``.
+
+    Parameters
+    ----------
+    n_features : int
+        Inputs.
+    n_outputs : int
+        Outputs (1 for two classes).
+    hidden : sequence of int
+        The widths of the hidden layers, each followed by a ReLU; the study's ``(128, 64)``.
+
+    Examples
+    --------
+    >>> net = MLP(10, 3)
+    >>> net(torch.zeros(4, 10)).shape
+    torch.Size([4, 3])
+    >>> [m.out_features for m in MLP(10, 1, hidden=(16,)).net if isinstance(m, nn.Linear)]
+    [16, 1]
     """
 
-    def __init__(self, n_features: int, n_outputs: int):
+    def __init__(self, n_features: int, n_outputs: int, hidden: Sequence[int] = (128, 64)):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(n_features, 128), nn.ReLU(),
-            nn.Linear(128, 64), nn.ReLU(),
-            nn.Linear(64, n_outputs),
-        )
+        layers: list[nn.Module] = []
+        width = n_features
+        for h in hidden:
+            layers += [nn.Linear(width, int(h)), nn.ReLU()]
+            width = int(h)
+        layers.append(nn.Linear(width, n_outputs))
+        self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -57,7 +86,8 @@ def train_mlp(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
               seed: int = 0) -> tuple[GenreClassifier, pd.DataFrame]:
     """Train the study's MLP with Adam and early stopping on the validation loss.
 
-    Explained in ``notebooks/3-models-prediction.ipynb``.
+    Explained in ``notebooks/3-models-prediction.ipynb``. The same training as
+    :class:`~bag_of_songs.models.estimators.StudyMLPClassifier` with an ``eval_set``.
 
     Parameters
     ----------
@@ -84,68 +114,173 @@ def train_mlp(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
     history : pandas.DataFrame
         One row per epoch: ``epoch, train_loss, train_accuracy, val_loss, val_accuracy``;
         ``history.attrs`` holds ``best_epoch`` and ``stopped_epoch``.
+
+    Raises
+    ------
+    ModelError
+        On fewer than two classes, a validation set not built with ``train_ds.derive``, or
+        bad settings (see :func:`fit_mlp_module`).
     """
-    # The MLP's matrices are tiny (at most 128 x 64 per batch of 32): spreading them over
-    # threads costs far more than it saves, many times more on a busy machine.
-    with torch_threads(1):
-        return _train_mlp(train_ds, val_ds, epochs=epochs, patience=patience,
-                          batch_size=batch_size, lr=lr, seed=seed)
-
-
-def _train_mlp(train_ds, val_ds, *, epochs, patience, batch_size, lr, seed):
     _check_trainable(train_ds, val_ds)
-    n_classes = len(train_ds.classes)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = MLP(train_ds.n_features, 1 if n_classes == 2 else n_classes)
-    loss_fn = _loss_fn(n_classes)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, generator=gen)
-    Xtr, ytr = torch.from_numpy(train_ds.X), torch.from_numpy(train_ds.y)
-    Xva = torch.from_numpy(val_ds.X) if val_ds is not None else None
-    yva = torch.from_numpy(val_ds.y) if val_ds is not None else None
+    module, history = fit_mlp_module(
+        train_ds.X, train_ds.y, len(train_ds.classes),
+        eval_set=None if val_ds is None else (val_ds.X, val_ds.y), max_epochs=epochs,
+        patience=patience, batch_size=batch_size, lr=lr, seed=seed)
+    best, stopped = history.attrs["best_epoch"], history.attrs["stopped_epoch"]
+    info = {"best_epoch": best, "stopped_epoch": stopped, "epochs": epochs,
+            "patience": patience, "batch_size": batch_size, "lr": lr, "seed": seed}
+    clf = GenreClassifier("mlp", module, list(train_ds.classes), list(train_ds.feature_columns),
+                          train_ds.label_column, train_ds.scaler, info=info)
+    return clf, history
 
-    def measure(X, y):
-        model.eval()
-        with torch.no_grad():
-            logits = model(X)
-            return (float(loss_fn(logits, y)),
-                    float((_predict_indices(logits, n_classes) == y).float().mean()))
 
-    rows = []
-    best_loss, best_epoch, best_state, waited = np.inf, 0, None, 0
-    for epoch in range(1, epochs + 1):
-        model.train()
-        for xb, yb in loader:
-            opt.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            opt.step()
-        tr_loss, tr_acc = measure(Xtr, ytr)
-        row = {"epoch": epoch, "train_loss": tr_loss, "train_accuracy": tr_acc,
-               "val_loss": np.nan, "val_accuracy": np.nan}
-        monitored = tr_loss
-        if val_ds is not None:
-            row["val_loss"], row["val_accuracy"] = measure(Xva, yva)
-            monitored = row["val_loss"]
-        rows.append(row)
-        if monitored < best_loss - 1e-12:
-            best_loss, best_epoch, waited = monitored, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            waited += 1
-            if val_ds is not None and waited >= patience:
-                break
-    if val_ds is None:  # no early stopping: keep the last weights
-        best_epoch, best_state = len(rows), None
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
+def fit_mlp_module(X: np.ndarray, y: np.ndarray, n_classes: int, *,
+                   eval_set: tuple[np.ndarray, np.ndarray] | None = None,
+                   hidden: Sequence[int] = (128, 64), max_epochs: int = 50, patience: int = 5,
+                   batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
+                   device: str | torch.device = "cpu") -> tuple[MLP, pd.DataFrame]:
+    """Train an :class:`MLP` on class indices with Adam; early stopping on ``eval_set``.
+
+    The one training loop of the study's MLP. Seeded: the initialisation and the batch order
+    draw from torch generators seeded with ``seed`` (the global torch random state is left as
+    it was), so the same seed gives identical weights on CPU. Runs with one torch thread: the
+    MLP's matrices are tiny (at most 128 x 64 per batch of 32), and spreading them over
+    threads costs far more than it saves, many times more on a busy machine.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, d)]
+        Scaled features (used as float32).
+    y : np.ndarray [shape=(n,), dtype=int]
+        Class indices 0 .. ``n_classes - 1``.
+    n_classes : int >= 2
+        Two classes use one output (a logit for class 1); more use one per class.
+    eval_set : (X_val, y_val), optional
+        Monitored after each epoch: training stops after ``patience`` epochs without a lower
+        validation loss and the best epoch's weights are restored. Without it the MLP trains
+        for ``max_epochs`` and keeps the last weights.
+    hidden : sequence of int
+        Widths of the hidden layers.
+    max_epochs, patience, batch_size : int >= 1
+    lr : float > 0
+        Adam's learning rate.
+    seed : int
+    device : str or torch.device
+        Where to train; the returned module is on the CPU.
+
+    Returns
+    -------
+    module : MLP
+        In eval mode, on the CPU.
+    history : pandas.DataFrame
+        One row per epoch: ``epoch, train_loss, train_accuracy, val_loss, val_accuracy``;
+        ``history.attrs`` holds ``best_epoch`` and ``stopped_epoch``.
+
+    Raises
+    ------
+    ModelError
+        On bad settings, fewer than two classes or labels out of range.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3)).astype(np.float32)
+    >>> y = (X[:, 0] > 0).astype(np.int64)
+    >>> module, history = fit_mlp_module(X, y, 2, max_epochs=3, seed=0)
+    >>> list(history["epoch"]), history.attrs["best_epoch"]
+    ([1, 2, 3], 3)
+    """
+    _check_settings(n_classes, hidden, max_epochs, patience, batch_size, lr)
+    dev = _device(device)
+    data = [_tensors(X, y, n_classes, "y")]
+    if eval_set is not None:
+        data.append(_tensors(*eval_set, n_classes, "the validation labels"))
+    if data[-1][0].shape[1] != data[0][0].shape[1]:
+        raise ModelError(f"the validation set has {data[-1][0].shape[1]} features, the "
+                         f"training set {data[0][0].shape[1]}")
+    with torch_threads(1), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        module = MLP(data[0][0].shape[1], 1 if n_classes == 2 else n_classes, hidden).to(dev)
+        epoch_fn = _epoch_function(module, data, n_classes, dev, batch_size=batch_size, lr=lr,
+                                   gen=gen)
+        rows, best_epoch = run_epochs(epoch_fn, module, max_epochs=max_epochs,
+                                      patience=None if eval_set is None else patience)
+    module.to("cpu").eval()
     history = pd.DataFrame(rows)
     history.attrs["best_epoch"] = int(best_epoch)
     history.attrs["stopped_epoch"] = int(len(rows))
-    info = {"best_epoch": int(best_epoch), "stopped_epoch": int(len(rows)), "epochs": epochs,
-            "patience": patience, "batch_size": batch_size, "lr": lr, "seed": seed}
-    clf = GenreClassifier("mlp", model, list(train_ds.classes), list(train_ds.feature_columns),
-                          train_ds.label_column, train_ds.scaler, info=info)
-    return clf, history
+    return module, history
+
+
+def _epoch_function(module: MLP, data: list, n_classes: int, dev: torch.device, *,
+                    batch_size: int, lr: float, gen: torch.Generator):
+    """``run_epoch(epoch)``: one epoch of Adam steps, then the history row of that epoch."""
+    loss_fn = _loss_fn(n_classes)
+    opt = torch.optim.Adam(module.parameters(), lr=lr)
+    loader = DataLoader(TensorDataset(*data[0]), batch_size=batch_size, shuffle=True,
+                        generator=gen)
+    full = [(X.to(dev), y.to(dev)) for X, y in data]
+
+    def measure(X, y):
+        module.eval()
+        with torch.no_grad():
+            logits = module(X)
+            return (float(loss_fn(logits, y)),
+                    float((_predict_indices(logits, n_classes) == y).float().mean()))
+
+    def run_epoch(epoch: int) -> dict:
+        module.train()
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss = loss_fn(module(xb.to(dev)), yb.to(dev))
+            loss.backward()
+            opt.step()
+        tr_loss, tr_acc = measure(*full[0])
+        row = {"epoch": epoch, "train_loss": tr_loss, "train_accuracy": tr_acc,
+               "val_loss": np.nan, "val_accuracy": np.nan}
+        if len(full) > 1:
+            row["val_loss"], row["val_accuracy"] = measure(*full[1])
+        return row
+
+    return run_epoch
+
+
+def _tensors(X, y, n_classes: int, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features as a float32 and labels as an int64 tensor (copies), checked."""
+    X = np.array(X, dtype=np.float32)
+    y = np.array(y)
+    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y) or len(X) == 0:
+        raise ModelError(f"need features of shape (n, d) and n labels, got {X.shape} and "
+                         f"{y.shape}")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= n_classes:
+        raise ModelError(f"{what} must be class indices 0 .. {n_classes - 1}")
+    return torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+
+
+def _check_settings(n_classes, hidden, max_epochs, patience, batch_size, lr) -> None:
+    """Refuse settings no MLP can be trained with, naming the setting."""
+    if not _positive_int(n_classes) or n_classes < 2:
+        raise ModelError(f"need at least two classes to train, got {n_classes!r}")
+    iterable = isinstance(hidden, Iterable) and not isinstance(hidden, str | bytes)
+    widths = list(hidden) if iterable else []
+    if not widths or not all(_positive_int(h) for h in widths):
+        raise ModelError(f"hidden must be a non-empty sequence of positive integers, got "
+                         f"{hidden!r}")
+    for name, value in (("max_epochs", max_epochs), ("patience", patience),
+                        ("batch_size", batch_size)):
+        if not _positive_int(value):
+            raise ModelError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(lr, bool) or not isinstance(lr, Real) or not 0 < lr < np.inf:
+        raise ModelError(f"lr must be a positive number, got {lr!r}")
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
+
+
+def _device(device) -> torch.device:
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ModelError(f"unknown device {device!r} ({exc})") from exc

@@ -161,9 +161,10 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
     levels : None, "all", str or list of str
         None: the model's own level only. ``"all"``: the model's level and every coarser
         level of its hierarchy; a level name or a list of them: the model's level and those.
-        The coarse levels are derived from the same probabilities (:func:`derive_proba`) and
-        all levels are decided top-down (:func:`decide_levels`), so the answers always agree
-        (a song is never "Classic" at one level and "Rock" at another).
+        Every coarse level answers the parent of the best fine class (:func:`decide_levels`),
+        so the answers always agree (a song is never "Classic" at one level and "Rock" at
+        another); its probabilities are the sums of each parent's children
+        (:func:`derive_proba`).
     aggregate : {"mean", "vote"}
         How a segment model pools its segments.
 

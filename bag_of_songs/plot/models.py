@@ -1,9 +1,9 @@
 """Figures of notebook 3 (``notebooks/3-models-prediction.ipynb``): training, scores, answers.
 
 The training history of a network, confusion matrices (one, or several side by side), the
-test scores per label level and model, and a model's class probabilities for one file, per
-level or per segment. Notebooks 4 and 5 draw their histories, scores and matrices with these
-too.
+test scores per label level and model, a model's class probabilities for one file, per level
+or per segment, and their reliability diagram. Notebooks 4 and 5 draw their histories, scores
+and matrices with these too.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = [
     "plot_probabilities",
     "plot_level_probabilities",
     "plot_segment_probabilities",
+    "plot_reliability",
 ]
 
 
@@ -539,4 +540,61 @@ def plot_segment_probabilities(proba: np.ndarray, classes: Sequence[str], *,
     pred_mean, pred_vote = classes[int(mean.argmax())], classes[int(vote.argmax())]
     ax.set_title(title or (f"Segments of one clip: mean -> {pred_mean}, vote -> {pred_vote}"
                            + (f" (annotated: {true_class})" if true_class is not None else "")))
+    return ax
+
+
+def plot_reliability(reliability, *, ax=None, title: str | None = None):
+    """The reliability diagram: accuracy against confidence per bin, the diagonal, the ECE.
+
+    Bars of each bin's accuracy (its count on top; below the diagonal: over-confident), dots at
+    (mean confidence, accuracy), and the ECE (count-weighted ``|confidence - accuracy|``).
+
+    Used in ``notebooks/3-models-prediction.ipynb`` with
+    :func:`bag_of_songs.models.calibration.reliability_table`.
+
+    Parameters
+    ----------
+    reliability : pandas.DataFrame or sequence of dict
+        The table (columns ``bin_lower, bin_upper, count, confidence, accuracy``) or its rows
+        as records (as ``--json`` writes them).
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+        Before the ECE in the title (default ``"Reliability"``).
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        When the table lacks a column or holds no prediction.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> table = [{"bin_lower": 0.8, "bin_upper": 0.9, "count": 10, "confidence": 0.9,
+    ...           "accuracy": 0.6}]  # 10 predictions at 0.9, 6 right
+    >>> ax = plot_reliability(table, ax=Figure().subplots())
+    >>> ax.get_title(), [t.get_text() for t in ax.texts]
+    ('Reliability (ECE 0.300)', ['n=10'])
+    """
+    table = pd.DataFrame(reliability)
+    missing = sorted({"bin_lower", "bin_upper", "count", "confidence", "accuracy"} - set(table))
+    if missing:
+        raise ValueError(f"the reliability table lacks column(s) {missing}")
+    table = table[table["count"] > 0].astype(float)
+    if table.empty:
+        raise ValueError("the reliability table holds no prediction")
+    count, conf, acc = (table[c].to_numpy() for c in ("count", "confidence", "accuracy"))
+    ece = float((count * np.abs(conf - acc)).sum() / count.sum())
+    ax = _axes(ax, figsize=(6.4, 4.0))
+    bars = ax.bar(table["bin_lower"], acc, np.maximum(table["bin_upper"] - table["bin_lower"],
+                  0.01), align="edge", alpha=0.6, edgecolor="C0", label="accuracy of the bin")
+    ax.bar_label(bars, labels=[f"n={c:.0f}" for c in count], fontsize=7, padding=1)
+    ax.plot([0, 1], [0, 1], color="k", linestyle="--", linewidth=1, label="calibrated")
+    ax.plot(conf, acc, "o", color="C1", label="(mean confidence, accuracy)")
+    ax.set(xlim=(0, 1), ylim=(0, 1.08), xlabel="Confidence (top-class probability)",
+           ylabel="Accuracy", title=f"{title or 'Reliability'} (ECE {ece:.3f})")
+    _legend_outside(ax)
     return ax
