@@ -11,6 +11,7 @@ Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 from __future__ import annotations
 
 from .embeddings.musicnn import (
+    GENRE_TAGS,
     HOP_LENGTH,
     LAYER_SIZES,
     LAYERS,
@@ -33,9 +34,12 @@ from .embeddings.musicnn import (
     rank_tags,
     tag_file,
     tag_files,
+    zero_shot_genres,
 )
 
 __all__ = [
+    "zero_shot_genres",
+    "GENRE_TAGS",
     "FileTags",
     "rank_tags",
     "tag_file",

@@ -77,6 +77,7 @@ from .embed import embed_patches, musicnn_features
 from .frontend import musicnn_input
 from .tags import FileTags, rank_tags, tag_file, tag_files
 from .weights import load_musicnn, musicnn_checkpoint_dir, musicnn_settings
+from .zero_shot import GENRE_TAGS, zero_shot_genres
 
 __all__ = [
     "MusicnnError",
@@ -101,4 +102,6 @@ __all__ = [
     "rank_tags",
     "tag_file",
     "tag_files",
+    "GENRE_TAGS",
+    "zero_shot_genres",
 ]
