@@ -30,7 +30,16 @@ With one torch thread and BLAS limited to one thread (one core per clip, as in
    make it): the default (one thread) against every core (``n_threads=None`` with
    ``OMP_NUM_THREADS`` = cores), each in a fresh process, on an idle machine and with one
    busy-looping process per core beside it (a busy machine), so the default can be checked
-   never to lose.
+   never to lose;
+8. both models against one (``musicnn_model=["MSD_musicnn", "MTT_musicnn"]``, as
+   ``--musicnn-model MSD_musicnn,MTT_musicnn``): ``extract_features`` of the embedding (mean
+   and std over the patches) from a prepared 22,050 Hz clip, per clip on one core, with the
+   ratio of the two measured in the same run (one decode and one front end serve both
+   networks, but the network is most of the cost: expect about twice one model).
+   ``--pair-only`` runs this section alone.
+
+Absolute times are only meaningful on an idle machine (other work stretches them by 2-3x on
+this project's 2-core machine); the ratios, measured side by side in one run, hold better.
 
 This is a script, not a test: timings depend on the machine (and on other work on it).
 """
@@ -204,6 +213,40 @@ def thread_comparison(clip: Path, repeat: int) -> None:
                   f"{1000 * res['all']:6.0f} ms ({res['all'] / res['1']:.2f}x the default)")
 
 
+PAIR = ("MSD_musicnn", "MTT_musicnn")
+
+
+def pair_cost(clips: list[Path], repeat: int) -> None:
+    """Section 8: the embedding of both models against one, per clip, one core, one run."""
+    from threadpoolctl import threadpool_limits
+
+    from bag_of_songs.data import load_audio
+    from bag_of_songs.features import extract_features
+
+    stats = ("mean", "std")
+    times = {"MSD_musicnn": [], "MTT_musicnn": [], "both": []}
+    with threadpool_limits(limits=1):
+        y = load_audio(clips[0])
+        extract_features(y, feature_set="musicnn", musicnn_model=PAIR)  # warm-up: both nets
+        for path in clips:
+            y = load_audio(path)
+            for name in times:
+                model = PAIR if name == "both" else name
+                times[name].append(best_time(
+                    lambda m=model, y=y: extract_features(y, feature_set="musicnn", stats=stats,
+                                                          musicnn_model=m), repeat))
+    ms = {k: 1000 * float(np.median(v)) for k, v in times.items()}
+    print(f"\nembedding of a prepared 30 s clip, stats mean,std, one core (median over "
+          f"{len(clips)} clips of the best of {repeat}; absolute times need an idle "
+          "machine):")
+    for name, v in ms.items():
+        label = "MSD_musicnn,MTT_musicnn" if name == "both" else name
+        print(f"  {label:24s} {v:8.1f} ms")
+    print(f"  both models: {ms['both'] / ms['MSD_musicnn']:.2f}x MSD_musicnn alone, "
+          f"{ms['both'] / (ms['MSD_musicnn'] + ms['MTT_musicnn']):.2f}x the two run apart "
+          "(one decode and one front end shared)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=8, help="clips to time (default 8)")
@@ -211,6 +254,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--table-clips", type=int, default=8,
                         help="clips for the build_feature_table figures (default 8; 0: skip)")
+    parser.add_argument("--pair-only", action="store_true",
+                        help="only section 8: both musicnn models against one")
     parser.add_argument("--_memory", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--_patches", help=argparse.SUPPRESS)
     parser.add_argument("--_threads", help=argparse.SUPPRESS)
@@ -228,7 +273,8 @@ def main(argv=None) -> int:
         print(f"no clips at {args.shared}: nothing to benchmark")
         return 0
     try:
-        mn.musicnn_checkpoint_dir("MSD_musicnn")
+        for model in PAIR:
+            mn.musicnn_checkpoint_dir(model)
     except mn.MusicnnError as exc:
         print(f"note: {exc}")
         return 0
@@ -243,6 +289,9 @@ def main(argv=None) -> int:
     clips = pick_clips(args.shared, args.clips)
     print(f"{len(clips)} clips of 30 s from {args.shared}; torch {torch.__version__}, "
           f"1 thread; {os.cpu_count()} cores on this machine")
+    if args.pair_only:
+        pair_cost(clips, args.repeat)
+        return 0
 
     t = time.perf_counter()
     mn.load_musicnn("MSD_musicnn")
@@ -306,6 +355,7 @@ def main(argv=None) -> int:
         table_speed(pick_clips(args.shared, args.table_clips))
 
     thread_comparison(clips[0], args.repeat)
+    pair_cost(clips, args.repeat)
 
     if torch.cuda.is_available():
         dev = torch.cuda.get_device_name(0)

@@ -102,6 +102,17 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
                    help="seed of the split and of every model (default 0)")
 
 
+class _MusicnnModels(tuple):
+    """The musicnn models ``--musicnn-model`` offers: iterating gives them (the help, and the
+    test that they are bag_of_songs.musicnn.MODELS), and a comma-separated list of distinct
+    ones is a valid choice too (``MSD_musicnn,MTT_musicnn``)."""
+
+    def __contains__(self, value) -> bool:
+        names = value.split(",") if isinstance(value, str) else []
+        return (bool(names) and len(set(names)) == len(names)
+                and all(tuple.__contains__(self, n) for n in names))
+
+
 def _add_feature_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats", default="mean", metavar="LIST",
                    help="pooling statistics over frames, comma-separated from mean, std, median, "
@@ -115,9 +126,12 @@ def _add_feature_options(p: argparse.ArgumentParser) -> None:
                         "the embedding of the pretrained musicnn network (mean over 3 s "
                         "patches; about 0.3 s per clip and core; needs pip install --no-deps "
                         "musicnn==0.1.0); seed+musicnn, extended+musicnn: both side by side")
-    p.add_argument("--musicnn-model", choices=("MSD_musicnn", "MTT_musicnn"), default=None,
+    p.add_argument("--musicnn-model", choices=_MusicnnModels(("MSD_musicnn", "MTT_musicnn")),
+                   default=None, metavar="MODEL[,MODEL]",
                    help="with a musicnn feature set: MSD_musicnn (default; trained on the "
-                        "Million Song Dataset) or MTT_musicnn (MagnaTagATune)")
+                        "Million Song Dataset) or MTT_musicnn (MagnaTagATune), or both, "
+                        "comma-separated (MSD_musicnn,MTT_musicnn: their layers side by side, "
+                        "one front end; the network cost doubles)")
     p.add_argument("--musicnn-layer", default=None,
                    choices=("penultimate", "mean_pool", "max_pool", "taggram"),
                    help="with a musicnn feature set: penultimate (default, 200 values, "

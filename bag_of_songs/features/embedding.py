@@ -1,7 +1,8 @@
 """The musicnn embedding as feature-table columns: model and layer, names, patches, checkpoint.
 
 The glue between :mod:`bag_of_songs.musicnn` (the pretrained network) and the feature tables:
-which model and layer a table may hold (``_check_musicnn``), its column names, which 3 s
+which model(s) and layer a table may hold (``_check_musicnn``; several models side by side,
+sharing one front end), its column names, which 3 s
 patches make up each segment (:func:`segment_patches`), the embedding part of a clip's row
 (``_musicnn_part``) and the check that the installed checkpoint is the one a table or model
 was made with (:func:`check_musicnn_checkpoint`).
@@ -27,9 +28,14 @@ from ..spectrum import _check_params, _whole
 from .params import _MUSICNN_PREFIX, MUSICNN_LAYERS, STATS, split_feature_set
 
 
-def _check_musicnn(embedding: str | None, model, layer) -> tuple[str | None, str | None]:
-    """The musicnn model and layer to use (defaults filled), or (None, None) without one."""
-    from ..musicnn import MODELS  # deferred: see the docstring
+def _check_musicnn(embedding: str | None, model, layer
+                   ) -> tuple[str | tuple[str, ...] | None, str | None]:
+    """The musicnn model(s) and layer to use (defaults filled), or (None, None) without one.
+
+    One model comes back as its name (``"MSD_musicnn"``, also from ``["MSD_musicnn"]``),
+    several as a tuple of names in the order given (from a list or a comma-joined string).
+    """
+    from ..embeddings.musicnn.config import MusicnnError, check_models  # deferred: docstring
 
     if embedding is None:
         given = [k for k, v in (("musicnn_model", model), ("musicnn_layer", layer))
@@ -40,18 +46,30 @@ def _check_musicnn(embedding: str | None, model, layer) -> tuple[str | None, str
         return None, None
     model = "MSD_musicnn" if model is None else model
     layer = "penultimate" if layer is None else layer
-    if model not in MODELS:
-        raise FeatureError(f"unknown musicnn_model {model!r}; choose from {MODELS}")
+    try:
+        models = check_models(model)
+    except MusicnnError as exc:
+        raise FeatureError(f"musicnn_model {model!r}: {exc}") from None
     if layer not in MUSICNN_LAYERS:
         raise FeatureError(f"musicnn_layer {layer!r} cannot go in a feature table; choose from "
                            f"{MUSICNN_LAYERS} (penultimate recommended)")
-    return model, layer
+    return (models[0] if len(models) == 1 else models), layer
+
+
+def _models(model: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The checked model(s) of :func:`_check_musicnn` as a tuple."""
+    return (model,) if isinstance(model, str) else tuple(model)
 
 
 def _embedding_names(model: str, layer: str, stat: str) -> list[str]:
     from ..musicnn import LAYER_SIZES  # deferred: see the docstring
 
     return [f"{stat}_{_MUSICNN_PREFIX[model]}_{layer}_{i}" for i in range(LAYER_SIZES[layer])]
+
+
+def _embedding_columns(model, layer: str, stats: tuple[str, ...]) -> list[str]:
+    """The embedding's columns: for each statistic, each model's block in the order given."""
+    return [n for stat in stats for m in _models(model) for n in _embedding_names(m, layer, stat)]
 
 
 def segment_patches(bounds: np.ndarray, *, n_patches: int, sr: int = SAMPLE_RATE,
@@ -149,18 +167,20 @@ def _one_torch_thread():
             torch.set_num_threads(before)
 
 
-def _musicnn_part(y: np.ndarray, *, sr: int, model: str, layer: str, stats: tuple[str, ...],
-                  bounds: np.ndarray | None, hop_length: int) -> dict | pd.DataFrame:
-    """The embedding columns of a clip (a dict), or of each segment (a DataFrame)."""
+def _musicnn_part(y: np.ndarray, *, sr: int, model: str | tuple[str, ...], layer: str,
+                  stats: tuple[str, ...], bounds: np.ndarray | None,
+                  hop_length: int) -> dict | pd.DataFrame:
+    """The embedding columns of a clip (a dict), or of each segment (a DataFrame); several
+    models share one front end (:func:`bag_of_songs.musicnn.musicnn_features`)."""
     # deferred, as every import of the network package here (module docstring)
     from ..musicnn import CheckpointError, MusicnnError, musicnn_features
 
-    try:
-        E = musicnn_features(y, sr=sr, model=model, layer=layer)  # (n_patches, d)
+    try:  # (n_patches, n_models * d): each model's block side by side
+        E = musicnn_features(y, sr=sr, model=_models(model), layer=layer)
     except (MusicnnError, CheckpointError) as exc:  # input is checked: the checkpoint
         raise EmbeddingError(str(exc)) from exc
     E = E.astype(np.float64)
-    names = [n for stat in stats for n in _embedding_names(model, layer, stat)]
+    names = _embedding_columns(model, layer, stats)
     if bounds is None:
         values = np.concatenate([STATS[stat](E, axis=0) for stat in stats])
         return dict(zip(names, values.tolist(), strict=True))
@@ -174,21 +194,37 @@ def _musicnn_part(y: np.ndarray, *, sr: int, model: str, layer: str, stats: tupl
     return table
 
 
-def _installed_musicnn_settings(model: str, layer: str) -> dict:
+def _installed_musicnn_settings(model: str | tuple[str, ...] | list[str],
+                                layer: str) -> dict | list[dict]:
+    """:func:`bag_of_songs.musicnn.musicnn_settings` of the installed checkpoint: a dict for
+    one model (a name), a list of them for several (a list or tuple of names)."""
     # deferred, as every import of the network package here (module docstring)
     from ..musicnn import CheckpointError, MusicnnError, musicnn_settings
 
     try:
-        return musicnn_settings(model, layer)
+        if isinstance(model, str):
+            return musicnn_settings(model, layer)
+        return [musicnn_settings(m, layer) for m in model]
     except (MusicnnError, CheckpointError) as exc:
         raise EmbeddingError(str(exc)) from exc
 
 
-def _musicnn_mismatch(recorded: dict, installed: dict,
+def _musicnn_mismatch(recorded: dict | list, installed: dict | list,
                       names: tuple[str, str] = ("recorded", "installed")) -> str | None:
-    """None when equal, else a phrase on what differs (``names`` label the two sides)."""
+    """None when equal, else a phrase on what differs (``names`` label the two sides); each
+    side one model's settings (a dict) or several models' (a list of dicts)."""
     if recorded == installed:
         return None
+    if isinstance(recorded, (list, tuple)) or isinstance(installed, (list, tuple)):
+        sides = [list(x) if isinstance(x, (list, tuple)) else [x]
+                 for x in (recorded, installed)]
+        models = [[m.get("model") if isinstance(m, dict) else None for m in side]
+                  for side in sides]
+        if models[0] != models[1]:
+            return (f"other musicnn models ({models[0]} {names[0]}, {models[1]} "
+                    f"{names[1]})")
+        return next((why for a, b in zip(*sides, strict=True)
+                    if (why := _musicnn_mismatch(a, b, names))), None)
     keys = [k for k in sorted(set(recorded) | set(installed))
             if recorded.get(k) != installed.get(k)]
     if "checkpoint_sha256" in keys:
@@ -203,6 +239,9 @@ def check_musicnn_checkpoint(settings: dict) -> dict | None:
 
     Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
+    With several models, each one's installed checkpoint is checked against the settings
+    recorded for it.
+
     Parameters
     ----------
     settings : dict
@@ -211,9 +250,9 @@ def check_musicnn_checkpoint(settings: dict) -> dict | None:
 
     Returns
     -------
-    musicnn_settings : dict or None
-        :func:`bag_of_songs.musicnn.musicnn_settings` of the installed checkpoint; None when
-        the feature set has no embedding.
+    musicnn_settings : dict, list of dict, or None
+        :func:`bag_of_songs.musicnn.musicnn_settings` of the installed checkpoint (a list, one
+        per model, for several); None when the feature set has no embedding.
 
     Raises
     ------

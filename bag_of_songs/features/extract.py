@@ -19,7 +19,12 @@ import pandas as pd
 from .._constants import FRAME_SIZE, HOP_LENGTH, SAMPLE_RATE
 from ..errors import FeatureError
 from ..spectrum import _check_y
-from .embedding import _check_musicnn, _embedding_names, _musicnn_part, check_musicnn_checkpoint
+from .embedding import (
+    _check_musicnn,
+    _embedding_columns,
+    _musicnn_part,
+    check_musicnn_checkpoint,
+)
 from .frames import compute_frame_features, pool_features, pool_segments, segment_frames
 from .params import (
     _check_n_mfcc,
@@ -36,7 +41,8 @@ def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
                      stats: Iterable[str] = ("mean",), feature_set: str | Iterable[str] = "seed",
                      n_fft: int = FRAME_SIZE, hop_length: int = HOP_LENGTH,
                      tuning: float | None = 0.0, segment: float | None = None,
-                     segment_hop: float | None = None, musicnn_model: str | None = None,
+                     segment_hop: float | None = None,
+                     musicnn_model: str | Iterable[str] | None = None,
                      musicnn_layer: str | None = None) -> dict[str, float] | pd.DataFrame:
     """One clip's row of the feature table (or one row per segment), from one STFT.
 
@@ -76,12 +82,17 @@ def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
     ``median``, ``min``, ``max`` are those of each dimension over the patches. Columns
     ``{stat}_{prefix}_{layer}_{i}``, ``prefix`` ``msd`` or ``mtt`` and ``i`` from 0 (e.g.
     ``mean_msd_penultimate_0 ... mean_msd_penultimate_199``; for ``taggram``, ``i`` indexes
-    :func:`bag_of_songs.musicnn.musicnn_tags`). Combined with a hand-crafted set, the
-    embedding's columns follow that set's columns. With ``segment``, a segment's embedding
+    :func:`bag_of_songs.musicnn.musicnn_tags`). Several models (``musicnn_model=["MSD_musicnn",
+    "MTT_musicnn"]`` or ``"MSD_musicnn,MTT_musicnn"``) share one front end (the same 16 kHz
+    log-mel patches) and put the same layer of each side by side: for each statistic, each
+    model's block in the order given (``mean_msd_penultimate_0 ... mean_mtt_penultimate_199,
+    std_msd_penultimate_0 ...``); each block equals that model's own columns. Combined with a
+    hand-crafted set, the embedding's columns follow that set's columns. With ``segment``, a segment's embedding
     pools the patches :func:`segment_patches` assigns it: with ``segment=3.0`` (hop 3.0),
     patch :math:`i` is segment :math:`i` (one patch, so ``std`` is 0), see there for other
     lengths and hops. The network costs about 0.3 s per 30 s clip on one idle CPU core (17x
-    the study's features; ``benchmarks/bench_musicnn.py``).
+    the study's features; ``benchmarks/bench_musicnn.py``), once per model: two models cost
+    about twice one (section 8 there).
 
     Explained in ``notebooks/2-features-explanation.ipynb`` (section 6, and texture windows);
     the embedding in ``notebooks/5-pretrained-embeddings.ipynb``.
@@ -106,8 +117,9 @@ def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
         Segment length in seconds (e.g. 3.0); None (default) pools the whole clip.
     segment_hop : float, optional
         Seconds between segment starts (default ``segment``); only with ``segment``.
-    musicnn_model : {"MSD_musicnn", "MTT_musicnn"}, optional
-        With an embedding (default ``MSD_musicnn``); must be None without one.
+    musicnn_model : str or list of str, optional
+        ``"MSD_musicnn"`` or ``"MTT_musicnn"``, or several (a list, or names joined by commas);
+        with an embedding (default ``MSD_musicnn``); must be None without one.
     musicnn_layer : str, optional
         One of :data:`MUSICNN_LAYERS` (default ``penultimate``); must be None without an
         embedding.
@@ -203,13 +215,15 @@ def extract_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
 
 
 def feature_names(*, n_mfcc: int = 13, stats: Iterable[str] = ("mean",),
-                  feature_set: str | Iterable[str] = "seed", musicnn_model: str | None = None,
+                  feature_set: str | Iterable[str] = "seed",
+                  musicnn_model: str | Iterable[str] | None = None,
                   musicnn_layer: str | None = None) -> list[str]:
     """The column names :func:`extract_features` returns for these settings, in order.
 
     The hand-crafted names are found by extracting the features of 2 s of seeded noise, so
     they always match what :func:`extract_features` produces; the embedding's (which follow
-    them) are ``{stat}_{msd|mtt}_{layer}_{i}`` for each statistic (no network is run).
+    them) are ``{stat}_{msd|mtt}_{layer}_{i}``: for each statistic, each model's block in the
+    order given (no network is run).
 
     Explained in ``notebooks/2-features-explanation.ipynb`` (section 6).
 
@@ -242,6 +256,9 @@ def feature_names(*, n_mfcc: int = 13, stats: Iterable[str] = ("mean",),
     (32, ['mean_envelope', 'mean_rms'], 'mean_mfcc13')
     >>> feature_names(feature_set="musicnn")[:2]
     ['mean_msd_penultimate_0', 'mean_msd_penultimate_1']
+    >>> both = feature_names(feature_set="musicnn", musicnn_model="MSD_musicnn,MTT_musicnn")
+    >>> len(both), both[199], both[200]
+    (400, 'mean_msd_penultimate_199', 'mean_mtt_penultimate_0')
     """
     frames_set, embedding = split_feature_set(feature_set)
     musicnn_model, musicnn_layer = _check_musicnn(embedding, musicnn_model, musicnn_layer)
@@ -252,8 +269,7 @@ def feature_names(*, n_mfcc: int = 13, stats: Iterable[str] = ("mean",),
         y = np.random.default_rng(0).standard_normal(SAMPLE_RATE * 2).astype(np.float32) * 0.1
         names = list(extract_features(y, n_mfcc=n_mfcc, stats=stats, feature_set=frames_set))
     if embedding is not None:
-        names += [n for stat in stats
-                  for n in _embedding_names(musicnn_model, musicnn_layer, stat)]
+        names += _embedding_columns(musicnn_model, musicnn_layer, stats)
     return names
 
 

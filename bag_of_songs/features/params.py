@@ -62,7 +62,8 @@ FEATURES_FORMAT_VERSION = 3
 #: ``feature_set`` holds ``musicnn`` (so the ``features.json`` of a seed or extended table is
 #: what it was before embeddings existed). ``musicnn_settings`` is
 #: :func:`bag_of_songs.musicnn.musicnn_settings`: the front end, model, layer, width and the
-#: SHA-256 of the checkpoint files.
+#: SHA-256 of the checkpoint files. One model: ``musicnn_model`` its name and
+#: ``musicnn_settings`` one dict; several: a list of names and a list of dicts, one per model.
 MUSICNN_SETTING_KEYS = ("musicnn_model", "musicnn_layer", "musicnn_settings")
 
 

@@ -70,11 +70,15 @@ class FeatureSettings:
     segment, segment_hop : float, optional
         Texture windows in seconds (None: one row per clip); ``segment_hop`` defaults to
         ``segment``.
-    musicnn_model, musicnn_layer : str, optional
-        With an embedding only (defaults ``MSD_musicnn`` and ``penultimate``).
-    musicnn_settings : dict, optional
+    musicnn_model : str or iterable of str, optional
+        With an embedding only (default ``MSD_musicnn``). Several models (a list, or names
+        joined by commas: ``"MSD_musicnn,MTT_musicnn"``) put their layers side by side; kept
+        as the name for one model, as a tuple of names for several.
+    musicnn_layer : str, optional
+        With an embedding only (default ``penultimate``); the same layer of every model.
+    musicnn_settings : dict or list of dict, optional
         The installed checkpoint's description (:func:`bag_of_songs.musicnn.musicnn_settings`),
-        filled by :meth:`resolved`; a table records it.
+        one per model (a list) for several; filled by :meth:`resolved`; a table records it.
 
     Raises
     ------
@@ -103,9 +107,9 @@ class FeatureSettings:
     tuning: float = 0.0
     segment: float | None = None
     segment_hop: float | None = None
-    musicnn_model: str | None = None
+    musicnn_model: str | tuple[str, ...] | None = None
     musicnn_layer: str | None = None
-    musicnn_settings: dict | None = field(default=None, hash=False, repr=False)
+    musicnn_settings: dict | list[dict] | None = field(default=None, hash=False, repr=False)
 
     def __post_init__(self):
         frames_set, embedding = split_feature_set(self.feature_set)
@@ -124,6 +128,9 @@ class FeatureSettings:
         if embedding is None and self.musicnn_settings is not None:
             _bad("musicnn_settings", f"is set but feature_set {self.feature_set!r} has no "
                                      "musicnn embedding")
+        if self.musicnn_settings is not None:
+            object.__setattr__(self, "musicnn_settings",
+                               _settings_per_model(self.musicnn_settings, model))
         values = {"sr": sr, "n_fft": n_fft, "hop_length": hop,
                   "n_mfcc": _check_n_mfcc(self.n_mfcc), "stats": _check_stats(self.stats),
                   "feature_set": _canonical_feature_set(self.feature_set),
@@ -157,10 +164,14 @@ class FeatureSettings:
         musicnn keys only with an embedding."""
         out = {k: getattr(self, k) for k in SETTING_KEYS if k not in MUSICNN_SETTING_KEYS}
         out["stats"] = list(self.stats)
-        if self.has_embedding:
-            out.update(musicnn_model=self.musicnn_model, musicnn_layer=self.musicnn_layer,
-                       musicnn_settings=(None if self.musicnn_settings is None
-                                         else dict(self.musicnn_settings)))
+        if self.has_embedding:  # one model: a name and a dict, as before several existed
+            several = not isinstance(self.musicnn_model, str)
+            ms = self.musicnn_settings
+            if ms is not None:
+                ms = [dict(m) for m in ms] if several else dict(ms)
+            out.update(musicnn_model=(list(self.musicnn_model) if several
+                                      else self.musicnn_model),
+                       musicnn_layer=self.musicnn_layer, musicnn_settings=ms)
         return out
 
     def keywords(self) -> dict:
@@ -175,7 +186,9 @@ class FeatureSettings:
         :func:`check_feature_table`) and of a saved model (``model.json``): known keys,
         JSON types, ranges and their agreement; those of the embedding
         (:data:`MUSICNN_SETTING_KEYS`) must all be there when ``feature_set`` holds musicnn,
-        and none (or None) otherwise. A missing key means its default.
+        and none (or None) otherwise. A missing key means its default. ``musicnn_model`` is
+        a model's name with one ``musicnn_settings`` mapping, or a list of two or more
+        distinct names with a list of as many mappings, each for its model.
 
         Parameters
         ----------
@@ -188,7 +201,8 @@ class FeatureSettings:
         ------
         FeatureError
             Naming the first bad key as ``settings.<key>`` (``settings.hop_length``,
-            ``settings.musicnn_settings.checkpoint_sha256``) and what it must be.
+            ``settings.musicnn_settings.checkpoint_sha256``; with several models
+            ``settings.musicnn_settings[1].checkpoint_sha256``) and what it must be.
 
         Examples
         --------
@@ -224,8 +238,8 @@ EXTRACTION_KEYWORDS = ("stats", "feature_set", "n_mfcc", "segment", "segment_hop
 def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
                      stats: Iterable[str] = ("mean",), feature_set: str | Iterable[str] = "seed",
                      segment: float | None = None, segment_hop: float | None = None,
-                     musicnn_model: str | None = None, musicnn_layer: str | None = None
-                     ) -> dict:
+                     musicnn_model: str | Iterable[str] | None = None,
+                     musicnn_layer: str | None = None) -> dict:
     """The settings that define a new feature table, as ``features.json`` stores them.
 
     ``FeatureSettings(...).resolved().to_dict()``: with an embedding, the musicnn checkpoint
@@ -242,7 +256,9 @@ def feature_settings(*, sr: int = SAMPLE_RATE, n_mfcc: int = 13,
         one row per clip; ``segment_hop`` is ``segment`` when not given). With an embedding
         only, also ``musicnn_model``, ``musicnn_layer`` and ``musicnn_settings``
         (:func:`bag_of_songs.musicnn.musicnn_settings`: front end, model, layer, width and
-        ``checkpoint_sha256``); a seed or extended table has none of them.
+        ``checkpoint_sha256``); with several models, ``musicnn_model`` is a list of names and
+        ``musicnn_settings`` a list of those dicts, one per model; a seed or extended table has
+        none of them.
 
     Raises
     ------
@@ -405,44 +421,72 @@ def _check_segment_keys(s: dict, out: dict) -> None:
                 _bad(key, f"must be at least one hop ({hop_s * 1e3:.1f} ms), got {out[key]!r}")
 
 
-def _check_musicnn_settings(s: dict, feature_set: str) -> dict:
+def _check_musicnn_settings(s: dict, feature_set: str) -> dict | list[dict]:
     """The musicnn keys of settings whose ``feature_set`` holds the embedding, checked; a
-    copy of ``musicnn_settings``."""
-    from ..musicnn import LAYER_SIZES, MODELS  # deferred: the network package (torch)
+    copy of ``musicnn_settings`` (a list of copies for several models)."""
+    from ..musicnn import MODELS  # deferred: the network package (torch)
 
     for key in MUSICNN_SETTING_KEYS:
         if s.get(key) is None:
             _bad(key, f"is missing: feature_set {feature_set!r} needs it")
     model, layer, ms = s["musicnn_model"], s["musicnn_layer"], s["musicnn_settings"]
-    if model not in MODELS:
-        _bad("musicnn_model", f"must be one of {list(MODELS)}, got {model!r}")
+    several = isinstance(model, list)
+    if not (model in MODELS if isinstance(model, str) else several and len(model) >= 2
+            and all(isinstance(m, str) and m in MODELS for m in model)
+            and len(set(model)) == len(model)):
+        _bad("musicnn_model", f"must be one of {list(MODELS)} or a list of two or more "
+                              f"distinct ones, got {model!r}"[:300])
     if layer not in MUSICNN_LAYERS:
         _bad("musicnn_layer", f"must be one of {list(MUSICNN_LAYERS)}, got {layer!r}")
+    if not several:
+        return _check_one_musicnn_settings(ms, model, layer, "musicnn_settings")
+    if not (isinstance(ms, list) and len(ms) == len(model)):
+        _bad("musicnn_settings", f"must be a list of {len(model)} mappings, one per model of "
+                                 f"settings.musicnn_model, got {ms!r}"[:300])
+    return [_check_one_musicnn_settings(m, name, layer, f"musicnn_settings[{i}]")
+            for i, (m, name) in enumerate(zip(ms, model, strict=True))]
+
+
+def _check_one_musicnn_settings(ms, model: str, layer: str, key: str) -> dict:
+    """One model's ``musicnn_settings`` mapping (named ``settings.<key>``), checked; a copy."""
+    from ..musicnn import LAYER_SIZES  # deferred: the network package (torch)
+
     want = ("sr", "n_fft", "hop_length", "n_mels", "n_frames", "log_compression", "model",
             "layer", "n_dims", "checkpoint_sha256")
     if not isinstance(ms, dict) or sorted(ms) != sorted(want):
-        _bad("musicnn_settings", f"must be a mapping of exactly {list(want)} (as "
-                                 f"bag_of_songs.musicnn.musicnn_settings gives), got {ms!r}"[:300])
-    for key, hi in (("sr", 384000), ("n_fft", 1 << 16), ("hop_length", 1 << 16),
-                    ("n_mels", 1024), ("n_frames", 1 << 16)):
-        _integer(ms[key], f"musicnn_settings.{key}", 1, hi)
+        _bad(key, f"must be a mapping of exactly {list(want)} (as "
+                  f"bag_of_songs.musicnn.musicnn_settings gives), got {ms!r}"[:300])
+    for k, hi in (("sr", 384000), ("n_fft", 1 << 16), ("hop_length", 1 << 16),
+                  ("n_mels", 1024), ("n_frames", 1 << 16)):
+        _integer(ms[k], f"{key}.{k}", 1, hi)
     if not isinstance(ms["log_compression"], str):
-        _bad("musicnn_settings.log_compression", f"must be a string, got "
-                                                 f"{ms['log_compression']!r}")
+        _bad(f"{key}.log_compression", f"must be a string, got {ms['log_compression']!r}")
     if ms["model"] != model:
-        _bad("musicnn_settings.model", f"must be settings.musicnn_model {model!r}, got "
-                                       f"{ms['model']!r}")
+        _bad(f"{key}.model", f"must be the musicnn model {model!r}, got {ms['model']!r}")
     if ms["layer"] != layer:
-        _bad("musicnn_settings.layer", f"must be settings.musicnn_layer {layer!r}, got "
-                                       f"{ms['layer']!r}")
+        _bad(f"{key}.layer", f"must be settings.musicnn_layer {layer!r}, got {ms['layer']!r}")
     if ms["n_dims"] != LAYER_SIZES[layer] or isinstance(ms["n_dims"], bool):
-        _bad("musicnn_settings.n_dims", f"must be {LAYER_SIZES[layer]} (the width of {layer}), "
-                                        f"got {ms['n_dims']!r}")
+        _bad(f"{key}.n_dims", f"must be {LAYER_SIZES[layer]} (the width of {layer}), got "
+                              f"{ms['n_dims']!r}")
     sha = ms["checkpoint_sha256"]
     if not (isinstance(sha, str) and len(sha) == 64 and set(sha) <= _SHA256_HEX):
-        _bad("musicnn_settings.checkpoint_sha256", f"must be 64 lowercase hex digits, got "
-                                                   f"{sha!r}")
+        _bad(f"{key}.checkpoint_sha256", f"must be 64 lowercase hex digits, got {sha!r}")
     return dict(ms)
+
+
+def _settings_per_model(ms, model) -> dict | list[dict]:
+    """``musicnn_settings`` given to :class:`FeatureSettings`, in the form its model(s) need:
+    a mapping for one model, a list of one mapping per model for several."""
+    if isinstance(model, str):
+        if not isinstance(ms, Mapping):
+            _bad("musicnn_settings", f"must be a mapping for one musicnn model, got "
+                                     f"{type(ms).__name__}")
+        return dict(ms)
+    if not (isinstance(ms, (list, tuple)) and len(ms) == len(model)
+            and all(isinstance(m, Mapping) for m in ms)):
+        _bad("musicnn_settings", f"must be a list of {len(model)} mappings, one per musicnn "
+                                 f"model {list(model)}")
+    return [dict(m) for m in ms]
 
 
 def read_feature_settings(split_dir: str | os.PathLike) -> dict:

@@ -161,8 +161,12 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         Worker processes over clips (:func:`bag_of_songs.parallel.map_parallel`; -1 = all
         cores); 1 (default) extracts in this process. With ``$BAG_OF_SONGS_SCHEDULER`` set,
         ``n_jobs != 1`` sends the clips to that Dask cluster.
-    musicnn_model, musicnn_layer : str, optional
-        With an embedding (default ``MSD_musicnn``'s ``penultimate``); None without one.
+    musicnn_model : str or list of str, optional
+        With an embedding (default ``MSD_musicnn``); several (``["MSD_musicnn",
+        "MTT_musicnn"]`` or ``"MSD_musicnn,MTT_musicnn"``) put their layers side by side, as in
+        :func:`extract_features`; None without an embedding.
+    musicnn_layer : str, optional
+        With an embedding (default ``penultimate``); None without one.
     n_fft, hop_length : int
         Frame size F and hop H.
     tuning : float or None

@@ -38,6 +38,11 @@ def extraction_settings(settings: dict) -> dict:
     return {k: settings[k] for k in SETTING_KEYS if k in settings}
 
 
+def _names(value) -> str:
+    """A setting that may list several names (``musicnn_model``), as the CLI spells it."""
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def describe_feature_settings(settings: Mapping) -> str:
     """Feature settings in a few words, e.g. ``feature_set=seed, stats=mean``.
 
@@ -68,7 +73,7 @@ def describe_feature_settings(settings: Mapping) -> str:
             parts.append(f"segment_hop={settings['segment_hop']:g} s")
     for key in ("musicnn_model", "musicnn_layer"):
         if settings.get(key) is not None:
-            parts.append(f"{key}={settings[key]}")
+            parts.append(f"{key}={_names(settings[key])}")
     return ", ".join(parts)
 
 
@@ -101,7 +106,7 @@ def features_command(data_dir: str | os.PathLike, settings: Mapping) -> str:
         if settings.get("segment_hop") not in (None, settings["segment"]):
             words.append(f"--segment-hop {settings['segment_hop']:g}")
     if settings.get("musicnn_model") is not None:
-        words.append(f"--musicnn-model {settings['musicnn_model']} "
+        words.append(f"--musicnn-model {_names(settings['musicnn_model'])} "
                      f"--musicnn-layer {settings['musicnn_layer']}")
     return " ".join(words)
 

@@ -25,6 +25,7 @@ __all__ = [
     "PIP_COMMAND",
     "musicnn_tags",
     "check_model",
+    "check_models",
     "check_layers",
 ]
 
@@ -74,6 +75,45 @@ def check_model(model: str) -> str:
     if model not in MODELS:
         raise MusicnnError(f"unknown musicnn model {model!r}; choose from {MODELS}")
     return model
+
+
+def check_models(models: str | Iterable[str]) -> tuple[str, ...]:
+    """One model or several, as a tuple of distinct names of :data:`MODELS` in the order given.
+
+    Parameters
+    ----------
+    models : str or iterable of str
+        A model (``"MSD_musicnn"``), several joined by commas (``"MSD_musicnn,MTT_musicnn"``)
+        or a list of names.
+
+    Returns
+    -------
+    models : tuple of str
+
+    Raises
+    ------
+    MusicnnError
+        When a model is unknown or named twice, or none is given.
+
+    Examples
+    --------
+    >>> check_models("MSD_musicnn,MTT_musicnn")
+    ('MSD_musicnn', 'MTT_musicnn')
+    """
+    if isinstance(models, str):
+        models = [m.strip() for m in models.split(",")]
+    try:
+        models = tuple(models)
+    except TypeError:
+        models = (models,)
+    unknown = [m for m in models if not isinstance(m, str) or m not in MODELS]
+    if unknown or not models:
+        raise MusicnnError(f"unknown musicnn model(s) {unknown or '(none given)'}; choose from "
+                           f"{MODELS} (several as a list, or joined by commas)")
+    if len(set(models)) != len(models):
+        raise MusicnnError(f"musicnn models {list(models)} name one twice (its columns would "
+                           "be repeated)")
+    return models
 
 
 def check_layers(layers: Iterable[str]) -> tuple[str, ...]:

@@ -2,7 +2,8 @@
 
 :func:`embed_patches` runs :func:`~.frontend.musicnn_input`'s patches through a network loaded
 once per process, model and device (:func:`~.weights.load_musicnn`), in batches of bounded
-memory on one torch thread by default; :func:`musicnn_features` does both steps for one clip.
+memory on one torch thread by default; :func:`musicnn_features` does both steps for one clip
+(one front end for one model or several).
 
 torch is imported when patches are first embedded, not when the package is imported.
 """
@@ -16,7 +17,15 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..._threads import torch_threads
-from .config import LAYER_SIZES, N_FRAMES, N_MELS, MusicnnError, check_layers, check_model
+from .config import (
+    LAYER_SIZES,
+    N_FRAMES,
+    N_MELS,
+    MusicnnError,
+    check_layers,
+    check_model,
+    check_models,
+)
 from .frontend import musicnn_input
 from .weights import load_musicnn
 
@@ -112,7 +121,7 @@ def embed_patches(patches: np.ndarray, *, model: str = "MSD_musicnn",
     return out
 
 
-def musicnn_features(y: np.ndarray, *, sr: int, model: str = "MSD_musicnn",
+def musicnn_features(y: np.ndarray, *, sr: int, model: str | Iterable[str] = "MSD_musicnn",
                      layer: str = "penultimate", batch_size: int = 1,
                      device: str | None = None,
                      weights_dir: str | os.PathLike | None = None,
@@ -127,6 +136,11 @@ def musicnn_features(y: np.ndarray, *, sr: int, model: str = "MSD_musicnn",
     ``taggram`` gives 50 interpretable tag probabilities, ``mean_pool`` / ``max_pool`` the
     753-d mid-level maps before the dense layers.
 
+    Several models (``model=["MSD_musicnn", "MTT_musicnn"]``) share one front end: both were
+    trained on the same 16 kHz log-mel patches (:mod:`.config` has one set of front-end
+    constants), so the patches are computed once and go through each network in turn; their
+    layers come side by side, in the order given.
+
     Explained in ``notebooks/5-pretrained-embeddings.ipynb``.
 
     Parameters
@@ -135,7 +149,8 @@ def musicnn_features(y: np.ndarray, *, sr: int, model: str = "MSD_musicnn",
         Mono signal.
     sr : int > 0
         Its sampling rate (resampled to 16 kHz).
-    model : {"MSD_musicnn", "MTT_musicnn"}
+    model : str or iterable of str
+        ``"MSD_musicnn"``, ``"MTT_musicnn"``, or several (a list, or names joined by commas).
     layer : str
         One of :data:`~.config.LAYERS`.
     batch_size, device, weights_dir, n_threads
@@ -143,13 +158,14 @@ def musicnn_features(y: np.ndarray, *, sr: int, model: str = "MSD_musicnn",
 
     Returns
     -------
-    embeddings : np.ndarray [shape=(n_patches, LAYER_SIZES[layer]), dtype=float32]
-        One row per 3 s patch (10 for a 30 s clip).
+    embeddings : np.ndarray [shape=(n_patches, n_models * LAYER_SIZES[layer]), dtype=float32]
+        One row per 3 s patch (10 for a 30 s clip); with several models, the first model's
+        columns, then the next one's.
 
     Raises
     ------
     MusicnnError
-        See :func:`~.frontend.musicnn_input` and :func:`embed_patches`.
+        See :func:`~.frontend.musicnn_input` and :func:`embed_patches`; a model named twice.
 
     Examples
     --------
@@ -162,9 +178,13 @@ def musicnn_features(y: np.ndarray, *, sr: int, model: str = "MSD_musicnn",
     (200,)
     >>> musicnn_features(y, sr=22050, model="MTT_musicnn", layer="taggram").shape
     (2, 50)
+    >>> musicnn_features(y, sr=22050, model=["MSD_musicnn", "MTT_musicnn"]).shape
+    (2, 400)
     """
     layer = check_layers([layer])[0]
-    check_model(model)
-    patches = musicnn_input(y, sr=sr)
-    return embed_patches(patches, model=model, layers=(layer,), batch_size=batch_size,
-                         device=device, weights_dir=weights_dir, n_threads=n_threads)[layer]
+    models = check_models(model)
+    patches = musicnn_input(y, sr=sr)  # one front end for every model
+    parts = [embed_patches(patches, model=m, layers=(layer,), batch_size=batch_size,
+                           device=device, weights_dir=weights_dir, n_threads=n_threads)[layer]
+             for m in models]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
