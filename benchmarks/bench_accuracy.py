@@ -58,6 +58,9 @@ SETTINGS = {
     "extended 3 s segments mean+std": (("mean", "std"), 3.0, "extended"),
     "musicnn": (("mean",), None, "musicnn"),
     "seed+musicnn": (("mean",), None, "seed+musicnn"),
+    # --preset best: both models' penultimate layers, mean and std over the 3 s patches
+    "best (MSD+MTT musicnn mean+std)": (("mean", "std"), None, "musicnn",
+                                        {"musicnn_model": "MSD_musicnn,MTT_musicnn"}),
 }
 
 
@@ -81,15 +84,16 @@ def featurise(clips: Path, names=None) -> tuple[dict[str, pd.DataFrame], dict[st
                   "fst_level_label": "Classic" if genre in CLASSIC else "Non_classic"}
         parts: dict = {}  # (part, stats, segment) -> features, each computed once per clip
 
-        def part(name, stats, segment, y=y, parts=parts):
-            if (name, stats, segment) not in parts:
-                parts[name, stats, segment] = extract_features(
-                    y, stats=stats, segment=segment, feature_set=name)
-            return parts[name, stats, segment]
+        def part(name, stats, segment, extra=(), y=y, parts=parts):
+            if (name, stats, segment, extra) not in parts:
+                parts[name, stats, segment, extra] = extract_features(
+                    y, stats=stats, segment=segment, feature_set=name, **dict(extra))
+            return parts[name, stats, segment, extra]
 
         for name, (stats, segment, *rest) in settings.items():
-            pieces = [part(p, stats, segment) for p in split_feature_set(
-                rest[0] if rest else "seed") if p]
+            extra = tuple(sorted(rest[1].items())) if len(rest) > 1 else ()
+            pieces = [part(p, stats, segment, extra if p == "musicnn" else ())
+                      for p in split_feature_set(rest[0] if rest else "seed") if p]
             if segment is None:
                 row = {}
                 for piece in pieces:

@@ -172,7 +172,7 @@ def test_cnn_group_by_is_honoured_and_evaluate_says_crops(demo_dir, tmp_path, ca
     pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
     train_ds, val_ds, _ = load_splits(data, label_column="fst_level_label", groups=groups)
     tr, va, how = _spectrogram_hold_out("cnn", train_ds, val_ds, has_val=True, groups=groups,
-                                        seed=0, log=None)
+                                        seed=0)
     assert how.startswith("grouped hold-out of train + validation")
     assert not {groups[f] for f in tr.frame["audio_file"]} & \
         {groups[f] for f in va.frame["audio_file"]}

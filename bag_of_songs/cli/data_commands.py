@@ -48,7 +48,7 @@ def _prepare(args, out: Path):
         config=args.config, trust_remote_code=args.trust_remote_code, demo_size=args.demo_size,
         classic=args.classic.split(",") if args.classic else None,
         group_column=args.group_by, manifest=args.manifest, n_jobs=args.n_jobs,
-        scheduler=_scheduler(args), seed=args.seed, progress=not args.quiet, log=_log)
+        scheduler=_scheduler(args), seed=args.seed, progress=not args.quiet)
     return report
 
 
@@ -85,7 +85,7 @@ def _features(args, data_dir: Path):
         _log(f"rebuilding the feature tables: {why}")
     extra = {"scheduler": _scheduler(args)} if _scheduler(args) else {}
     tables = build_feature_tables(data_dir, settings=settings, n_jobs=args.n_jobs,
-                                  progress=not args.quiet, log=_log, **extra)
+                                  progress=not args.quiet, **extra)
     for split, t in tables.items():
         n = t["audio_file"].nunique()
         what = (f"{n} clip{'s' * (n != 1)} in {len(t)} segments" if "segment" in t

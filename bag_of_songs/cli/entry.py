@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 
 from ..errors import BagOfSongsError
+from ..presets import apply_preset
 from .data_commands import _cmd_features, _cmd_prepare
 from .model_commands import _cmd_evaluate, _cmd_predict, _cmd_train
 from .output import EXIT_ERROR, _error, _library_log_lines, _one_line, _set_quiet
@@ -27,11 +28,22 @@ _COMMANDS = {"prepare": _cmd_prepare, "features": _cmd_features, "train": _cmd_t
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bag-of-songs`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _fill_preset(parser, args)
     _set_quiet(getattr(args, "quiet", False))
     warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given")
     with _library_log_lines():
         return _run_command(args)
+
+
+def _fill_preset(parser, args) -> None:
+    """``--preset``: the options it names that were left at their defaults (one home:
+    :data:`bag_of_songs.presets.PRESETS`)."""
+    if getattr(args, "preset", None) is None:
+        return
+    command = parser.subcommands[args.command]
+    apply_preset(args, {dest: command.get_default(dest) for dest in vars(args)})
 
 
 def _run_command(args) -> int:

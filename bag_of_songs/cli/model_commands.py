@@ -44,7 +44,7 @@ def _cmd_train(args) -> int:
     t0 = time.monotonic()
     model, history = train_on_folder(data_dir, kind=args.model, label_column=args.label_column,
                                      seed=args.seed, selection=args.selection,
-                                     groups=groups, log=_log,
+                                     groups=groups,
                                      spectrogram_options=_spectrogram_options(args),
                                      progress=not args.quiet)
     path = save_model(model, args.out)

@@ -5,7 +5,8 @@ Progress lines go through :func:`_log` (``--quiet`` turns off the progress bars,
 errors and interruptions through :func:`_error` (always shown). :func:`_set_quiet` is how
 ``main`` turns ``--quiet`` on or off for every command. While a command runs,
 :func:`_library_log_lines` shows the records of the package's loggers (``bag_of_songs.*``) the
-same way; outside the command line (a notebook) the package stays quiet.
+same way, clear of progress bars (:class:`bag_of_songs._logging.BarSafeHandler`); outside the
+command line (a notebook) only the warnings show, through Python's last-resort handler.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+
+from .._logging import PACKAGE_LOGGER, BarSafeHandler
 
 #: Exit status of a command that ends with ``error: ...`` (bad input, out of memory...).
 EXIT_ERROR = 2
@@ -77,16 +80,14 @@ def _set_quiet(quiet: bool) -> None:
     _QUIET = bool(quiet)
 
 
-class _LogLineHandler(logging.Handler):
-    """A log record of the package as one line on stderr: a warning or an error always, other
-    records as progress lines (:func:`_log`)."""
+class _LogLineHandler(BarSafeHandler):
+    """A log record of the package as one line on stderr, clear of progress bars: a warning or
+    an error always (:func:`_error`), other records as progress lines (:func:`_log`)."""
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            msg = self.format(record)
-        except Exception:  # logging's own convention: report the record, never raise
-            self.handleError(record)
-            return
+    def __init__(self) -> None:
+        super().__init__(_log)
+
+    def write_record(self, record: logging.LogRecord, msg: str) -> None:
         (_error if record.levelno >= logging.WARNING else _log)(msg)
 
 
@@ -94,7 +95,7 @@ class _LogLineHandler(logging.Handler):
 def _library_log_lines() -> Iterator[None]:
     """Show the package's log records (``bag_of_songs.*``, from INFO up) on stderr while a
     command runs, then leave the logger as it was."""
-    logger = logging.getLogger("bag_of_songs")
+    logger = logging.getLogger(PACKAGE_LOGGER)
     handler = _LogLineHandler()
     level = logger.level
     logger.addHandler(handler)

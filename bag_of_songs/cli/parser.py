@@ -15,7 +15,7 @@ from .tag_command import add_parser as _add_tag_command
 
 #: Model kinds the command line knows (mirrors bag_of_songs.models.MODEL_KINDS without
 #: importing torch for --help).
-KINDS = ("mlp", "svc", "rf", "logreg", "cnn", "hybrid")
+KINDS = ("mlp", "svc", "rf", "logreg", "lda", "linsvc", "cnn", "hybrid")
 DEFAULT_MODELS = "mlp,svc,rf"
 
 
@@ -114,6 +114,11 @@ class _MusicnnModels(tuple):
 
 
 def _add_feature_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default=None, choices=("study", "best"),
+                   help="named settings for the options left at their defaults: study (the "
+                        "study's, the default) or best (the best measured on real music: both "
+                        "musicnn models' penultimate layers, mean and std over 3 s patches; with "
+                        "run, the regularised linear heads logreg, lda, linsvc; see the README)")
     p.add_argument("--stats", default="mean", metavar="LIST",
                    help="pooling statistics over frames, comma-separated from mean, std, median, "
                         "min, max (default: mean, the study's 32 columns)")
@@ -306,4 +311,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_command(sub)
     _add_run_command(sub)
     _add_tag_command(sub)
+    parser.subcommands = sub.choices  # each subcommand's parser (its defaults, for --preset)
     return parser

@@ -52,7 +52,7 @@ def _cmd_run(args) -> int:
     groups = _groups(args, out)
     results = compare_models(out, levels=args.level, kinds=kinds, split="test", seed=args.seed,
                              models_dir=out / "models", n_jobs=args.n_jobs,
-                             selection=args.selection, groups=groups, log=_log,
+                             selection=args.selection, groups=groups,
                              spectrogram_options=_spectrogram_options(args), force=args.force,
                              progress=not args.quiet)
     write_csv_atomic(results, out / "results.csv")

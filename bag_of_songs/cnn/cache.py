@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -22,12 +23,15 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 
-from ..data import log_to_stderr, read_annotations
+from .._logging import forward_records
+from ..data import read_annotations
 from ..errors import AudioLoadError, CNNError, FeatureError
 from ..files import atomic_write, lock_folder, sha256_file
 from ..parallel import progress_bar_class
 from .clips import ClipSubset, concat_clips, take_clips
 from .frontend import CACHE_DTYPE, file_log_mel, n_frames, settings_hash, spectrogram_settings
+
+logger = logging.getLogger(__name__)
 
 _CACHE_FORMAT = "bag_of_songs.log_mel_cache"
 _CACHE_VERSION = 1
@@ -105,7 +109,7 @@ def log_mel_cache(split_dir: str | os.PathLike, settings: dict | None = None, *,
     WAV), the list of clips kept and those left out. Later calls reuse it when all of these
     match, and rebuild it when any changed (new settings get a new file name; changed
     annotations or re-prepared clips rebuild the file in place). A clip that cannot be read is
-    reported through ``log`` and left out, never a crash. A build holds the prepared folder's
+    logged (``WARNING``) and left out, never a crash. A build holds the prepared folder's
     lock (:func:`bag_of_songs.data.lock_folder`, the one ``prepare`` and ``features`` take),
     so it refuses at once while another run writes into the folder.
 
@@ -122,8 +126,9 @@ def log_mel_cache(split_dir: str | os.PathLike, settings: dict | None = None, *,
     progress : bool
         Show a progress bar while building.
     log : callable, optional
-        Receives one line per clip left out and one when the cache is (re)built
-        (default: stderr).
+        Deprecated: attach a handler to the ``bag_of_songs`` logger instead. Receives the
+        package's log lines (``INFO`` and up: one per clip left out, one when the cache is
+        rebuilt) while this call runs.
 
     Returns
     -------
@@ -149,39 +154,39 @@ def log_mel_cache(split_dir: str | os.PathLike, settings: dict | None = None, *,
     >>> specs.shape  # doctest: +SKIP
     (1370, 96, 1292)
     """
-    log = log or log_to_stderr
-    split_dir = Path(split_dir)
-    s = spectrogram_settings(**(settings or {}))
-    ann = read_annotations(split_dir)
-    files = [str(f) for f in ann["audio_file"].to_numpy()]
-    root = split_dir.parent
-    npy = cache_path(split_dir, s)
-    meta_path = npy.with_suffix(".json")
-    tail = (s["n_mels"], n_frames(s))
-    expected = {"format": _CACHE_FORMAT, "version": _CACHE_VERSION, "settings": s,
-                "annotations_sha256": sha256_file(split_dir / "annotations.csv"),
-                "audio_sha256": _audio_fingerprint(root, files)}
-    specs, meta, why = _open_cache(npy, meta_path, expected, tail)
-    if specs is not None:
-        return specs, list(meta["audio_files"]), [tuple(x) for x in meta["skipped"]]
-
-    # Building writes into the prepared folder: take its lock (the one prepare and features
-    # take), so that a concurrent run refuses at once instead of mixing files.
-    with lock_folder(root, what="log-mel cache"):
-        specs, meta, why = _open_cache(npy, meta_path, expected, tail)  # built meanwhile?
+    with forward_records(log):
+        split_dir = Path(split_dir)
+        s = spectrogram_settings(**(settings or {}))
+        ann = read_annotations(split_dir)
+        files = [str(f) for f in ann["audio_file"].to_numpy()]
+        root = split_dir.parent
+        npy = cache_path(split_dir, s)
+        meta_path = npy.with_suffix(".json")
+        tail = (s["n_mels"], n_frames(s))
+        expected = {"format": _CACHE_FORMAT, "version": _CACHE_VERSION, "settings": s,
+                    "annotations_sha256": sha256_file(split_dir / "annotations.csv"),
+                    "audio_sha256": _audio_fingerprint(root, files)}
+        specs, meta, why = _open_cache(npy, meta_path, expected, tail)
         if specs is not None:
             return specs, list(meta["audio_files"]), [tuple(x) for x in meta["skipped"]]
-        return _build_log_mel_cache(split_dir, s, files, npy, meta_path, expected, tail, why,
-                                    n_jobs=n_jobs, progress=progress, log=log)
+
+        # Building writes into the prepared folder: take its lock (the one prepare and features
+        # take), so that a concurrent run refuses at once instead of mixing files.
+        with lock_folder(root, what="log-mel cache"):
+            specs, meta, why = _open_cache(npy, meta_path, expected, tail)  # built meanwhile?
+            if specs is not None:
+                return specs, list(meta["audio_files"]), [tuple(x) for x in meta["skipped"]]
+            return _build_log_mel_cache(split_dir, s, files, npy, meta_path, expected, tail, why,
+                                        n_jobs=n_jobs, progress=progress)
 
 
 def _build_log_mel_cache(split_dir: Path, s: dict, files: list[str], npy: Path,
                          meta_path: Path, expected: dict, tail: tuple[int, int], why: str, *,
-                         n_jobs: int, progress: bool, log: Callable[[str], None]):
+                         n_jobs: int, progress: bool):
     """:func:`log_mel_cache`'s build, run while the folder lock is held."""
     root = split_dir.parent
     if why != "no cache yet":
-        log(f"rebuilding the log-mel cache of {split_dir}: {why}")
+        logger.info(f"rebuilding the log-mel cache of {split_dir}: {why}")
     npy.parent.mkdir(parents=True, exist_ok=True)
     # A sidecar must never describe a file other than the one beside it: drop the stale one
     # before the file is replaced.
@@ -210,7 +215,7 @@ def _build_log_mel_cache(split_dir: Path, s: dict, files: list[str], npy: Path,
                 spec, reason = None, f"unexpected spectrogram shape {spec.shape}"
             if spec is None:
                 skipped.append((files[i], reason))
-                log(f"left out {files[i]}: {reason}")
+                logger.warning(f"left out {files[i]}: {reason}")
                 continue
             mm[len(kept)] = spec
             kept.append(files[i])
@@ -270,7 +275,7 @@ def table_log_mels(data_dir: str | os.PathLike, audio_files: Sequence[str],
     n_jobs : int
         Worker processes when a cache is built.
     log : callable, optional
-        As in :func:`log_mel_cache`.
+        As in :func:`log_mel_cache` (deprecated).
     progress : bool
         Show a progress bar while a split's cache is built (as in :func:`log_mel_cache`).
 
@@ -293,8 +298,8 @@ def table_log_mels(data_dir: str | os.PathLike, audio_files: Sequence[str],
     splits = list(dict.fromkeys(Path(w).parts[0] for w in wanted))
     caches, positions = [], {}
     for k, split in enumerate(splits):
-        specs, files, _ = log_mel_cache(Path(data_dir) / split, settings, n_jobs=n_jobs, log=log,
-                                        progress=progress)
+        specs, files, _ = log_mel_cache(Path(data_dir) / split, settings, n_jobs=n_jobs,
+                                        progress=progress, log=log)
         caches.append(specs)
         positions.update({f: (k, i) for i, f in enumerate(files)})
     missing = [w for w in wanted if w not in positions]

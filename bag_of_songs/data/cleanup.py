@@ -11,15 +11,17 @@ Explained in ``notebooks/1-data-preparation.ipynb`` (section 5: re-running).
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from .._constants import DERIVED_DIRS, DERIVED_FILES, SPLIT_FILES
 from ..files import remove_stale_temp_files
 from .corpus import _read_table, list_splits
 from .report import PrepareReport, _count
+
+logger = logging.getLogger(__name__)
 
 
 def _remove_derived(split_dir: Path) -> list[str]:
@@ -110,7 +112,7 @@ def _remove_split_outputs(split_dir: Path, split: str, limit: int) -> list[str]:
 
 
 def _remove_unproduced_splits(out_dir: Path, recorded: dict[str, dict], produced: list[str],
-                              report: PrepareReport, log: Callable[[str], None]) -> list[str]:
+                              report: PrepareReport) -> list[str]:
     """Remove the outputs of the splits an earlier run recorded and this one does not produce
     (a run that defines all splits); returns the splits removed."""
     gone = []
@@ -124,5 +126,5 @@ def _remove_unproduced_splits(out_dir: Path, recorded: dict[str, dict], produced
             if removed:
                 why = "an earlier run wrote it; this run does not produce it"
                 report.removed.append((old, why, removed))
-                log(f"{old}: removed {', '.join(removed)} ({why})")
+                logger.warning(f"{old}: removed {', '.join(removed)} ({why})")
     return gone

@@ -13,11 +13,13 @@ Explained in ``notebooks/1-data-preparation.ipynb``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from .._constants import PREPARE_RECORD
+from .._logging import forward_records
 from ..errors import DataSourceError
 from ..files import lock_folder, remove_stale_temp_files
 from .cleanup import _clip_limit, _remove_unproduced_splits
@@ -29,7 +31,7 @@ from .record import (
     _refuse_out_inside,
     _write_record,
 )
-from .report import PrepareReport, _bar_safe, _count, log_to_stderr
+from .report import PrepareReport, _count
 from .sources.base import _Items
 from .sources.folder import level_names
 from .sources.open import _open_source, _Source
@@ -41,6 +43,8 @@ from .splits import (
     split_groups,
     split_items,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["prepare"]
 
@@ -222,7 +226,10 @@ def prepare(
     progress : bool
         Show progress bars.
     log : callable, optional
-        Receives one line per skipped input, warning and removal (default: print to stderr).
+        Deprecated: attach a handler to the ``bag_of_songs`` logger instead. Receives the
+        package's log lines (``INFO`` and up) while this call runs. Without it, the skipped
+        inputs, warnings and removals are logged at ``WARNING`` (shown on stderr when logging
+        is not configured) and the other lines at ``INFO``.
 
     Returns
     -------
@@ -253,7 +260,7 @@ def prepare(
     ``split``) removes the project's files of the recorded splits this one does not produce
     (their ``annotations.csv``, ``skipped.csv``, ``warnings.csv``, feature files and the
     ``audios/audio_<split>_<i>.wav`` a recorded run wrote; nothing else). The report and
-    ``log`` say what was removed.
+    the log say what was removed.
 
     **Names that are not UTF-8.** An input whose file name (or genre folder name) is not
     valid UTF-8 text, e.g. Latin-1 bytes, cannot be written to ``annotations.csv``: it is
@@ -264,8 +271,20 @@ def prepare(
     truncated file) or silent is kept, logged, and listed in ``warnings.csv`` (see
     :func:`clip_warnings`).
     """
+    with forward_records(log):
+        return _prepare(source, out_dir, split=split, splits=splits, label_column=label_column,
+                        levels=levels, revision=revision, dataset_path=dataset_path,
+                        config=config, trust_remote_code=trust_remote_code,
+                        demo_size=demo_size, classic=classic, group_column=group_column,
+                        manifest=manifest, n_jobs=n_jobs, scheduler=scheduler, seed=seed,
+                        progress=progress)
+
+
+def _prepare(source, out_dir, *, split, splits, label_column, levels, revision, dataset_path,
+             config, trust_remote_code, demo_size, classic, group_column, manifest, n_jobs,
+             scheduler, seed, progress) -> PrepareReport:
+    """:func:`prepare`'s work, its lines going to the module loggers."""
     out_dir = Path(out_dir).expanduser()
-    log = _bar_safe(log or log_to_stderr)
     src = str(source)
     if split is not None:
         _validate_split_name(split)
@@ -278,9 +297,9 @@ def prepare(
         opened = _open_source(src, label_column=label_column, levels=levels, revision=revision,
                               dataset_path=dataset_path, config=config,
                               trust_remote_code=trust_remote_code, demo_size=demo_size,
-                              classic=classic, log=log, notes=notes)
+                              classic=classic, notes=notes)
         for msg in notes:
-            log(msg)
+            logger.warning(msg)
         grouped, manifest = _assign_splits(opened, split=split, fractions=fractions,
                                            group_column=group_column, manifest=manifest,
                                            seed=seed, notes=notes)
@@ -306,10 +325,10 @@ def prepare(
         for split_name in produced:
             _prepare_split(grouped[split_name], split_name, out_dir, limit=limits[split_name],
                            n_jobs=n_jobs, scheduler=scheduler, progress=progress,
-                           report=report, log=log)
+                           report=report)
         gone = []
         if split is None and report.n_prepared > 0:
-            gone = _remove_unproduced_splits(out_dir, recorded, produced, report, log)
+            gone = _remove_unproduced_splits(out_dir, recorded, produced, report)
         _write_record(out_dir, {s: {**run, "clips": len(grouped[s])} for s in produced}, gone)
     if report.n_prepared == 0:
         raise DataSourceError(f"{src}: no clip could be prepared (see the skipped list)")

@@ -15,8 +15,8 @@ Explained in ``notebooks/1-data-preparation.ipynb`` (sections 4, 5 and 7).
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +37,8 @@ from .corpus import _read_table
 from .decode import _decode_job
 from .report import PrepareReport, _count, _not_utf8, _utf8_safe
 from .sources.base import _Items
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -113,8 +115,7 @@ def _label_columns(items: _Items) -> list[str]:
 
 
 def _sort_items(items: _Items, split: str, out_dir: Path, label_cols: list[str],
-                earlier: _Earlier, tables: _SplitTables, log: Callable[[str], None]
-                ) -> list[tuple[int, dict]]:
+                earlier: _Earlier, tables: _SplitTables) -> list[tuple[int, dict]]:
     """Put each item where it belongs: skipped (a name that is not UTF-8, a problem known at
     listing time, no label), kept as it is (resume), or to decode (returned, with its row)."""
     todo: list[tuple[int, dict]] = []
@@ -127,13 +128,13 @@ def _sort_items(items: _Items, split: str, out_dir: Path, label_cols: list[str],
         if not_utf8 is not None:  # e.g. a Latin-1 file name: listed in skipped.csv, escaped
             source = _utf8_safe(source)
             tables.skipped.append((source, not_utf8))
-            log(f"skipped {source}: {not_utf8}")
+            logger.warning(f"skipped {source}: {not_utf8}")
         elif items.problems[i] is not None:  # known at listing time (an ambiguous depth...)
             tables.skipped.append((source, items.problems[i]))
-            log(f"skipped {source}: {items.problems[i]}")
+            logger.warning(f"skipped {source}: {items.problems[i]}")
         elif unlabelled:  # e.g. a ClassLabel of -1: nothing to learn from
             tables.skipped.append((source, f"no label in {unlabelled}"))
-            log(f"skipped {source}: no label in {unlabelled}")
+            logger.warning(f"skipped {source}: no label in {unlabelled}")
         elif stamp and earlier.clips.get(rel) == (source, stamp) \
                 and is_complete_clip(out_dir / rel):
             # Resume: a complete clip of the same version of the same source is kept as it is.
@@ -146,7 +147,7 @@ def _sort_items(items: _Items, split: str, out_dir: Path, label_cols: list[str],
 
 def _decode_and_write(items: _Items, todo: list[tuple[int, dict]], split: str, out_dir: Path,
                       tables: _SplitTables, *, n_jobs: int, scheduler, progress: bool,
-                      report: PrepareReport, log: Callable[[str], None]) -> None:
+                      report: PrepareReport) -> None:
     """Decode the items of ``todo`` in workers and write each clip here as it comes, in order;
     the tables are written every few seconds and at the end, even when interrupted."""
     results = map_parallel(_decode_job, (items[i] for i, _ in todo), n_jobs=n_jobs,
@@ -157,18 +158,18 @@ def _decode_and_write(items: _Items, todo: list[tuple[int, dict]], split: str, o
         try:
             for (i, row), (y, reason, clip_warns, messages) in zip(todo, results, strict=True):
                 for msg in dict.fromkeys(messages):  # each distinct line once
-                    log(f"decoder: {row['source']}: {msg}")
+                    logger.warning(f"decoder: {row['source']}: {msg}")
                 if y is None:
                     reason = _utf8_safe(reason)  # may quote a file name that is not UTF-8
                     tables.skipped.append((row["source"], reason))
-                    log(f"skipped {row['source']}: {reason}")
+                    logger.warning(f"skipped {row['source']}: {reason}")
                 else:
                     atomic_write(out_dir / row["audio_file"],
                                  lambda tmp, y=y: write_clip(tmp, y), ".wav.tmp")
                     tables.rows[i] = row
                     tables.warns[i] = clip_warns
                     for w in clip_warns:
-                        log(f"warning: {row['source']}: {w}")
+                        logger.warning(f"warning: {row['source']}: {w}")
                 if time.monotonic() - last_flush > 2.0:
                     tables.flush(report, split)  # an interrupted run keeps what is complete
                     last_flush = time.monotonic()
@@ -191,8 +192,7 @@ def _remove_unlisted_clips(audios: Path, split: str, limit: int, rows: dict[int,
 
 
 def _prepare_split(items: _Items, split: str, out_dir: Path, *, limit: int, n_jobs: int,
-                   scheduler, progress: bool, report: PrepareReport,
-                   log: Callable[[str], None]) -> None:
+                   scheduler, progress: bool, report: PrepareReport) -> None:
     """Prepare one split; ``limit``: the clip names an earlier run recorded (see
     :func:`bag_of_songs.data.cleanup._clip_limit`), the only unlisted clips it removes."""
     split_dir = out_dir / split
@@ -204,7 +204,7 @@ def _prepare_split(items: _Items, split: str, out_dir: Path, *, limit: int, n_jo
     label_cols = _label_columns(items)
     tables = _SplitTables(split_dir, ["audio_file", *label_cols, "source", "source_stamp"],
                           written=earlier.annotations)
-    todo = _sort_items(items, split, out_dir, label_cols, earlier, tables, log)
+    todo = _sort_items(items, split, out_dir, label_cols, earlier, tables)
     report.reused[split] = len(tables.rows)
 
     # Files derived from the old annotations (feature tables, caches) describe other clips as
@@ -214,12 +214,13 @@ def _prepare_split(items: _Items, split: str, out_dir: Path, *, limit: int, n_jo
     if tables.annotations(expected) != earlier.annotations:
         removed = _remove_derived(split_dir)
     _decode_and_write(items, todo, split, out_dir, tables, n_jobs=n_jobs, scheduler=scheduler,
-                      progress=progress, report=report, log=log)
+                      progress=progress, report=report)
     if not removed and tables.written != earlier.annotations:
         removed = _remove_derived(split_dir)
     if removed:
         report.removed.append((split, "they were made from the earlier annotations", removed))
-        log(f"{split}: removed {', '.join(removed)} (made from the earlier annotations)")
+        logger.warning(f"{split}: removed {', '.join(removed)} (made from the earlier "
+                       "annotations)")
     _remove_unlisted_clips(audios, split, limit, tables.rows, report)
     report.written[split] = len(tables.rows)
     report.skipped[split] = tables.skipped

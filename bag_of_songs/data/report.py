@@ -1,6 +1,6 @@
 """What :func:`bag_of_songs.data.prepare` tells its user: the :class:`PrepareReport` it
-returns, the log lines it prints on stderr (clear of progress bars), and file names made
-printable when they are not UTF-8 text.
+returns, a ``log=`` callable that prints on stderr, and file names made printable when they
+are not UTF-8 text.
 
 Re-exported by :mod:`bag_of_songs.data`.
 
@@ -11,7 +11,6 @@ are reported on screen).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,25 +18,13 @@ __all__ = ["PrepareReport", "log_to_stderr"]
 
 
 def log_to_stderr(msg: str) -> None:
-    """The default progress logger: one line on stderr.
+    """One line on stderr (a ``log=`` callable that prints, as the package did by default
+    before it logged through :mod:`logging`).
 
     Explained in ``notebooks/1-data-preparation.ipynb`` (section 7: skipped inputs are reported
     on screen).
     """
     print(msg, file=sys.stderr)
-
-
-def _bar_safe(log: Callable[[str], None]) -> Callable[[str], None]:
-    """``log``, clearing progress bars on stderr around each line so the two never mix."""
-    def emit(msg: str) -> None:
-        try:
-            from tqdm import tqdm  # deferred: only when there is something to log
-        except ImportError:  # pragma: no cover - tqdm is a dependency
-            log(msg)
-            return
-        with tqdm.external_write_mode(file=sys.stderr):
-            log(msg)
-    return emit
 
 
 def _count(n: int, noun: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,8 @@ from .resume import (
     _row_values,
 )
 from .settings import SETTING_KEYS
+
+logger = logging.getLogger(__name__)
 
 
 def _features_for_file(path: str, settings: dict
@@ -109,7 +112,7 @@ def _features_for_file_multi(path: str, settings_list: list[dict]) -> list[tuple
     return out
 
 
-def _open_resume(split_dir: Path, settings: dict, columns: list[str], files, stats, log
+def _open_resume(split_dir: Path, settings: dict, columns: list[str], files, stats
                  ) -> tuple[dict, _PartialWriter]:
     """The rows an interrupted run left in the split's side file for clips that are unchanged
     (file -> row), and the writer that appends each clip finished from now on."""
@@ -121,8 +124,8 @@ def _open_resume(split_dir: Path, settings: dict, columns: list[str], files, sta
                   if st is not None}
     reused = _read_partial(partial, header, identities, columns, segmented)
     if reused:
-        log(f"{split_dir.name}: {len(reused)} clip{'s' * (len(reused) != 1)} reused from "
-            f"an interrupted run ({partial.name})")
+        logger.info(f"{split_dir.name}: {len(reused)} clip{'s' * (len(reused) != 1)} reused from "
+                    f"an interrupted run ({partial.name})")
     writer = _PartialWriter(partial, header, [
         _partial_line(f, identities[f], _row_values(row, columns, segmented))
         for f, row in reused.items()])
@@ -130,7 +133,7 @@ def _open_resume(split_dir: Path, settings: dict, columns: list[str], files, sta
 
 
 def _compute_tables(split_dir: Path, settings_list: list[dict], *, n_jobs: int, scheduler,
-                    progress: bool, log, resume: bool = False) -> list[tuple]:
+                    progress: bool, resume: bool = False) -> list[tuple]:
     """:func:`_compute_table` for several settings in one pass: each clip is decoded once
     (all settings share one sample rate) and each part of a feature set computed once.
     ``resume`` needs a single setting."""
@@ -157,8 +160,7 @@ def _compute_tables(split_dir: Path, settings_list: list[dict], *, n_jobs: int, 
     reused: dict = {}
     writer = None
     if resume:
-        reused, writer = _open_resume(split_dir, settings_list[0], all_columns[0], files, stats,
-                                      log)
+        reused, writer = _open_resume(split_dir, settings_list[0], all_columns[0], files, stats)
     todo = [i for i in range(len(files)) if str(files[i]) not in reused]
     results = (r for r in ())
     if todo:
@@ -188,7 +190,7 @@ def _compute_tables(split_dir: Path, settings_list: list[dict], *, n_jobs: int, 
                         skipped[j].append((files[i], reason))
                         if reason not in logged:
                             logged.add(reason)
-                            log(f"left out {files[i]}: {reason}")
+                            logger.warning(f"left out {files[i]}: {reason}")
                     else:
                         rows[j].append(row)
                         kept[j].extend([i] * (len(row) if settings_list[j]["segment"] is not None
@@ -228,10 +230,10 @@ def _compute_tables(split_dir: Path, settings_list: list[dict], *, n_jobs: int, 
 
 
 def _compute_table(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, progress: bool,
-                   log, resume: bool = False) -> tuple:
+                   resume: bool = False) -> tuple:
     """The feature table of one split, in memory: (table, skipped, label columns, feature
     columns, annotations SHA-256, clips kept, clip stamps). Raises StaleFeaturesError when
     annotations.csv or a clip changed meanwhile. With ``resume``, finished clips are kept in
     the split's side file (:func:`_partial_path`) and those it already holds are reused."""
     return _compute_tables(split_dir, [settings], n_jobs=n_jobs, scheduler=scheduler,
-                           progress=progress, log=log, resume=resume)[0]
+                           progress=progress, resume=resume)[0]

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data import list_splits, lock_folder, log_to_stderr
+from .._logging import forward_records
+from ..data import list_splits, lock_folder
 from ..files import atomic_write, sha256_file
 from .compute import _compute_table, _compute_tables
 from .params import _TABLE_FILES, FEATURES_FORMAT_VERSION
@@ -81,10 +82,10 @@ def _csv_writer(df: pd.DataFrame):
     return lambda tmp: df.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
 
 
-def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, progress: bool,
-                 log) -> _StagedSplit:
+def _stage_split(split_dir: Path, settings: dict, *, n_jobs: int, scheduler, progress: bool
+                 ) -> _StagedSplit:
     table, skipped, labels, columns, ann_sha, n_clips, stamps = _compute_table(
-        split_dir, settings, n_jobs=n_jobs, scheduler=scheduler, progress=progress, log=log,
+        split_dir, settings, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
         resume=True)
     staged = _StagedSplit(split_dir, table)
     try:
@@ -193,7 +194,9 @@ def build_feature_table(split_dir: str | os.PathLike, *,
         :func:`bag_of_songs.parallel.resolve_scheduler`).
     progress : bool
     log : callable, optional
-        Receives one line per clip left out (default: stderr).
+        Deprecated: attach a handler to the ``bag_of_songs`` logger instead. Receives the
+        package's log lines (``INFO`` and up) while this call runs. Without it, a clip left
+        out is logged at ``WARNING`` (shown on stderr when logging is not configured).
 
     Returns
     -------
@@ -201,7 +204,7 @@ def build_feature_table(split_dir: str | os.PathLike, *,
         ``audio_file``, the label column(s) (every column of ``annotations.csv`` but
         ``audio_file`` and ``source``), for a segment table ``segment`` (0, 1, ... within each
         clip, the clip's rows together and in order), then the feature columns; also written
-        to ``split_dir/features.csv``. A missing or unreadable clip is reported (``log``) and
+        to ``split_dir/features.csv``. A missing or unreadable clip is logged and
         left out, never written as a NaN row; the clips left out and why are listed in
         ``split_dir/features_skipped.csv``.
 
@@ -240,10 +243,10 @@ def build_feature_table(split_dir: str | os.PathLike, *,
                                segment=segment, segment_hop=segment_hop,
                                musicnn_model=musicnn_model, musicnn_layer=musicnn_layer
                                ).to_dict()
-    with _locked(split_dir.parent):
+    with forward_records(log), _locked(split_dir.parent):
         _remove_debris(split_dir)
         staged = _stage_split(split_dir, settings, n_jobs=n_jobs, scheduler=scheduler,
-                              progress=progress, log=log or log_to_stderr)
+                              progress=progress)
         try:
             staged.publish()
         finally:
@@ -267,7 +270,7 @@ def extract_feature_table(split_dir: str | os.PathLike, *,
     embedding) without replacing the table the other steps read, as
     :func:`bag_of_songs.models.compare_feature_sets` and the notebooks do. The rows are the
     same, clip for clip, as a table built with the same settings; clips that cannot be read
-    are reported (``log``) and left out.
+    are logged and left out.
 
     Used in ``notebooks/2-features-explanation.ipynb`` (texture windows),
     ``notebooks/3-models-prediction.ipynb`` (segment models) and
@@ -350,8 +353,9 @@ def extract_setting_tables(split_dir: str | os.PathLike, settings: Sequence[Mapp
         resolved.append(one.resolved().to_dict())
     if not resolved:
         return []
-    results = _compute_tables(split_dir, resolved, n_jobs=n_jobs, scheduler=scheduler,
-                              progress=progress, log=log or log_to_stderr)
+    with forward_records(log):
+        results = _compute_tables(split_dir, resolved, n_jobs=n_jobs, scheduler=scheduler,
+                                  progress=progress)
     tables = []
     for s, (table, skipped, *_) in zip(resolved, results, strict=True):
         table.attrs["settings"] = s
@@ -379,7 +383,8 @@ def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.
     **kwargs
         Passed to :func:`build_feature_table`: ``settings`` or ``stats``, ``feature_set``, ``n_mfcc``,
         ``segment``, ``segment_hop``, ``musicnn_model``, ``musicnn_layer``, ``n_jobs``,
-        ``scheduler``, ``progress``, ``log``.
+        ``scheduler``, ``progress``, ``log`` (deprecated: attach a handler to the
+        ``bag_of_songs`` logger instead).
 
     Returns
     -------
@@ -407,13 +412,12 @@ def build_feature_tables(data_dir: str | os.PathLike, **kwargs) -> dict[str, pd.
     settings = _table_settings(kwargs.get("settings"),
                                **{k: kwargs.get(k) for k in EXTRACTION_KEYWORDS}).to_dict()
     options = {"n_jobs": kwargs.get("n_jobs", -1), "scheduler": kwargs.get("scheduler"),
-               "progress": kwargs.get("progress", True),
-               "log": kwargs.get("log") or log_to_stderr}
+               "progress": kwargs.get("progress", True)}
     splits = list_splits(data_dir)
     if not splits:
         raise FileNotFoundError(f"{data_dir}: no prepared split (no */annotations.csv); "
                                 "run `bag-of-songs prepare` first")
-    with _locked(data_dir):
+    with forward_records(kwargs.get("log")), _locked(data_dir):
         staged: dict[str, _StagedSplit] = {}
         try:
             for s in splits:

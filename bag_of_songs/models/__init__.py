@@ -55,6 +55,8 @@ from .baselines import (  # noqa: F401 (skops loads _SoftmaxSVC by this module's
     PARAM_GRIDS,
     _calibrated_svc,
     _SoftmaxSVC,
+    fit_lda,
+    fit_linear_svc,
     fit_logreg,
     fit_random_forest,
     fit_svc,
@@ -80,7 +82,7 @@ from .folder import (  # noqa: F401 (load_splits: importable, not in __all__, as
     read_clip_groups,
 )
 from .hierarchy import coarse_parents, decide_levels, derive_hierarchy, derive_proba
-from .kinds import DEFAULT_KINDS, MODEL_KINDS, SPECTROGRAM_KINDS, TABULAR_KINDS
+from .kinds import CALIBRATED_KINDS, DEFAULT_KINDS, MODEL_KINDS, SPECTROGRAM_KINDS, TABULAR_KINDS
 from .metadata import MAX_CLIP_VALUES, _validate_settings  # noqa: F401 (as before the split)
 from .mlp import MLP, train_mlp
 from .persistence import check_model_folder, load_model, save_model
@@ -145,6 +147,9 @@ __all__ = [
     "DEFAULT_PARAMS",
     "param_grid",
     "StudyMLPClassifier",
+    "fit_lda",
+    "fit_linear_svc",
+    "CALIBRATED_KINDS",
     "SegmentClassifier",
     "expected_calibration_error",
     "reliability_table",

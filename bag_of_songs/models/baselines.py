@@ -1,8 +1,12 @@
-"""The scikit-learn baselines: an RBF SVC, a random forest and a logistic regression.
+"""The scikit-learn baselines and heads: an RBF SVC, a random forest, and the regularised
+linear heads (logistic regression, shrinkage LDA, linear SVC).
 
 Their hyper-parameter grids live here, once (:data:`PARAM_GRIDS`): :func:`fit_svc`,
-:func:`fit_random_forest` and :func:`fit_logreg` search them on the validation split, and
-:func:`~bag_of_songs.models.select_model` by grouped cross-validation.
+:func:`fit_random_forest`, :func:`fit_logreg`, :func:`fit_lda` and :func:`fit_linear_svc`
+search them on the validation split, and :func:`~bag_of_songs.models.select_model` by grouped
+cross-validation. The SVCs' and the LDA's probabilities are Platt-calibrated by
+cross-validation on the data the final model is fitted on (:func:`_calibrated`), on grouped
+folds when the groups are given.
 
 Explained in ``notebooks/3-models-prediction.ipynb`` (sections 2 and 4).
 """
@@ -14,10 +18,12 @@ import warnings
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
-from sklearn.svm import SVC
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.svm import SVC, LinearSVC
 
 from ..errors import ModelError
 from .classifier import GenreClassifier
@@ -27,11 +33,14 @@ from .kinds import MODEL_KINDS
 #: The hyper-parameter grids of the scikit-learn kinds (the one place they are defined), each
 #: parameter's values in the order they are tried, the first parameter outermost
 #: (:func:`param_grid`). A numeric SVC ``gamma`` is per feature column: 0.5 is 0.5 / d on a
-#: table of d columns.
+#: table of d columns. The linear heads reach down to strong regularisation (``C`` 1e-4, LDA
+#: shrinkage towards the diagonal), which small corpora of wide embeddings need.
 PARAM_GRIDS = {
     "svc": {"C": (1.0, 10.0, 100.0), "gamma": ("scale", 0.5)},
     "rf": {"max_features": ("sqrt", 0.33), "min_samples_leaf": (1, 3)},
-    "logreg": {"C": (0.01, 0.1, 1.0, 10.0)},
+    "logreg": {"C": (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.1, 1.0, 10.0)},
+    "lda": {"shrinkage": (0.1, 0.3, 0.5, 0.7, 0.9, "auto")},
+    "linsvc": {"C": (1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0)},
 }
 
 #: The setting of each kind when there is nothing to choose on (no validation split).
@@ -39,7 +48,12 @@ DEFAULT_PARAMS = {
     "svc": {"C": 10.0, "gamma": "scale"},
     "rf": {"max_features": "sqrt", "min_samples_leaf": 1},
     "logreg": {"C": 1.0},
+    "lda": {"shrinkage": "auto"},
+    "linsvc": {"C": 1e-3},
 }
+
+#: Folds (at most) of the cross-validation that fits a model's Platt scaling.
+CALIBRATION_FOLDS = 5
 
 
 def param_grid(kind: str, n_features: int) -> list[dict]:
@@ -48,7 +62,7 @@ def param_grid(kind: str, n_features: int) -> list[dict]:
     Parameters
     ----------
     kind : str
-        ``"svc"``, ``"rf"`` or ``"logreg"``; any other kind (the MLP) has no grid.
+        A key of :data:`PARAM_GRIDS`; any other kind (the MLP) has no grid.
     n_features : int
         Feature columns of the table (an SVC's numeric ``gamma`` is divided by it).
 
@@ -88,19 +102,47 @@ def _select_on_validation(make, grid: list[dict], train_ds, val_ds):
     return make(y=y, **best_params).fit(X, y), best_params, float(best_score)
 
 
-def _calibrated_svc(*, C: float, gamma, seed: int, y: np.ndarray):
-    """An RBF SVC with probabilities (Platt scaling by cross-validation when classes allow)."""
+def _calibrated(base, *, y, groups=None, seed: int = 0, fallback=None):
+    """``base`` with Platt-scaled probabilities (sigmoid), fitted by cross-validation.
+
+    The folds are stratified by class (:data:`CALIBRATION_FOLDS` at most); with ``groups``
+    (one per row, e.g. :func:`~bag_of_songs.models.row_groups`), grouped too, so that no clip
+    (nor artist) is on both sides of a fold. When the smallest class has fewer than 3 rows (3
+    groups with ``groups``), there are not enough folds: ``fallback`` is returned instead
+    (``base`` itself when None).
+    """
+    if y is None:
+        raise ModelError("a calibrated model needs the labels it will be fitted on (y)")
+    y = np.asarray(y)
+    present = np.unique(y)
+    if groups is None:
+        n_min = int(min((np.sum(y == c) for c in present), default=0))
+    else:
+        groups = np.asarray(groups)
+        if len(groups) != len(y):
+            raise ModelError(f"{len(groups)} groups for {len(y)} rows")
+        n_min = int(min((len(set(groups[y == c].tolist())) for c in present), default=0))
+    if n_min < 3:
+        return base if fallback is None else fallback
+    k = min(CALIBRATION_FOLDS, n_min)
+    cv = k
+    if groups is not None:
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        with warnings.catch_warnings():  # a class spread unevenly over the groups
+            warnings.simplefilter("ignore", category=UserWarning)
+            cv = list(splitter.split(np.zeros(len(y)), y, groups))
+    return CalibratedClassifierCV(base, method="sigmoid", cv=cv, ensemble=False)
+
+
+def _calibrated_svc(*, C: float, gamma, seed: int, y: np.ndarray, groups=None):
+    """An RBF SVC with probabilities (Platt scaling by cross-validation when classes allow,
+    else :class:`_SoftmaxSVC`)."""
     svc = SVC(kernel="rbf", C=C, gamma=gamma, random_state=seed)
-    counts = np.bincount(y) if len(y) else np.zeros(0, dtype=int)
-    counts = counts[counts > 0]  # classes absent from train (seen only in test) do not count
-    n_min = int(counts.min()) if len(counts) else 0
-    if n_min >= 3:
-        return CalibratedClassifierCV(svc, method="sigmoid", cv=min(5, n_min), ensemble=False)
-    return _SoftmaxSVC(svc)
+    return _calibrated(svc, y=y, groups=groups, seed=seed, fallback=_SoftmaxSVC(svc))
 
 
 class _SoftmaxSVC:
-    """Fallback for tiny classes: scores from the decision function, normalised to sum to 1."""
+    """Fallback for tiny classes: an SVC's (RBF or linear) decision function, as a softmax."""
 
     def __init__(self, svc):
         self.svc = svc
@@ -246,14 +288,36 @@ def fit_random_forest(train_ds: TabularDataset, val_ds: TabularDataset | None = 
                            info={"params": params, "val_f1_macro": score, "seed": seed})
 
 
+def _fit_head(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None, *,
+              seed: int, grid: list[dict] | None) -> GenreClassifier:
+    """Fit a linear head of ``kind``: its grid searched on ``val_ds`` (then refitted on train +
+    validation), or its default setting (a one-setting ``grid``) without it."""
+    _check_trainable(train_ds, val_ds)
+    grid = grid or param_grid(kind, train_ds.n_features)
+
+    def make(y=train_ds.y, **p):
+        return _make_estimator(kind, p, seed=seed, y=y)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=FutureWarning)
+        if val_ds is None:
+            params = dict(DEFAULT_PARAMS[kind]) if len(grid) > 1 else grid[0]
+            est, score = make(**params).fit(train_ds.X, train_ds.y), None
+        else:
+            est, params, score = _select_on_validation(make, grid, train_ds, val_ds)
+    return GenreClassifier(kind, est, list(train_ds.classes), list(train_ds.feature_columns),
+                           train_ds.label_column, train_ds.scaler,
+                           info={"params": params, "val_f1_macro": score, "seed": seed})
+
+
 def fit_logreg(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
                seed: int = 0, grid: list[dict] | None = None) -> GenreClassifier:
     """A multinomial logistic regression on the scaled features (beyond the study).
 
     A linear model with an L2 penalty: on small corpora it often generalises as well as the
-    SVC. With ``val_ds``, ``C`` (0.01, 0.1, 1, 10; :data:`PARAM_GRIDS`) is chosen on the
-    validation split (macro F1) and the model refitted on train + validation; without it,
-    ``C=1``.
+    SVC, and on wide embeddings it wants strong regularisation. With ``val_ds``, ``C`` (1e-4
+    to 10; :data:`PARAM_GRIDS`) is chosen on the validation split (macro F1) and the model
+    refitted on train + validation; without it, ``C=1``.
 
     Explained in ``notebooks/3-models-prediction.ipynb`` (section 4, baselines).
 
@@ -271,32 +335,106 @@ def fit_logreg(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *
     model : GenreClassifier
         ``model.info["params"]`` holds the chosen setting.
     """
-    _check_trainable(train_ds, val_ds)
-    grid = grid or param_grid("logreg", train_ds.n_features)
+    return _fit_head("logreg", train_ds, val_ds, seed=seed, grid=grid)
 
-    def make(y=None, **p):
-        return _make_estimator("logreg", p, seed=seed, y=y)
 
-    if val_ds is None:
-        params = dict(DEFAULT_PARAMS["logreg"]) if len(grid) > 1 else grid[0]
-        est, score = make(**params).fit(train_ds.X, train_ds.y), None
-    else:
-        est, params, score = _select_on_validation(make, grid, train_ds, val_ds)
-    return GenreClassifier("logreg", est, list(train_ds.classes), list(train_ds.feature_columns),
-                           train_ds.label_column, train_ds.scaler,
-                           info={"params": params, "val_f1_macro": score, "seed": seed})
+def fit_lda(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
+            seed: int = 0, grid: list[dict] | None = None) -> GenreClassifier:
+    """A shrinkage linear discriminant analysis on the scaled features (beyond the study).
+
+    ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage=...)``: one covariance shared by the
+    classes, shrunk towards its diagonal, so that it can be estimated from fewer clips than
+    feature columns. With ``val_ds``, ``shrinkage`` (0.1 to 0.9, or ``"auto"``, the
+    Ledoit-Wolf choice; :data:`PARAM_GRIDS`) is chosen on the validation split (macro F1) and
+    the model refitted on train + validation; without it, ``"auto"``. Its probabilities are
+    Platt-calibrated by cross-validation on the data it is fitted on (the LDA's own posteriors
+    when the smallest class has fewer than 3 clips).
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (section 4, baselines).
+
+    Parameters
+    ----------
+    train_ds : TabularDataset
+    val_ds : TabularDataset, optional
+        Built with ``train_ds.derive(...)``.
+    seed : int
+        Seeds the calibration folds.
+    grid : list of dict, optional
+        Settings to try (each a dict with ``shrinkage``; default: ``param_grid("lda", d)``).
+
+    Returns
+    -------
+    model : GenreClassifier
+        ``model.info["params"]`` holds the chosen setting.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> frame = pd.DataFrame({"f0": np.r_[rng.normal(0, 1, 9), rng.normal(4, 1, 9)],
+    ...                       "f1": rng.normal(size=18), "label": ["a"] * 9 + ["b"] * 9,
+    ...                       "audio_file": [f"{i}.wav" for i in range(18)]})
+    >>> model = fit_lda(TabularDataset(frame))
+    >>> model.kind, model.info["params"], model.predict_proba(np.zeros((1, 2))).shape
+    ('lda', {'shrinkage': 'auto'}, (1, 2))
+    """
+    return _fit_head("lda", train_ds, val_ds, seed=seed, grid=grid)
+
+
+def fit_linear_svc(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
+                   seed: int = 0, grid: list[dict] | None = None) -> GenreClassifier:
+    """A linear support-vector classifier on the scaled features (beyond the study).
+
+    ``LinearSVC(C=...)`` (squared hinge loss, L2 penalty, one-vs-rest). With ``val_ds``,
+    ``C`` (1e-4 to 10; :data:`PARAM_GRIDS`) is chosen on the validation split (macro F1) and
+    the model refitted on train + validation; without it, ``C=1e-3``. Probabilities as
+    :func:`fit_svc`'s: Platt scaling fitted by cross-validation on the data the final model is
+    fitted on, or a softmax of the decision function when the smallest class has fewer than 3
+    clips.
+
+    Explained in ``notebooks/3-models-prediction.ipynb`` (section 4, baselines).
+
+    Parameters
+    ----------
+    train_ds : TabularDataset
+    val_ds : TabularDataset, optional
+        Built with ``train_ds.derive(...)``.
+    seed : int
+        Seeds the solver and the calibration folds.
+    grid : list of dict, optional
+        Settings to try (each a dict with ``C``; default: ``param_grid("linsvc", d)``).
+
+    Returns
+    -------
+    model : GenreClassifier
+        ``model.info["params"]`` holds the chosen setting.
+    """
+    return _fit_head("linsvc", train_ds, val_ds, seed=seed, grid=grid)
 
 
 def _make_estimator(kind: str, params: dict, *, seed: int, y=None, n_jobs: int = 1,
-                    calibrated: bool = True, n_estimators: int = 500):
-    """A fresh scikit-learn estimator of ``kind`` with ``params``."""
+                    calibrated: bool = True, n_estimators: int = 500, groups=None):
+    """A fresh scikit-learn estimator of ``kind`` with ``params``.
+
+    ``calibrated=False`` (for ranking settings) gives the SVCs a softmax of their decision
+    function and the LDA its own posteriors; ``calibrated=True`` needs ``y`` (the labels it
+    will be fitted on) and takes ``groups`` (one per row) for grouped calibration folds.
+    """
     if kind == "svc":
         if calibrated:
-            return _calibrated_svc(seed=seed, y=y, **params)
+            return _calibrated_svc(seed=seed, y=y, groups=groups, **params)
         return _SoftmaxSVC(SVC(kernel="rbf", random_state=seed, **params))
     if kind == "rf":
         return RandomForestClassifier(n_estimators=n_estimators, random_state=seed,
                                       n_jobs=n_jobs, **params)
     if kind == "logreg":
         return LogisticRegression(max_iter=5000, random_state=seed, **params)
+    if kind == "lda":
+        lda = LinearDiscriminantAnalysis(solver="lsqr", **params)
+        return _calibrated(lda, y=y, groups=groups, seed=seed) if calibrated else lda
+    if kind == "linsvc":
+        svc = LinearSVC(max_iter=20_000, random_state=seed, **params)
+        fallback = _SoftmaxSVC(svc)
+        return (_calibrated(svc, y=y, groups=groups, seed=seed, fallback=fallback)
+                if calibrated else fallback)
     raise ModelError(f"unknown model kind {kind!r}; choose from {MODEL_KINDS}")

@@ -10,6 +10,7 @@ Explained in ``notebooks/3-models-prediction.ipynb`` (section 5) and
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._logging import forward_records
 from ..data import list_splits
 from ..errors import FeatureError, ModelError
 from ..features import (
@@ -33,6 +35,8 @@ from .kinds import DEFAULT_KINDS, MODEL_KINDS, SPECTROGRAM_KINDS, TABULAR_KINDS
 from .metadata import _strict_json
 from .persistence import load_model, save_model
 from .training import _fit_tabular, train_on_folder, training_record
+
+logger = logging.getLogger(__name__)
 
 
 def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = None,
@@ -66,8 +70,8 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
         Where to save each model (``<models_dir>/<kind>-<level>``). A model saved there before
         whose ``info["trained_on"]`` is what this call would train it on
         (:func:`training_record`: the same tables, settings, seed, selection rule, groups and
-        version) is loaded and scored instead of trained again (``log`` says "model
-        <kind>-<level>: up to date, reused"); any other is replaced, and ``log`` says so.
+        version) is loaded and scored instead of trained again (an ``INFO`` line says "model
+        <kind>-<level>: up to date, reused"); any other is replaced, and the log says so.
     n_jobs : int
         Worker processes of the random forest.
     selection : {"auto", "cv", "split"}
@@ -77,7 +81,9 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
     derived : bool
         Add the rows of coarse levels derived from the finest level's models.
     log : callable, optional
-        Receives a progress line before and after each model.
+        Deprecated: attach a handler to the ``bag_of_songs`` logger instead. Receives the
+        package's log lines (``INFO`` and up: one before and after each model) while this
+        call runs.
     spectrogram_options : dict, optional
         For the ``cnn`` and ``hybrid`` kinds, see :func:`train_on_folder`.
     force : bool
@@ -93,52 +99,53 @@ def compare_models(data_dir: str | os.PathLike, *, levels: list[str] | None = No
         ``accuracy, f1_macro, f1``, ``selection`` (how the hyper-parameters were chosen) and
         ``split_rule`` (how the splits were drawn, :func:`describe_split_rule`).
     """
-    log = log or (lambda msg: None)
-    data_dir = Path(data_dir)
-    if split not in list_splits(data_dir) or not (data_dir / split / "features.csv").exists():
-        present = [s for s in list_splits(data_dir) if (data_dir / s / "features.csv").exists()]
-        raise FileNotFoundError(f"{data_dir / split / 'features.csv'}: no feature table to "
-                                f"evaluate on (splits with features: {present})")
-    unknown = [k for k in kinds if k not in MODEL_KINDS]
-    if unknown or not kinds:
-        raise ModelError(f"unknown model kind(s) {unknown}; choose from {MODEL_KINDS}")
-    present = [s for s in ("train", "validation", split) if (data_dir / s / "features.csv")
-               .exists()]
-    check_feature_tables(data_dir, list(dict.fromkeys(present)))
-    train = read_features(data_dir / "train")
-    levels = levels or available_levels(train)
-    if not levels:
-        raise ModelError(f"{data_dir}: no label column with at least two classes")
-    test = read_features(data_dir / split)
+    with forward_records(log):
+        data_dir = Path(data_dir)
+        if split not in list_splits(data_dir) or not (data_dir / split / "features.csv").exists():
+            present = [s for s in list_splits(data_dir) if (data_dir / s / "features.csv").exists()]
+            raise FileNotFoundError(f"{data_dir / split / 'features.csv'}: no feature table to "
+                                    f"evaluate on (splits with features: {present})")
+        unknown = [k for k in kinds if k not in MODEL_KINDS]
+        if unknown or not kinds:
+            raise ModelError(f"unknown model kind(s) {unknown}; choose from {MODEL_KINDS}")
+        present = [s for s in ("train", "validation", split) if (data_dir / s / "features.csv")
+                   .exists()]
+        check_feature_tables(data_dir, list(dict.fromkeys(present)))
+        train = read_features(data_dir / "train")
+        levels = levels or available_levels(train)
+        if not levels:
+            raise ModelError(f"{data_dir}: no label column with at least two classes")
+        test = read_features(data_dir / split)
 
-    def reuse(level, kind):
-        if models_dir is None or force:
-            return None
-        record = training_record(data_dir, kind=kind, label_column=level, seed=seed,
-                                 selection=selection, groups=groups,
-                                 spectrogram_options=spectrogram_options)
-        return _saved_if_current(Path(models_dir) / f"{kind}-{level}", record, log)
+        def reuse(level, kind):
+            if models_dir is None or force:
+                return None
+            record = training_record(data_dir, kind=kind, label_column=level, seed=seed,
+                                     selection=selection, groups=groups,
+                                     spectrogram_options=spectrogram_options)
+            return _saved_if_current(Path(models_dir) / f"{kind}-{level}", record)
 
-    def fit(level, kind):
-        path = Path(models_dir) / f"{kind}-{level}" if models_dir is not None else None
-        model = train_on_folder(data_dir, kind=kind, label_column=level, seed=seed,
-                                n_jobs=n_jobs, selection=selection, groups=groups, log=log,
-                                spectrogram_options=spectrogram_options, progress=progress)[0]
-        if path is not None:
-            save_model(model, path)
-        return model
+        def fit(level, kind):
+            path = Path(models_dir) / f"{kind}-{level}" if models_dir is not None else None
+            model = train_on_folder(data_dir, kind=kind, label_column=level, seed=seed,
+                                    n_jobs=n_jobs, selection=selection, groups=groups,
+                                    spectrogram_options=spectrogram_options, progress=progress)[0]
+            if path is not None:
+                save_model(model, path)
+            return model
 
-    return _compare_rows(fit, train, test, levels=levels, kinds=kinds, split=split,
-                         rule=describe_split_rule(data_dir), derived=derived, n_jobs=n_jobs,
-                         log=log, progress=progress, reuse=reuse)
+        return _compare_rows(fit, train, test, levels=levels, kinds=kinds, split=split,
+                             rule=describe_split_rule(data_dir), derived=derived, n_jobs=n_jobs,
+                             progress=progress, reuse=reuse)
 
 
 def _compare_rows(fit, train: pd.DataFrame, test: pd.DataFrame, *, levels, kinds, split: str,
-                  rule: str, derived: bool, n_jobs: int, log, progress: bool = False,
-                  reuse=None) -> pd.DataFrame:
+                  rule: str, derived: bool, n_jobs: int, progress: bool = False,
+                  reuse=None, prefix: str = "") -> pd.DataFrame:
     """compare_models' table: ``fit(level, kind)`` trains one model (unless ``reuse(level,
     kind)`` gives a saved one that is up to date); each is scored per clip on ``test``, and
-    the coarse levels are also derived from the finest level's models."""
+    the coarse levels are also derived from the finest level's models. ``prefix`` starts
+    each line logged."""
     finest = max(levels, key=lambda lv: train[lv].nunique())
     rows, fine_models = [], {}
     total, done = len(levels) * len(kinds), 0
@@ -148,15 +155,15 @@ def _compare_rows(fit, train: pd.DataFrame, test: pd.DataFrame, *, levels, kinds
             t0 = time.monotonic()
             model = reuse(level, kind) if reuse is not None else None
             if model is None:
-                log(f"[{done}/{total}] {level}: training {kind} ...")
+                logger.info(f"{prefix}[{done}/{total}] {level}: training {kind} ...")
                 model = fit(level, kind)
                 head = (f"[{done}/{total}] {level}: {kind} trained in "
                         f"{time.monotonic() - t0:.1f} s ({model.info.get('selection')})")
             else:
                 head = f"[{done}/{total}] model {kind}-{level}: up to date, reused"
             m = evaluate(model, test, n_jobs=n_jobs, progress=progress)
-            log(f"{head}; {split} macro F1 {m['f1_macro']:.3f} on "
-                f"{m['n']} clip{'s' * (m['n'] != 1)}")
+            logger.info(f"{prefix}{head}; {split} macro F1 {m['f1_macro']:.3f} on "
+                        f"{m['n']} clip{'s' * (m['n'] != 1)}")
             rows.append({"level": level, "model": kind, "derived_from": "",
                          "n_classes": len(model.classes), "n_test": m["n"],
                          "accuracy": m["accuracy"], "f1_macro": m["f1_macro"], "f1": m["f1"],
@@ -222,7 +229,9 @@ def compare_feature_sets(data_dir: str | os.PathLike, feature_sets: Mapping[str,
     progress : bool
         Progress bars while extracting.
     log : callable, optional
-        Receives a line when the tables are extracted and before and after each model.
+        Deprecated: attach a handler to the ``bag_of_songs`` logger instead. Receives the
+        package's log lines (``INFO`` and up: when the tables are extracted, and before and
+        after each model, starting with the setting's name) while this call runs.
 
     Returns
     -------
@@ -239,67 +248,67 @@ def compare_feature_sets(data_dir: str | os.PathLike, feature_sets: Mapping[str,
     FileNotFoundError
         When ``train`` or ``split`` is not prepared.
     """
-    log = log or (lambda msg: None)
-    data_dir = Path(data_dir)
-    bad = [k for k in kinds if k not in MODEL_KINDS or k in SPECTROGRAM_KINDS]
-    if bad or not kinds:
-        raise ModelError(f"compare_feature_sets compares table models {TABULAR_KINDS}; got "
-                         f"{list(kinds)} (compare the spectrogram kinds with compare_models)")
-    if not feature_sets:
-        raise ModelError("no feature settings to compare")
-    for name, kwargs in feature_sets.items():
-        if isinstance(kwargs, FeatureSettings):
-            continue
-        extra = sorted(set(kwargs) - set(EXTRACTION_KEYWORDS))
-        if extra:
-            raise ModelError(f"feature setting {name!r}: unknown keyword(s) {extra}; choose "
-                             f"from {list(EXTRACTION_KEYWORDS)}")
-    splits = list_splits(data_dir)
-    for needed in ("train", split):
-        if needed not in splits:
-            raise FileNotFoundError(f"{data_dir / needed / 'annotations.csv'}: split not "
-                                    f"prepared (splits: {splits})")
-    parts = list(dict.fromkeys(["train", *(["validation"] if "validation" in splits else []),
-                                split]))
-    names = list(feature_sets)
-    t0 = time.monotonic()
-    try:
-        extracted = {part: extract_setting_tables(
-            data_dir / part, [feature_sets[n] for n in names], n_jobs=n_jobs,
-            scheduler=scheduler, progress=progress, log=log) for part in parts}
-    except FeatureError as exc:
-        raise ModelError(str(exc)) from exc
-    log(f"{len(names)} feature setting(s) of {len(parts)} split(s) extracted in "
-        f"{time.monotonic() - t0:.1f} s")
-    rule = describe_split_rule(data_dir)
-    frames = []
-    for j, name in enumerate(names):
-        tables = {part: extracted[part][j] for part in parts}
-        train = tables["train"]
-        settings = train.attrs["settings"]
-        lv = levels or available_levels(train)
-        if not lv:
-            raise ModelError(f"{data_dir}: no label column with at least two classes")
-        val = tables.get("validation")
+    with forward_records(log):
+        data_dir = Path(data_dir)
+        bad = [k for k in kinds if k not in MODEL_KINDS or k in SPECTROGRAM_KINDS]
+        if bad or not kinds:
+            raise ModelError(f"compare_feature_sets compares table models {TABULAR_KINDS}; got "
+                             f"{list(kinds)} (compare the spectrogram kinds with compare_models)")
+        if not feature_sets:
+            raise ModelError("no feature settings to compare")
+        for name, kwargs in feature_sets.items():
+            if isinstance(kwargs, FeatureSettings):
+                continue
+            extra = sorted(set(kwargs) - set(EXTRACTION_KEYWORDS))
+            if extra:
+                raise ModelError(f"feature setting {name!r}: unknown keyword(s) {extra}; choose "
+                                 f"from {list(EXTRACTION_KEYWORDS)}")
+        splits = list_splits(data_dir)
+        for needed in ("train", split):
+            if needed not in splits:
+                raise FileNotFoundError(f"{data_dir / needed / 'annotations.csv'}: split not "
+                                        f"prepared (splits: {splits})")
+        parts = list(dict.fromkeys(["train", *(["validation"] if "validation" in splits else []),
+                                    split]))
+        names = list(feature_sets)
+        t0 = time.monotonic()
+        try:
+            extracted = {part: extract_setting_tables(
+                data_dir / part, [feature_sets[n] for n in names], n_jobs=n_jobs,
+                scheduler=scheduler, progress=progress) for part in parts}
+        except FeatureError as exc:
+            raise ModelError(str(exc)) from exc
+        logger.info(f"{len(names)} feature setting(s) of {len(parts)} split(s) extracted in "
+                    f"{time.monotonic() - t0:.1f} s")
+        rule = describe_split_rule(data_dir)
+        frames = []
+        for j, name in enumerate(names):
+            tables = {part: extracted[part][j] for part in parts}
+            train = tables["train"]
+            settings = train.attrs["settings"]
+            lv = levels or available_levels(train)
+            if not lv:
+                raise ModelError(f"{data_dir}: no label column with at least two classes")
+            val = tables.get("validation")
 
-        def fit(level, kind, train=train, val=val, settings=settings):
-            train_ds, val_ds = _split_datasets(train, val, label_column=level, seed=seed,
-                                               val_fraction=0.15, groups=groups)
-            return _fit_tabular(kind, train_ds, val_ds, settings, label_column=level,
-                                seed=seed, n_jobs=n_jobs, selection=selection, groups=groups,
-                                log=log)[0]
+            def fit(level, kind, train=train, val=val, settings=settings):
+                train_ds, val_ds = _split_datasets(train, val, label_column=level, seed=seed,
+                                                   val_fraction=0.15, groups=groups)
+                return _fit_tabular(kind, train_ds, val_ds, settings, label_column=level,
+                                    seed=seed, n_jobs=n_jobs, selection=selection,
+                                    groups=groups)[0]
 
-        rows = _compare_rows(fit, train, tables[split], levels=lv, kinds=kinds, split=split,
-                             rule=rule, derived=derived, n_jobs=n_jobs,
-                             log=lambda msg, name=name: log(f"{name}: {msg}"))
-        rows.insert(0, "features", name)
-        frames.append(rows)
-    out = pd.concat(frames, ignore_index=True)
-    out.attrs["finest_level"] = frames[-1].attrs["finest_level"]
-    return out
+            rows = _compare_rows(fit, train, tables[split], levels=lv, kinds=kinds, split=split,
+                                 rule=rule, derived=derived, n_jobs=n_jobs,
+                                 prefix=f"{name}: ")
+            rows.insert(0, "features", name)
+            frames.append(rows)
+        out = pd.concat(frames, ignore_index=True)
+        out.attrs["finest_level"] = frames[-1].attrs["finest_level"]
+        return out
 
 
-def _saved_if_current(path: Path, record: dict, log) -> GenreClassifier | None:
+def _saved_if_current(path: Path, record: dict) -> GenreClassifier | None:
     """The model saved in ``path`` when its ``trained_on`` record is ``record``; else None,
     saying why it will be replaced (nothing when there is no model yet; the caller says that
     one is reused)."""
@@ -316,10 +325,10 @@ def _saved_if_current(path: Path, record: dict, log) -> GenreClassifier | None:
         try:
             model = load_model(path)
         except (ModelError, OSError) as exc:
-            log(f"replacing model {name} (it cannot be loaded: {exc})")
+            logger.info(f"replacing model {name} (it cannot be loaded: {exc})")
             return None
         return model
-    log(f"replacing model {name} (trained on other data/settings)")
+    logger.info(f"replacing model {name} (trained on other data/settings)")
     return None
 
 

@@ -12,11 +12,15 @@ True
 from __future__ import annotations
 
 #: The model kinds, as the CLI names them.
-MODEL_KINDS = ("mlp", "svc", "rf", "logreg", "cnn", "hybrid")
+MODEL_KINDS = ("mlp", "svc", "rf", "logreg", "lda", "linsvc", "cnn", "hybrid")
 #: Kinds that learn from log-mel spectrograms (bag_of_songs.cnn) rather than feature rows.
 SPECTROGRAM_KINDS = ("cnn", "hybrid")
-#: Kinds that learn from feature rows only.
-TABULAR_KINDS = ("mlp", "svc", "rf", "logreg")
+#: Kinds that learn from feature rows only: the study's MLP and SVC, a random forest, and the
+#: regularised linear heads (logistic regression, shrinkage LDA, linear SVC).
+TABULAR_KINDS = ("mlp", "svc", "rf", "logreg", "lda", "linsvc")
+#: Kinds whose probabilities are Platt-calibrated by cross-validation (their own scores are not
+#: probabilities, or not honest ones).
+CALIBRATED_KINDS = ("svc", "lda", "linsvc")
 #: The kinds ``compare_models`` and ``bag-of-songs run`` train by default (the study's MLP and
 #: its two baselines).
 DEFAULT_KINDS = ("mlp", "svc", "rf")

@@ -260,11 +260,17 @@ def _validate_architecture(arch: dict, meta: dict, kind: str, n_classes: int, d:
     return None
 
 
-def _read_meta(meta_path: Path) -> dict:
+def _read_json(meta_path: Path):
+    """``model.json`` parsed strictly (not yet checked)."""
     try:
-        raw = _strict_json(meta_path.read_text())
+        return _strict_json(meta_path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelError(f"{meta_path}: unreadable model metadata ({exc})") from exc
+
+
+def _read_meta(meta_path: Path, raw=None) -> dict:
+    """``model.json`` parsed and checked (:func:`_validate_meta`); ``raw``: already parsed."""
+    raw = _read_json(meta_path) if raw is None else raw
     try:
         return _validate_meta(raw)
     except _MetaError as exc:

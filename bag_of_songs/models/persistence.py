@@ -26,8 +26,22 @@ from ..files import atomic_write, sha256_file
 from .classifier import GenreClassifier
 from .feature_settings import extraction_settings
 from .kinds import SPECTROGRAM_KINDS
-from .metadata import _FORMAT_VERSION, _WEIGHTS_NAME, _read_meta, _strict_json, _validate_meta
+from .metadata import (
+    _FORMAT_VERSION,
+    _WEIGHTS_NAME,
+    _MetaError,
+    _read_json,
+    _read_meta,
+    _strict_json,
+    _validate_meta,
+)
 from .mlp import MLP
+from .pipeline_persistence import (
+    is_savable_pipeline,
+    load_pipeline,
+    pipeline_payload,
+    validate_pipeline_meta,
+)
 from .safety import _TRUSTED_BY_KIND, _check_estimator, _check_skops_archive, _check_torch_weights
 
 
@@ -96,8 +110,12 @@ def check_model_folder(path: str | os.PathLike) -> str | None:
     return None
 
 
-def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
+def save_model(model, path: str | os.PathLike) -> Path:
     """Save a model as a folder: ``model.json`` (metadata) plus the weights.
+
+    ``model`` is a :class:`GenreClassifier`, or a fitted scikit-learn ``Pipeline`` of this
+    project's estimators (:mod:`bag_of_songs.models.pipeline_persistence` lists the steps it
+    may hold; saved as one skops file, an MLP's network as plain arrays in it).
 
     MLP weights are a torch ``state_dict`` (``weights-<sha>.pt``, loaded with
     ``weights_only=True``); scikit-learn models go through ``skops.io``
@@ -116,7 +134,7 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
 
     Parameters
     ----------
-    model : GenreClassifier
+    model : GenreClassifier or sklearn.pipeline.Pipeline or SegmentClassifier
     path : path-like
         The model folder (created if needed): new, empty, or a model saved before.
 
@@ -128,26 +146,21 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
     Raises
     ------
     ModelError
-        When ``path`` is a file, or a non-empty folder that is not a saved model.
+        When ``path`` is a file, or a non-empty folder that is not a saved model; when
+        ``model`` is not a GenreClassifier, or a pipeline holds a step it may not hold.
     """
     path = Path(path)
+    describe = None
+    if is_savable_pipeline(model):
+        write, describe = pipeline_payload(model, path)
+        stem, ext, arch = "estimator", ".skops", None
+    elif not isinstance(model, GenreClassifier):
+        raise ModelError(f"save_model saves a GenreClassifier or a fitted scikit-learn "
+                         f"Pipeline, got {type(model).__module__}.{type(model).__name__}")
+    else:
+        stem, ext, write, arch = _payload(model)
     previous = check_model_folder(path)
     path.mkdir(parents=True, exist_ok=True)
-    if model.kind in SPECTROGRAM_KINDS:
-        stem, ext = "weights", ".pt"
-        write = lambda tmp: torch.save(model.estimator.state_dict(), tmp)  # noqa: E731
-        arch = dict(model.cnn["architecture"])
-    elif model.kind == "mlp":
-        stem, ext = "weights", ".pt"
-        write = lambda tmp: torch.save(model.estimator.state_dict(), tmp)  # noqa: E731
-        arch = {"n_features": len(model.feature_columns),
-                "n_outputs": 1 if len(model.classes) == 2 else len(model.classes)}
-    else:
-        import skops.io as sio  # deferred: slow to import, needed only for these files
-
-        stem, ext = "estimator", ".skops"
-        write = lambda tmp: sio.dump(model.estimator, tmp)  # noqa: E731
-        arch = {"n_features": len(model.feature_columns), "n_classes": len(model.classes)}
     # The weights go to a file named by its checksum and model.json is replaced last, so a
     # crash at any point leaves the previous model (JSON and weights) whole.
     staged = path / f".{stem}.staged{ext}"
@@ -155,6 +168,39 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
     digest = sha256_file(staged)
     weights = path / f"{stem}-{digest[:16]}{ext}"
     os.replace(staged, weights)
+    meta = describe(weights.name, digest) if describe is not None else _model_meta(
+        model, arch, weights.name, digest)
+    check = validate_pipeline_meta if describe is not None else _validate_meta
+    check(_strict_json(json.dumps(meta)))  # never write a file load_model refuses
+    atomic_write(path / "model.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, allow_nan=False)))
+    # Now the new model is in place: remove the weights of the model it replaced, and any
+    # orphan a killed save left (files named by their own checksum), nothing else.
+    for old in path.iterdir():
+        if old.name != weights.name and (old.name == previous or _is_own_weights(old)):
+            old.unlink()
+    return path
+
+
+def _payload(model: GenreClassifier):
+    """``(stem, ext, write, architecture)`` of a GenreClassifier's weights file."""
+    if model.kind in SPECTROGRAM_KINDS:
+        write = lambda tmp: torch.save(model.estimator.state_dict(), tmp)  # noqa: E731
+        return "weights", ".pt", write, dict(model.cnn["architecture"])
+    if model.kind == "mlp":
+        write = lambda tmp: torch.save(model.estimator.state_dict(), tmp)  # noqa: E731
+        return "weights", ".pt", write, {
+            "n_features": len(model.feature_columns),
+            "n_outputs": 1 if len(model.classes) == 2 else len(model.classes)}
+    import skops.io as sio  # deferred: slow to import, needed only for these files
+
+    write = lambda tmp: sio.dump(model.estimator, tmp)  # noqa: E731
+    return "estimator", ".skops", write, {"n_features": len(model.feature_columns),
+                                          "n_classes": len(model.classes)}
+
+
+def _model_meta(model: GenreClassifier, arch: dict, name: str, digest: str) -> dict:
+    """The ``model.json`` of a GenreClassifier whose weights file is ``name``."""
     meta = {
         "format_version": _FORMAT_VERSION,
         "kind": model.kind,
@@ -169,20 +215,12 @@ def save_model(model: GenreClassifier, path: str | os.PathLike) -> Path:
         "info": model.info,
         "hierarchy": model.hierarchy,
         "architecture": arch,
-        "weights_file": weights.name,
+        "weights_file": name,
         "weights_sha256": digest,
     }
     if model.kind in SPECTROGRAM_KINDS:
         meta["cnn"] = model.cnn
-    _validate_meta(_strict_json(json.dumps(meta)))  # never write a file load_model refuses
-    atomic_write(path / "model.json",
-                 lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, allow_nan=False)))
-    # Now the new model is in place: remove the weights of the model it replaced, and any
-    # orphan a killed save left (files named by their own checksum), nothing else.
-    for old in path.iterdir():
-        if old.name != weights.name and (old.name == previous or _is_own_weights(old)):
-            old.unlink()
-    return path
+    return meta
 
 
 def load_model(path: str | os.PathLike) -> GenreClassifier:
@@ -213,9 +251,10 @@ def load_model(path: str | os.PathLike) -> GenreClassifier:
 
     Returns
     -------
-    model : GenreClassifier
+    model : GenreClassifier or sklearn.pipeline.Pipeline or SegmentClassifier
         Ready for :func:`predict_file` and :func:`evaluate`, with the feature settings saved
-        with it.
+        with it; or the saved pipeline (``kind`` ``"pipeline"`` in ``model.json``), ready for
+        ``predict(paths)``.
 
     Raises
     ------
@@ -227,14 +266,16 @@ def load_model(path: str | os.PathLike) -> GenreClassifier:
     meta_path = path / "model.json"
     if not meta_path.exists():
         raise ModelError(f"{path}: not a saved model (no model.json)")
-    m = _read_meta(meta_path)
+    raw = _read_json(meta_path)
+    if isinstance(raw, dict) and raw.get("kind") == "pipeline":
+        try:
+            m = validate_pipeline_meta(raw)
+        except _MetaError as exc:
+            raise ModelError(f"{meta_path}: invalid model metadata: {exc}") from None
+        return load_pipeline(_checked_weights(path, m), m)
+    m = _read_meta(meta_path, raw)
     kind, classes, columns = m["kind"], m["classes"], m["feature_columns"]
-    weights = path / m["weights_file"]
-    if not weights.is_file():
-        raise ModelError(f"{weights}: missing weights file")
-    if sha256_file(weights) != m["weights_sha256"]:
-        raise ModelError(f"{weights}: the file does not match the checksum in model.json "
-                         "(truncated or altered); refusing to load it")
+    weights = _checked_weights(path, m)
     if kind == "mlp" or kind in SPECTROGRAM_KINDS:
         est = _load_network(kind, m["architecture"], weights)
     else:
@@ -242,6 +283,17 @@ def load_model(path: str | os.PathLike) -> GenreClassifier:
     return GenreClassifier(kind, est, classes, columns, m["label_column"], m["scaler"],
                            settings=m["settings"], info=m["info"], hierarchy=m["hierarchy"],
                            cnn=m["cnn"])
+
+
+def _checked_weights(path: Path, m: dict) -> Path:
+    """The weights file a checked ``model.json`` names, once it matches its SHA-256."""
+    weights = path / m["weights_file"]
+    if not weights.is_file():
+        raise ModelError(f"{weights}: missing weights file")
+    if sha256_file(weights) != m["weights_sha256"]:
+        raise ModelError(f"{weights}: the file does not match the checksum in model.json "
+                         "(truncated or altered); refusing to load it")
+    return weights
 
 
 def _load_network(kind: str, arch: dict, weights: Path):

@@ -26,9 +26,10 @@ from sklearn.calibration import (
     _CalibratedClassifier,
     _SigmoidCalibration,
 )
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.svm import SVC
+from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.tree._tree import Tree
 
@@ -37,7 +38,8 @@ from .baselines import _SoftmaxSVC
 
 #: The exact types, beyond skops' own trusted defaults, that the scikit-learn models this
 #: project saves contain (as ``skops.io.get_untrusted_types`` lists them for a calibrated SVC,
-#: the softmax fallback SVC and a random forest; pinned by a test). A file naming any other type
+#: LDA or linear SVC, the softmax fallback SVC and a random forest; pinned by a test; the LDA,
+#: the linear SVC and the logistic regression themselves are among skops' defaults). A file naming any other type
 #: is refused before ``skops.io.load`` runs: names are compared whole, never by prefix, since a
 #: crafted file can name e.g. ``sklearn.svm._libsvm.__builtins__.eval``.
 TRUSTED_SKOPS_TYPES = frozenset({
@@ -50,12 +52,14 @@ TRUSTED_SKOPS_TYPES = frozenset({
 
 #: The part of :data:`TRUSTED_SKOPS_TYPES` each kind's file may name (a tree in an SVC file, or
 #: anything in a logistic regression's, is refused).
+_CALIBRATION_TYPES = frozenset({"sklearn.calibration._CalibratedClassifier",
+                                "sklearn.calibration._SigmoidCalibration"})
 _TRUSTED_BY_KIND = {
-    "svc": frozenset({"bag_of_songs.models._SoftmaxSVC",
-                      "sklearn.calibration._CalibratedClassifier",
-                      "sklearn.calibration._SigmoidCalibration"}),
+    "svc": _CALIBRATION_TYPES | {"bag_of_songs.models._SoftmaxSVC"},
     "rf": frozenset({"sklearn.tree._tree.Tree"}),
     "logreg": frozenset(),
+    "lda": _CALIBRATION_TYPES,
+    "linsvc": _CALIBRATION_TYPES | {"bag_of_songs.models._SoftmaxSVC"},
 }
 
 
@@ -257,14 +261,23 @@ def _check_forest(est, n_features: int, weights: Path) -> None:
         _check_tree(getattr(t, "tree_", None), n_features, n_classes, weights, where)
 
 
-def _check_libsvm(svc, n_features: int, weights: Path, where: str) -> None:
-    """The arrays a loaded SVC hands to libsvm, which indexes them without bounds checks."""
+def _check_libsvm(svc, n_features: int, weights: Path, where: str, *, user: bool = False
+                  ) -> None:
+    """The arrays a loaded SVC hands to libsvm, which indexes them without bounds checks.
+
+    ``user=True`` (an SVC in a user's saved ``Pipeline``) also allows the other dense kernels
+    and libsvm's own probabilities (``probability=True``), whose arrays are checked too.
+    """
     if type(svc) is not SVC:
         _fail(weights, where.rstrip("."), f"is a {type(svc).__name__}, not an SVC")
-    if svc.kernel != "rbf" or getattr(svc, "_sparse", None) is not False:
-        _fail(weights, f"{where}kernel", "must be a dense 'rbf' kernel (as bag-of-songs fits)")
-    if svc._impl != "c_svc" or getattr(svc, "_effective_probability", False) is not False:
+    kernels = ("rbf", "linear", "poly", "sigmoid") if user else ("rbf",)
+    if svc.kernel not in kernels or getattr(svc, "_sparse", None) is not False:
+        _fail(weights, f"{where}kernel", f"must be a dense kernel among {kernels}")
+    probability = getattr(svc, "_effective_probability", False)
+    if svc._impl != "c_svc" or probability is not False and not (user and probability is True):
         _fail(weights, f"{where}_impl", "must be a C-SVC without libsvm probabilities")
+    if user and not (isinstance(svc.degree, (int, np.integer)) and 0 <= svc.degree <= 10):
+        _fail(weights, f"{where}degree", "must be an integer in 0..10")
     if _int_attr(svc, "fit_status_", weights, where) != 0:
         _fail(weights, f"{where}fit_status_", "must be 0 (a fitted SVC)")
     if _int_attr(svc, "n_features_in_", weights, where) != n_features:
@@ -279,7 +292,7 @@ def _check_libsvm(svc, n_features: int, weights: Path, where: str) -> None:
         _fail(weights, f"{where}support_vectors_", f"has shape {sv.shape}, not (n_SV, "
               f"{n_features})")
     n_sv = len(sv)
-    n_class = len(_array_attr(svc, "classes_", weights, where))
+    n_class = len(_array_attr(svc, "classes_", weights, where, kind="iuU"))
     n_pairs = n_class * (n_class - 1) // 2
     support = _array_attr(svc, "support_", weights, where, shape=(n_sv,), kind="i")
     if ((support < 0) | (support >= shape_fit[0])).any():
@@ -293,7 +306,7 @@ def _check_libsvm(svc, n_features: int, weights: Path, where: str) -> None:
     _array_attr(svc, "class_weight_", weights, where, shape=(n_class,), kind="f")
     for name in ("_probA", "_probB"):
         a = _array_attr(svc, name, weights, where, kind="f")
-        if a.shape not in ((0,), (n_pairs,)):
+        if a.shape not in ((0,), (n_pairs,)) or probability and a.shape != (n_pairs,):
             _fail(weights, f"{where}{name}", f"has shape {a.shape}")
     for name in ("_gamma", "coef0", "degree", "cache_size"):
         v = getattr(svc, name, None)
@@ -302,21 +315,17 @@ def _check_libsvm(svc, n_features: int, weights: Path, where: str) -> None:
             _fail(weights, f"{where}{name}", f"must be a finite number, got {v!r}")
 
 
-def _check_svc(est, n_features: int, weights: Path) -> None:
-    """A calibrated SVC (or the softmax fallback) and the SVC inside it."""
-    if isinstance(est, _SoftmaxSVC):
-        _check_libsvm(getattr(est, "svc", None), n_features, weights, "svc.")
-        if not np.array_equal(np.asarray(est.classes_), est.svc.classes_):
-            _fail(weights, "classes_", "differ from the SVC's")
-        return
+def _check_calibrated(est, n_features: int, weights: Path, check_inner) -> None:
+    """A ``CalibratedClassifierCV`` of one sigmoid-calibrated model (``ensemble=False``), and
+    the model inside it (``check_inner(model, n_features, weights, where)``)."""
     inner = getattr(est, "calibrated_classifiers_", None)
     if not isinstance(inner, list) or len(inner) != 1:
-        _fail(weights, "calibrated_classifiers_", "must be a list of one calibrated SVC")
+        _fail(weights, "calibrated_classifiers_", "must be a list of one calibrated model")
     cal = inner[0]
     if type(cal) is not _CalibratedClassifier:
         _fail(weights, "calibrated_classifiers_[0]", "is not a calibrated classifier")
-    _check_libsvm(getattr(cal, "estimator", None), n_features, weights,
-                  "calibrated_classifiers_[0].estimator.")
+    where = "calibrated_classifiers_[0].estimator."
+    check_inner(getattr(cal, "estimator", None), n_features, weights, where)
     n_class = len(cal.estimator.classes_)
     calibrators = getattr(cal, "calibrators", None)
     if (not isinstance(calibrators, list) or len(calibrators) != (1 if n_class == 2 else n_class)
@@ -328,6 +337,67 @@ def _check_svc(est, n_features: int, weights: Path) -> None:
             _fail(weights, "calibrators", "must hold finite a_ and b_")
     if not np.array_equal(np.asarray(cal.classes), np.asarray(est.classes_)):
         _fail(weights, "calibrated_classifiers_[0].classes", "differ from classes_")
+    if not np.array_equal(np.asarray(cal.estimator.classes_), np.asarray(est.classes_)):
+        _fail(weights, f"{where}classes_", "differ from classes_")
+
+
+def _check_svc(est, n_features: int, weights: Path) -> None:
+    """A calibrated SVC (or the softmax fallback) and the SVC inside it."""
+    if isinstance(est, _SoftmaxSVC):
+        _check_libsvm(getattr(est, "svc", None), n_features, weights, "svc.")
+        if not np.array_equal(np.asarray(est.classes_), est.svc.classes_):
+            _fail(weights, "classes_", "differ from the SVC's")
+        return
+    _check_calibrated(est, n_features, weights, _check_libsvm)
+
+
+def _check_linear(est, n_features: int, weights: Path, where: str, cls: type) -> None:
+    """A fitted linear model of type ``cls``: integer classes, and ``coef_`` and
+    ``intercept_`` of the shapes its classes and ``n_features`` imply, finite."""
+    if type(est) is not cls:
+        _fail(weights, where.rstrip(".") or "estimator", f"is a {type(est).__name__}, not a "
+              f"{cls.__name__}")
+    classes = _array_attr(est, "classes_", weights, where, kind="iuU")
+    if classes.ndim != 1 or len(classes) < 2 or len(np.unique(classes)) != len(classes):
+        _fail(weights, f"{where}classes_", "must be at least two distinct class indices")
+    if _int_attr(est, "n_features_in_", weights, where) != n_features:
+        _fail(weights, f"{where}n_features_in_", f"must be {n_features}")
+    rows = 1 if len(classes) == 2 else len(classes)
+    _array_attr(est, "coef_", weights, where, shape=(rows, n_features), kind="f")
+    _array_attr(est, "intercept_", weights, where, shape=(rows,), kind="f")
+
+
+def _check_lda_model(lda, n_features: int, weights: Path, where: str) -> None:
+    """A loaded shrinkage LDA: its linear decision function, priors and class means."""
+    _check_linear(lda, n_features, weights, where, LinearDiscriminantAnalysis)
+    if lda.solver != "lsqr":
+        _fail(weights, f"{where}solver", f"must be 'lsqr' (as bag-of-songs fits), got "
+              f"{lda.solver!r}")
+    n_class = len(lda.classes_)
+    _array_attr(lda, "priors_", weights, where, shape=(n_class,), kind="f")
+    _array_attr(lda, "means_", weights, where, shape=(n_class, n_features), kind="f")
+
+
+def _check_linear_svc_model(svc, n_features: int, weights: Path, where: str) -> None:
+    _check_linear(svc, n_features, weights, where, LinearSVC)
+
+
+def _check_lda(est, n_features: int, weights: Path) -> None:
+    """A calibrated LDA (or the LDA alone, with its own posteriors, for tiny classes)."""
+    if isinstance(est, LinearDiscriminantAnalysis):
+        _check_lda_model(est, n_features, weights, "")
+        return
+    _check_calibrated(est, n_features, weights, _check_lda_model)
+
+
+def _check_linear_svc(est, n_features: int, weights: Path) -> None:
+    """A calibrated linear SVC (or the softmax fallback) and the linear SVC inside it."""
+    if isinstance(est, _SoftmaxSVC):
+        _check_linear_svc_model(getattr(est, "svc", None), n_features, weights, "svc.")
+        if not np.array_equal(np.asarray(est.classes_), est.svc.classes_):
+            _fail(weights, "classes_", "differ from the linear SVC's")
+        return
+    _check_calibrated(est, n_features, weights, _check_linear_svc_model)
 
 
 def _check_logreg(est, n_features: int, weights: Path) -> None:
@@ -337,11 +407,20 @@ def _check_logreg(est, n_features: int, weights: Path) -> None:
     _array_attr(est, "intercept_", weights, "", shape=(rows,), kind="f")
 
 
+#: The estimator types a saved model of each scikit-learn kind may hold, and its check.
+_MODEL_TYPES = {
+    "svc": ((CalibratedClassifierCV, _SoftmaxSVC), _check_svc),
+    "rf": ((RandomForestClassifier,), _check_forest),
+    "logreg": ((LogisticRegression,), _check_logreg),
+    "lda": ((CalibratedClassifierCV, LinearDiscriminantAnalysis), _check_lda),
+    "linsvc": ((CalibratedClassifierCV, _SoftmaxSVC), _check_linear_svc),
+}
+
+
 def _check_estimator(kind: str, est, n_classes: int, n_features: int, weights: Path) -> None:
     """The object skops built is one of this project's model types, shaped like model.json."""
-    allowed = {"svc": (CalibratedClassifierCV, _SoftmaxSVC), "rf": (RandomForestClassifier,),
-               "logreg": (LogisticRegression,)}
-    if type(est) not in allowed[kind]:
+    allowed, check = _MODEL_TYPES[kind]
+    if type(est) not in allowed:
         raise ModelError(f"{weights}: holds a {type(est).__module__}.{type(est).__name__}, not a "
                          f"{kind} model of bag-of-songs; refusing it")
     classes_ = np.asarray(getattr(est, "classes_", []))
@@ -350,10 +429,9 @@ def _check_estimator(kind: str, est, n_classes: int, n_features: int, weights: P
         raise ModelError(f"{weights}: the estimator's classes {classes_.tolist()[:10]} are not "
                          f"indices of the {n_classes} classes in model.json")
     n_in = getattr(est, "n_features_in_", None)
-    if kind == "svc" and isinstance(est, _SoftmaxSVC):
+    if isinstance(est, _SoftmaxSVC):
         n_in = getattr(est.svc, "n_features_in_", None)
     if n_in != n_features:
         raise ModelError(f"{weights}: the model takes {n_in} features but model.json lists "
                          f"{n_features} feature columns")
-    {"rf": _check_forest, "svc": _check_svc, "logreg": _check_logreg}[kind](
-        est, n_features, weights)
+    check(est, n_features, weights)

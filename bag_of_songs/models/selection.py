@@ -10,19 +10,31 @@ Explained in ``notebooks/3-models-prediction.ipynb`` (section 5, model selection
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import StandardScaler
 
+from .._logging import forward_records
 from ..errors import ModelError
-from .baselines import _make_estimator, fit_logreg, fit_random_forest, fit_svc, param_grid
+from .baselines import (
+    _make_estimator,
+    fit_lda,
+    fit_linear_svc,
+    fit_logreg,
+    fit_random_forest,
+    fit_svc,
+    param_grid,
+)
 from .classifier import GenreClassifier
 from .dataset import TabularDataset, _check_trainable, _first_labels, _pool, concat_datasets
 from .evaluation import _macro_f1
 from .kinds import MODEL_KINDS, SPECTROGRAM_KINDS
 from .mlp import train_mlp
+
+logger = logging.getLogger(__name__)
 
 #: ``selection="auto"`` cross-validates when train and validation together hold fewer clips.
 CV_MAX_CLIPS = 1000
@@ -162,7 +174,8 @@ def fit_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None
     ------
     ModelError
         On an unknown ``kind``, and as :func:`train_mlp`, :func:`fit_svc`,
-        :func:`fit_random_forest` and :func:`fit_logreg`.
+        :func:`fit_random_forest`, :func:`fit_logreg`, :func:`fit_lda` and
+        :func:`fit_linear_svc`.
     """
     if kind == "mlp":
         return train_mlp(train_ds, val_ds, seed=seed)[0]
@@ -172,6 +185,10 @@ def fit_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None
         return fit_random_forest(train_ds, val_ds, seed=seed, n_jobs=n_jobs)
     if kind == "logreg":
         return fit_logreg(train_ds, val_ds, seed=seed)
+    if kind == "lda":
+        return fit_lda(train_ds, val_ds, seed=seed)
+    if kind == "linsvc":
+        return fit_linear_svc(train_ds, val_ds, seed=seed)
     raise ModelError(f"unknown model kind {kind!r}; choose from {MODEL_KINDS}")
 
 
@@ -214,7 +231,8 @@ def select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | N
     n_jobs : int
         Worker processes of the random forest.
     log : callable, optional
-        Receives a line per fold and setting.
+        Deprecated: attach a handler to the ``bag_of_songs`` logger instead. Receives the
+        package's log lines (``INFO`` and up: one per fold and setting) while this call runs.
 
     Returns
     -------
@@ -229,6 +247,16 @@ def select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | N
     ModelError
         On an unknown ``kind`` or ``selection``, and as :func:`fit_model`.
     """
+    with forward_records(log):
+        return _select_model(kind, train_ds, val_ds, selection=selection, groups=groups,
+                             n_splits=n_splits, grid=grid, seed=seed, n_jobs=n_jobs)
+
+
+def _select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None, *,
+                  selection: str = "auto", groups: dict | None = None, n_splits: int = CV_FOLDS,
+                  grid: list[dict] | None = None, seed: int = 0, n_jobs: int = -1
+                  ) -> GenreClassifier:
+    """:func:`select_model`'s work, its lines going to the module logger."""
     if kind in SPECTROGRAM_KINDS:
         raise ModelError(f"{kind} models are early-stopped on the validation split: use "
                          "fit_spectrogram_model (or train_on_folder)")
@@ -237,7 +265,6 @@ def select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | N
     if selection not in ("auto", "cv", "split"):
         raise ModelError(f"unknown selection {selection!r}; choose auto, cv or split")
     _check_trainable(train_ds, val_ds)
-    log = log or (lambda msg: None)
     n_clips = train_ds.n_clips + (val_ds.n_clips if val_ds is not None else 0)
     if selection == "auto":
         selection = "cv" if n_clips < CV_MAX_CLIPS else "split"
@@ -259,10 +286,10 @@ def select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | N
                                         feature_columns=full.feature_columns)
             _, hist = train_mlp(fold_train, fold_train.derive(full.frame.iloc[te]), seed=seed)
             epochs.append(hist.attrs["best_epoch"])
-            log(f"  fold {i}/{len(folds)}: best epoch {epochs[-1]}")
+            logger.info(f"  fold {i}/{len(folds)}: best epoch {epochs[-1]}")
         n_epochs = int(np.median(epochs))
         score = _cv_score_mlp(full, folds, epochs=n_epochs, seed=seed)
-        log(f"  {n_epochs} epochs: CV macro F1 {score:.3f}")
+        logger.info(f"  {n_epochs} epochs: CV macro F1 {score:.3f}")
         model, _ = train_mlp(full, None, epochs=n_epochs, seed=seed)
         model.info.update({"selection": how, "params": {"epochs": n_epochs},
                            "fold_best_epochs": epochs, "cv_f1_macro": score})
@@ -270,7 +297,7 @@ def select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | N
     best, best_score = None, -np.inf
     for params in grid or param_grid(kind, full.n_features):
         score = _cv_score_params(kind, params, full, folds, seed=seed, n_jobs=n_jobs)
-        log(f"  {params}: CV macro F1 {score:.3f}")
+        logger.info(f"  {params}: CV macro F1 {score:.3f}")
         if score > best_score + 1e-12:
             best, best_score = params, score
     with warnings.catch_warnings():

@@ -10,11 +10,13 @@ Explained in ``notebooks/4-spectrogram-cnn.ipynb``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import numpy as np
 import pandas as pd
 
+from .._logging import forward_records
 from ..cnn import (
     model_config,
     predict_clip_proba,
@@ -27,6 +29,8 @@ from .classifier import GenreClassifier
 from .dataset import TabularDataset, _check_trainable, _pool, read_features
 from .feature_settings import _check_table_settings
 from .kinds import SPECTROGRAM_KINDS
+
+logger = logging.getLogger(__name__)
 
 
 def fit_spectrogram_model(kind: str, train_ds: TabularDataset,
@@ -62,7 +66,8 @@ def fit_spectrogram_model(kind: str, train_ds: TabularDataset,
     n_jobs : int
         Worker processes when a spectrogram cache is built.
     log : callable, optional
-        Receives a line per epoch.
+        Deprecated: attach a handler to the ``bag_of_songs`` logger instead. Receives the
+        package's log lines (``INFO`` and up: one per epoch) while this call runs.
     progress : bool
         Show a progress bar while a spectrogram cache is built.
 
@@ -73,6 +78,18 @@ def fit_spectrogram_model(kind: str, train_ds: TabularDataset,
     history : pandas.DataFrame
         One row per epoch (losses, validation accuracy and macro F1, seconds).
     """
+    with forward_records(log):
+        return _fit_spectrogram_model(kind, train_ds, val_ds, data_dir=data_dir, seed=seed,
+                                      epochs=epochs, patience=patience,
+                                      crops_per_clip=crops_per_clip, spectrogram=spectrogram,
+                                      device=device, n_jobs=n_jobs, progress=progress)
+
+
+def _fit_spectrogram_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None,
+                           *, data_dir, seed: int, epochs: int, patience: int,
+                           crops_per_clip: int, spectrogram: dict | None, device: str,
+                           n_jobs: int, progress: bool) -> tuple[GenreClassifier, pd.DataFrame]:
+    """:func:`fit_spectrogram_model`'s work, its lines going to the module logger."""
     if kind not in SPECTROGRAM_KINDS:
         raise ModelError(f"not a spectrogram kind: {kind!r}; choose from {SPECTROGRAM_KINDS}")
     _check_trainable(train_ds, val_ds)
@@ -84,26 +101,24 @@ def fit_spectrogram_model(kind: str, train_ds: TabularDataset,
                             train_ds.label_column, train_ds.scaler,
                             cnn={"spectrogram": settings})
     _, tr_specs, tr_tab, tr_y = _spectrogram_inputs(probe, train_ds.frame, data_dir=data_dir,
-                                                    n_jobs=n_jobs, log=log, progress=progress)
+                                                    n_jobs=n_jobs, progress=progress)
     va_specs = va_tab = va_y = None
     if val_ds is not None:
         _, va_specs, va_tab, va_y = _spectrogram_inputs(probe, val_ds.frame, data_dir=data_dir,
-                                                        n_jobs=n_jobs, log=log,
-                                                        progress=progress)
+                                                        n_jobs=n_jobs, progress=progress)
 
-    def progress(row):
-        if log is not None:
-            val = (f", validation loss {row['val_loss']:.3f}, macro F1 {row['val_f1_macro']:.3f}"
-                   if row.get("val_loss") == row.get("val_loss") else "")
-            log(f"  epoch {row['epoch']}: train loss {row['train_loss']:.3f}{val} "
-                f"({row['seconds']:.1f} s)")
+    def on_epoch(row):  # train_cnn calls it after each epoch
+        val = (f", validation loss {row['val_loss']:.3f}, macro F1 {row['val_f1_macro']:.3f}"
+               if row.get("val_loss") == row.get("val_loss") else "")
+        logger.info(f"  epoch {row['epoch']}: train loss {row['train_loss']:.3f}{val} "
+                    f"({row['seconds']:.1f} s)")
 
     try:
         module, history, info = train_cnn(
             tr_specs, tr_y, va_specs, va_y, n_classes=len(train_ds.classes),
             train_tab=tr_tab if kind == "hybrid" else None,
             val_tab=va_tab if kind == "hybrid" else None, epochs=epochs, patience=patience,
-            crops_per_clip=crops_per_clip, seed=seed, device=device, progress=progress)
+            crops_per_clip=crops_per_clip, seed=seed, device=device, progress=on_epoch)
     except CNNError as exc:
         raise ModelError(str(exc)) from exc
     module = module.cpu().eval()
@@ -135,7 +150,7 @@ def _clip_frame(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _spectrogram_inputs(model: GenreClassifier, frame: pd.DataFrame, *, data_dir=None,
-                        n_jobs: int = 1, log=None, classes=None, progress: bool = False):
+                        n_jobs: int = 1, classes=None, progress: bool = False):
     """(clips, spectrograms, scaled feature vector per clip or None, class index per clip)."""
     data_dir = data_dir or frame.attrs.get("data_dir")
     if data_dir is None:
@@ -155,7 +170,7 @@ def _spectrogram_inputs(model: GenreClassifier, frame: pd.DataFrame, *, data_dir
         y = np.array([index[v] for v in labels], dtype=np.int64)
     try:
         specs = table_log_mels(data_dir, clips, model.cnn["spectrogram"] if model.cnn
-                                   else spectrogram_settings(), n_jobs=n_jobs, log=log,
+                                   else spectrogram_settings(), n_jobs=n_jobs,
                                    progress=progress)
     except CNNError as exc:
         raise ModelError(str(exc)) from exc

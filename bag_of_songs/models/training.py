@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
 import pandas as pd
 
+from .._logging import forward_records
 from .._version import __version__
 from ..features import read_feature_settings
 from .classifier import GenreClassifier
@@ -26,8 +28,10 @@ from .folder import _split_datasets, load_splits
 from .hierarchy import coarse_parents
 from .kinds import SPECTROGRAM_KINDS
 from .mlp import train_mlp
-from .selection import CV_MAX_CLIPS, select_model
+from .selection import CV_MAX_CLIPS, _select_model
 from .spectrogram import fit_spectrogram_model
+
+logger = logging.getLogger(__name__)
 
 
 def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str,
@@ -58,6 +62,8 @@ def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str
     groups : dict clip -> group, optional
         E.g. artists (:func:`read_clip_groups`), kept whole in every fold.
     log : callable, optional
+        Deprecated: attach a handler to the ``bag_of_songs`` logger instead. Receives the
+        package's log lines (``INFO`` and up: folds, settings, epochs) while this call runs.
     spectrogram_options : dict, optional
         For ``cnn`` and ``hybrid``: keywords of :func:`fit_spectrogram_model` (``epochs``,
         ``patience``, ``crops_per_clip``, ``device``, ``spectrogram``). These kinds are always
@@ -78,39 +84,39 @@ def train_on_folder(data_dir: str | os.PathLike, *, kind: str, label_column: str
         The MLP's training history when it was early-stopped on the validation split (None
         otherwise).
     """
-    record = training_record(data_dir, kind=kind, label_column=label_column, seed=seed,
-                             selection=selection, groups=groups,
-                             spectrogram_options=spectrogram_options)
-    train_ds, val_ds, settings = load_splits(data_dir, label_column=label_column, seed=seed,
-                                             groups=groups)
-    if kind in SPECTROGRAM_KINDS:
-        has_val = (Path(data_dir) / "validation" / "features.csv").exists()
-        train_ds, val_ds, how = _spectrogram_hold_out(kind, train_ds, val_ds, has_val=has_val,
-                                                      groups=groups, seed=seed, log=log)
-        options = {k: v for k, v in (spectrogram_options or {}).items() if k != "progress"}
-        model, history = fit_spectrogram_model(kind, train_ds, val_ds, data_dir=data_dir,
-                                               seed=seed, n_jobs=n_jobs, log=log,
-                                               progress=progress, **options)
-        model.info["selection"] = how
-        model.settings = extraction_settings(settings) if kind == "hybrid" else {}
-        model.hierarchy = coarse_parents(pd.concat([train_ds.frame, val_ds.frame]),
-                                         label_column)
-    else:
-        model, history = _fit_tabular(kind, train_ds, val_ds, settings,
-                                      label_column=label_column, seed=seed, n_jobs=n_jobs,
-                                      selection=selection, groups=groups, log=log)
-    model.info["trained_on"] = record
-    return model, history
+    with forward_records(log):
+        record = training_record(data_dir, kind=kind, label_column=label_column, seed=seed,
+                                 selection=selection, groups=groups,
+                                 spectrogram_options=spectrogram_options)
+        train_ds, val_ds, settings = load_splits(data_dir, label_column=label_column, seed=seed,
+                                                 groups=groups)
+        if kind in SPECTROGRAM_KINDS:
+            has_val = (Path(data_dir) / "validation" / "features.csv").exists()
+            train_ds, val_ds, how = _spectrogram_hold_out(kind, train_ds, val_ds, has_val=has_val,
+                                                          groups=groups, seed=seed)
+            options = {k: v for k, v in (spectrogram_options or {}).items() if k != "progress"}
+            model, history = fit_spectrogram_model(kind, train_ds, val_ds, data_dir=data_dir,
+                                                   seed=seed, n_jobs=n_jobs,
+                                                   progress=progress, **options)
+            model.info["selection"] = how
+            model.settings = extraction_settings(settings) if kind == "hybrid" else {}
+            model.hierarchy = coarse_parents(pd.concat([train_ds.frame, val_ds.frame]),
+                                             label_column)
+        else:
+            model, history = _fit_tabular(kind, train_ds, val_ds, settings,
+                                          label_column=label_column, seed=seed, n_jobs=n_jobs,
+                                          selection=selection, groups=groups)
+        model.info["trained_on"] = record
+        return model, history
 
 
 def _spectrogram_hold_out(kind: str, train_ds: TabularDataset, val_ds: TabularDataset, *,
-                          has_val: bool, groups: dict | None, seed: int, log
+                          has_val: bool, groups: dict | None, seed: int
                           ) -> tuple[TabularDataset, TabularDataset, str]:
     """The clips a spectrogram model is early-stopped on, with groups kept whole.
 
     Returns the training and held-out datasets and how they were drawn (for
     ``info["selection"]``)."""
-    log = log or (lambda msg: None)
     if not has_val:  # load_splits held out part of train, grouped when groups are given
         return train_ds, val_ds, ("grouped hold-out of train (early stopping), no group on "
                                   "both sides" if groups else "hold-out of train (early stopping)")
@@ -122,13 +128,13 @@ def _spectrogram_hold_out(kind: str, train_ds: TabularDataset, val_ds: TabularDa
 
     shared = group_set(train_ds) & group_set(val_ds)
     if not shared:
-        log(f"{kind}: early stopping on the validation split, which shares no group with "
-            "train")
+        logger.info(f"{kind}: early stopping on the validation split, which shares no group "
+                    "with train")
         return train_ds, val_ds, ("validation split (early stopping), no group in both train "
                                   "and validation")
-    log(f"{kind}: {len(shared)} group(s) are in both train and validation (e.g. "
-        f"{sorted(map(str, shared))[0]!r}); early stopping on a grouped hold-out of train + "
-        "validation instead, no group on both sides")
+    logger.warning(f"{kind}: {len(shared)} group(s) are in both train and validation (e.g. "
+                   f"{sorted(map(str, shared))[0]!r}); early stopping on a grouped hold-out of "
+                   "train + validation instead, no group on both sides")
     pooled = pd.concat([train_ds.frame, val_ds.frame], ignore_index=True)
     tr, va = _split_datasets(pooled, None, label_column=train_ds.label_column, seed=seed,
                              val_fraction=0.15, groups=groups)
@@ -138,7 +144,7 @@ def _spectrogram_hold_out(kind: str, train_ds: TabularDataset, val_ds: TabularDa
 
 def _fit_tabular(kind: str, train_ds: TabularDataset, val_ds: TabularDataset, settings: dict, *,
                  label_column: str, seed: int, n_jobs: int, selection: str,
-                 groups: dict | None, log) -> tuple[GenreClassifier, pd.DataFrame | None]:
+                 groups: dict | None) -> tuple[GenreClassifier, pd.DataFrame | None]:
     """train_on_folder for the table kinds: selection by the rule, settings and hierarchy."""
     history = None
     if kind == "mlp" and selection != "cv" and not (
@@ -146,8 +152,8 @@ def _fit_tabular(kind: str, train_ds: TabularDataset, val_ds: TabularDataset, se
         model, history = train_mlp(train_ds, val_ds, seed=seed)
         model.info["selection"] = "validation split"
     else:
-        model = select_model(kind, train_ds, val_ds, selection=selection, groups=groups,
-                             seed=seed, n_jobs=n_jobs, log=log)
+        model = _select_model(kind, train_ds, val_ds, selection=selection, groups=groups,
+                              seed=seed, n_jobs=n_jobs)
     model.settings = extraction_settings(settings)
     model.hierarchy = coarse_parents(pd.concat([train_ds.frame, val_ds.frame]), label_column)
     return model, history

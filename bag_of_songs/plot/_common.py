@@ -19,8 +19,8 @@ __all__ = ["save_figure"]
 
 
 #: How titles and legends spell the model kinds of ``models`` and ``cnn``.
-_MODEL_NAMES = {"mlp": "MLP", "svc": "SVC", "rf": "Random forest", "logreg": "LogReg", "cnn": "CNN",
-                "hybrid": "Hybrid"}
+_MODEL_NAMES = {"mlp": "MLP", "svc": "SVC", "rf": "Random forest", "logreg": "LogReg", "lda": "LDA",
+                "linsvc": "Linear SVC", "cnn": "CNN", "hybrid": "Hybrid"}
 
 
 def _axes(ax=None, figsize=(8, 3)):

@@ -13,15 +13,19 @@ Explained in ``notebooks/1-data-preparation.ipynb`` (section 1).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ..._logging import forward_records
 from ...errors import DataSourceError
 from ..labels import CLASS_ALIASES, LEVELS
 from .base import Item
 from .folder import list_folder_items
 from .hub import _audio_column, load_hf_dataset
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CCMUSIC_ID",
@@ -80,8 +84,8 @@ def load_ccmusic(*, revision: str | None = None, path: str | os.PathLike | None 
     As in the original study: ``datasets.load_dataset("ccmusic-database/music_genre",
     name="default", trust_remote_code=True, revision=...)``. With no ``revision``, the
     revisions of :data:`CCMUSIC_REVISIONS` are tried in order (the hub's ``main`` branch has no
-    audio any more) and ``log`` says which one loaded. With ``path``, a local copy of the same
-    schema (a ``save_to_disk`` folder, e.g. from ModelScope).
+    audio any more) and an ``INFO`` line says which one loaded. With ``path``, a local copy of
+    the same schema (a ``save_to_disk`` folder, e.g. from ModelScope).
 
     Explained in ``notebooks/1-data-preparation.ipynb`` (section 1).
 
@@ -95,7 +99,9 @@ def load_ccmusic(*, revision: str | None = None, path: str | os.PathLike | None 
         ``audio.zip`` (genre folders) use :func:`list_ccmusic_folder`, or ``prepare("ccmusic",
         dataset_path=...)``, which chooses.
     log : callable, optional
-        Receives one line per revision tried and the one that loaded (default: nothing).
+        Deprecated: attach a handler to the ``bag_of_songs`` logger instead. Receives the
+        package's log lines (``INFO`` and up: one per revision tried and the one that loaded)
+        while this call runs.
 
     Returns
     -------
@@ -109,12 +115,12 @@ def load_ccmusic(*, revision: str | None = None, path: str | os.PathLike | None 
         branch now serves only spectrogram images), or a label level is missing. The message
         gives each revision's reason and names the ways out.
     """
-    return _load_ccmusic(revision=revision, path=path, log=log)[0]
+    with forward_records(log):
+        return _load_ccmusic(revision=revision, path=path)[0]
 
 
-def _load_ccmusic(*, revision, path, log) -> tuple:
+def _load_ccmusic(*, revision, path) -> tuple:
     """:func:`load_ccmusic`, also returning the revision that loaded (None for ``path``)."""
-    log = log or (lambda msg: None)
     if path is not None:
         try:
             dsdict = load_hf_dataset(path)
@@ -126,7 +132,7 @@ def _load_ccmusic(*, revision, path, log) -> tuple:
     attempts = []
     for rev in revisions:
         if len(revisions) > 1:
-            log(f"ccmusic: trying revision {rev} ...")
+            logger.info(f"ccmusic: trying revision {rev} ...")
         try:
             dsdict = load_hf_dataset(CCMUSIC_ID, name="default", revision=rev,
                                      trust_remote_code=True)
@@ -135,7 +141,7 @@ def _load_ccmusic(*, revision, path, log) -> tuple:
             attempts.append((rev, _first_line(str(exc))))
             continue
         if len(revisions) > 1:
-            log(f"ccmusic: loaded revision {rev}")
+            logger.info(f"ccmusic: loaded revision {rev}")
         return dsdict, rev
     if len(attempts) == 1:
         rev, reason = attempts[0]

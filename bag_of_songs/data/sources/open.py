@@ -48,7 +48,7 @@ class _Source:
 
 
 def _open_source(src: str, *, label_column, levels, revision, dataset_path, config,
-                 trust_remote_code, demo_size, classic, log, notes) -> _Source:
+                 trust_remote_code, demo_size, classic, notes) -> _Source:
     """Open ``src`` with the options of :func:`bag_of_songs.data.prepare`; ``notes`` receives
     what is worth saying about it (e.g. empty genre folders that were ignored)."""
     folder_only = {"levels": levels, "classic": classic}
@@ -75,7 +75,7 @@ def _open_source(src: str, *, label_column, levels, revision, dataset_path, conf
                 items = _select_level(items, label_column, f"{dp}")
             return _Source(flat=_Items.from_list(items), folder_root=dp,
                            record={"dataset_path": str(dp.absolute()), "layout": "audio.zip"})
-        dsdict, loaded = _load_ccmusic(revision=revision, path=dp, log=log)
+        dsdict, loaded = _load_ccmusic(revision=revision, path=dp)
         return _Source(grouped=hf_items(dsdict, label_column=label_column,
                                         source_name="ccmusic"),
                        record={"revision": loaded, "dataset_path":
