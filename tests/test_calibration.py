@@ -336,3 +336,63 @@ def test_a_flat_head_derives_the_coarse_level_top_down():
     fine = evaluate(model, table)
     assert fine["accuracy"] == 1.0 and 0.0 <= fine["ece"] <= 1.0
     assert sum(r["count"] for r in fine["reliability"]) == 4
+
+
+def test_training_chooses_a_threshold_that_predict_and_model_json_carry(tmp_path):
+    """select_model records the threshold chosen on held-out predictions; it survives saving;
+    predict_file marks a file whose best probability is below it; a garbled one is refused."""
+    import json
+
+    import pandas as pd
+
+    from bag_of_songs.errors import ModelError
+    from bag_of_songs.models import TabularDataset, load_model, save_model, select_model
+    from bag_of_songs.models.predict import _uncertain
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = np.where(X[:, 0] + 0.7 * rng.normal(size=60) > 0, "a", "b")
+    table = pd.DataFrame(X, columns=list("wxyz")).assign(
+        label=y, audio_file=[f"c{i}.wav" for i in range(60)])
+    ds = TabularDataset(table.iloc[:48])
+    for selection, how in (("cv", "cross-validation"), ("split", "validation split")):
+        model = select_model("logreg", ds, ds.derive(table.iloc[48:]), selection=selection)
+        u = model.info["uncertainty"]
+        assert u["chosen_on"] == how and 0.5 <= u["threshold"] <= 1.0
+        assert u["n_uncertain"] == round((1 - u["coverage"]) * u["n"])
+    t = model.info["uncertainty"]["threshold"]
+    assert _uncertain(model, np.array([t - 1e-6, 1 - t + 1e-6])) is True
+    assert _uncertain(model, np.array([t, 1 - t])) is False
+    folder = save_model(model, tmp_path / "m")
+    assert load_model(folder).info["uncertainty"] == model.info["uncertainty"]
+    meta = json.loads((folder / "model.json").read_text())
+    meta["info"]["uncertainty"]["threshold"] = 7.0
+    (folder / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="info.uncertainty.threshold"):
+        load_model(folder)
+    del model.info["uncertainty"]
+    assert _uncertain(model, np.array([0.5, 0.5])) is None
+
+
+@pytest.mark.slow
+def test_the_command_line_reports_calibration_and_uncertain(tmp_path, capsys):
+    import json
+
+    from bag_of_songs.cli import main
+
+    data, model = tmp_path / "demo", tmp_path / "model"
+    assert main(["prepare", "demo", "--out", str(data), "--demo-size", "3", "--quiet"]) == 0
+    assert main(["features", str(data), "--quiet", "--n-jobs", "1"]) == 0
+    assert main(["train", str(data), "--model", "logreg", "--label-column", "fst_level_label",
+                 "--out", str(model), "--selection", "cv", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(data), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert 0.0 <= metrics["ece"] <= 1.0 and sum(r["count"] for r in metrics["reliability"]) == \
+        metrics["n"]
+    assert main(["evaluate", str(model), str(data)]) == 0
+    assert "expected calibration error" in capsys.readouterr().out
+    clip = next((data / "test").rglob("*.wav"))
+    assert main(["predict", str(model), str(clip), "--json", "--all-levels"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert isinstance(rec["uncertain"], bool)

@@ -121,7 +121,16 @@ def _cmd_evaluate(args) -> int:
         line += f"  F1 of {metrics['classes'][1]} {metrics['f1']:.3f}"
     print(line)
     _print_confusion(metrics)
+    _print_reliability(metrics)
     return 0
+
+
+def _print_reliability(metrics: dict) -> None:
+    print(f"expected calibration error {metrics['ece']:.3f} (reliability, bins of the top "
+          "probability: clips, mean confidence, accuracy):")
+    for row in metrics["reliability"]:
+        print(f"  ({row['bin_lower']:.1f}, {row['bin_upper']:.1f}]  {row['count']:>5d}  "
+              f"{row['confidence']:.3f}  {row['accuracy']:.3f}")
 
 
 def _audio_files(paths: list[str]) -> list[Path]:
@@ -175,7 +184,8 @@ def _cmd_predict(args) -> int:
         probs = by_level[model.label_column]
         top = genres[model.label_column]
         if args.json:
-            rec = {"file": str(f), "genre": top, "probabilities": probs}
+            rec = {"file": str(f), "genre": top, "probabilities": probs,
+                   "uncertain": proba[model.label_column]["uncertain"]}
             if args.all_levels:
                 rec["levels"] = genres
                 rec["level_probabilities"] = by_level
@@ -187,6 +197,7 @@ def _cmd_predict(args) -> int:
             ranked = ", ".join(f"{c} {p:.2f}" for c, p in probs.items())
             coarse = (" [" + ", ".join(f"{lv}: {genres[lv]}" for lv in levels[1:]) + "]"
                       if args.all_levels else "")
-            print(f"{_quote_name(f)}: {top}{coarse} ({ranked})")
+            flag = " (uncertain)" if proba[model.label_column]["uncertain"] else ""
+            print(f"{_quote_name(f)}: {top}{flag}{coarse} ({ranked})")
     return status
 

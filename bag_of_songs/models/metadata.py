@@ -55,6 +55,17 @@ def _want(cond: bool, field_name: str, why: str) -> None:
         raise _MetaError(f"field {field_name!r} {why}")
 
 
+def _validate_uncertainty(u) -> None:
+    """``info.uncertainty`` (absent in older models): its ``threshold`` is what ``predict``
+    compares probabilities with, so it must be a probability."""
+    if u is None:
+        return
+    _want(isinstance(u, dict), "info.uncertainty", "must be a mapping")
+    t = u.get("threshold")
+    _want(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+          and 0.0 <= t <= 1.0, "info.uncertainty.threshold", "must be a number in [0, 1]")
+
+
 def _int_in(v, field_name: str, lo: int, hi: int) -> int:
     _want(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi, field_name,
           f"must be an integer in {lo}..{hi}, got {v!r}")
@@ -169,6 +180,7 @@ def _validate_meta(meta) -> dict:
     settings = _validate_settings(meta.get("settings", {}))
     info = meta.get("info", {})
     _want(isinstance(info, dict), "info", "must be a mapping")
+    _validate_uncertainty(info.get("uncertainty"))
     hierarchy = _validate_hierarchy(meta.get("hierarchy", {}), label, classes)
     name, digest = _validate_weights_name(meta["weights_file"], meta["weights_sha256"], kind)
     arch = meta.get("architecture", {})

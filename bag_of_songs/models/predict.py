@@ -143,6 +143,13 @@ def featurize_file(model: GenreClassifier, path: str | os.PathLike) -> np.ndarra
     return model.scaler.transform(x).astype(np.float32)
 
 
+def _uncertain(model: GenreClassifier, proba: np.ndarray) -> bool | None:
+    """Whether the most probable class is below the model's uncertainty threshold (chosen on
+    held-out predictions at training, ``model.info["uncertainty"]``); None without one."""
+    threshold = (model.info.get("uncertainty") or {}).get("threshold")
+    return None if threshold is None else bool(float(np.max(proba)) < float(threshold))
+
+
 def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.PathLike, *,
                  levels: str | list[str] | None = None, aggregate: str = "mean") -> dict:
     """Genre probabilities for any audio file.
@@ -174,7 +181,11 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
         The same shape whatever ``levels`` is: one entry per level, the model's level
         (``model.label_column``) first, each with its answer and its class probabilities,
         most likely first. ``predict_file(model, path)[model.label_column]["probabilities"]``
-        are the model's own class probabilities.
+        are the model's own class probabilities. ``"uncertain"``: True when the best fine
+        probability is below the threshold chosen at training on held-out predictions
+        (``model.info["uncertainty"]``: the lowest top probability whose predictions at or
+        above it, out of fold, halve the error rate), the same at every level (each level's
+        answer comes from the best fine class); None for a model trained without one.
 
     Examples
     --------
@@ -237,8 +248,10 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
     hierarchy = {lv: model.hierarchy[lv] for lv in wanted if lv != model.label_column}
     decided = decide_levels(proba[0], model.classes, hierarchy, level=model.label_column)
     out = {model.label_column: {"genre": decided[model.label_column],
-                                "probabilities": ranked(model.classes, proba[0])}}
+                                "probabilities": ranked(model.classes, proba[0]),
+                                "uncertain": _uncertain(model, proba[0])}}
     for lv, parents in hierarchy.items():
         coarse, p = derive_proba(proba, model.classes, parents)
-        out[lv] = {"genre": decided[lv], "probabilities": ranked(coarse, p[0])}
+        out[lv] = {"genre": decided[lv], "probabilities": ranked(coarse, p[0]),
+                   "uncertain": out[model.label_column]["uncertain"]}
     return out

@@ -28,6 +28,7 @@ from .baselines import (
     fit_svc,
     param_grid,
 )
+from .calibration import selective_accuracy, uncertainty_threshold
 from .classifier import GenreClassifier
 from .dataset import TabularDataset, _check_trainable, _first_labels, _pool, concat_datasets
 from .evaluation import _macro_f1
@@ -130,11 +131,13 @@ def _cv_score_params(kind: str, params: dict, ds: TabularDataset, folds, *, seed
     return float(np.mean(scores))
 
 
-def _cv_score_mlp(full: TabularDataset, folds, *, epochs: int, seed: int) -> float:
+def _cv_score_mlp(full: TabularDataset, folds, *, epochs: int, seed: int
+                  ) -> tuple[float, np.ndarray, np.ndarray]:
     """Mean clip-level macro F1 of the MLP trained for the chosen ``epochs`` on each fold's
     training part (scaled on its own) and scored on its held-out part, as
-    :func:`_cv_score_params` scores the other kinds' chosen setting."""
-    scores = []
+    :func:`_cv_score_params` scores the other kinds' chosen setting; and the held-out clips'
+    probabilities and labels over all folds."""
+    scores, probas, labels = [], [], []
     for tr, te in folds:
         fold_train = TabularDataset(full.frame.iloc[tr], label_column=full.label_column,
                                     classes=full.classes, feature_columns=full.feature_columns)
@@ -143,7 +146,37 @@ def _cv_score_mlp(full: TabularDataset, folds, *, epochs: int, seed: int) -> flo
         _, clip_proba = _pool(model.predict_proba(held.X), held.clips)
         _, _, y_clip = _first_labels(held, np.arange(len(held)))
         scores.append(_macro_f1(y_clip, clip_proba.argmax(axis=1)))
-    return float(np.mean(scores))
+        probas.append(clip_proba)
+        labels.append(y_clip)
+    return float(np.mean(scores)), np.concatenate(probas), np.concatenate(labels)
+
+
+def _out_of_fold(kind: str, params: dict, ds: TabularDataset, folds, *, seed: int,
+                 n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out clips' probabilities over all folds from the estimator the final model is
+    (calibrated as it is), fitted on each fold's training part, and their labels."""
+    probas, labels = [], []
+    for tr, te in folds:
+        sc = StandardScaler().fit(ds.X[tr])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=FutureWarning)
+            est = _make_estimator(kind, params, seed=seed, y=ds.y[tr], n_jobs=n_jobs)
+            est.fit(sc.transform(ds.X[tr]), ds.y[tr])
+        proba = np.zeros((len(te), len(ds.classes)))
+        proba[:, est.classes_] = est.predict_proba(sc.transform(ds.X[te]))
+        _, clip_proba = _pool(proba, ds.clips[te])
+        probas.append(clip_proba)
+        labels.append(_first_labels(ds, te)[2])
+    return np.concatenate(probas), np.concatenate(labels)
+
+
+def _uncertainty(proba: np.ndarray, y: np.ndarray, how: str) -> dict:
+    """``model.info["uncertainty"]``: the threshold chosen on held-out predictions (the
+    rule of :func:`~bag_of_songs.models.calibration.uncertainty_threshold`), what it keeps."""
+    out = selective_accuracy(proba, y, uncertainty_threshold(proba, y))
+    plain = {k: (None if v is None else float(v) if isinstance(v, float | np.floating)
+                 else int(v)) for k, v in out.items()}
+    return {**plain, "chosen_on": how}
 
 
 def fit_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
@@ -272,6 +305,11 @@ def _select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | 
         model = fit_model(kind, train_ds, val_ds, seed=seed, n_jobs=n_jobs)
         model.info["selection"] = ("validation split" if val_ds is not None
                                    else "defaults (no validation split)")
+        if val_ds is not None and val_ds.n_clips:
+            # the validation clips, held out of the final fit, stand in for held-out folds
+            _, proba = _pool(model.predict_proba(val_ds.X), val_ds.clips)
+            y_val = _first_labels(val_ds, np.arange(len(val_ds)))[2]
+            model.info["uncertainty"] = _uncertainty(proba, y_val, "validation split")
         return model
     full = concat_datasets(train_ds, val_ds) if val_ds is not None else train_ds
     folds = grouped_folds(full, n_splits=n_splits, groups=groups, seed=seed)
@@ -288,11 +326,12 @@ def _select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | 
             epochs.append(hist.attrs["best_epoch"])
             logger.info(f"  fold {i}/{len(folds)}: best epoch {epochs[-1]}")
         n_epochs = int(np.median(epochs))
-        score = _cv_score_mlp(full, folds, epochs=n_epochs, seed=seed)
+        score, oof, y_oof = _cv_score_mlp(full, folds, epochs=n_epochs, seed=seed)
         logger.info(f"  {n_epochs} epochs: CV macro F1 {score:.3f}")
         model, _ = train_mlp(full, None, epochs=n_epochs, seed=seed)
         model.info.update({"selection": how, "params": {"epochs": n_epochs},
-                           "fold_best_epochs": epochs, "cv_f1_macro": score})
+                           "fold_best_epochs": epochs, "cv_f1_macro": score,
+                           "uncertainty": _uncertainty(oof, y_oof, "cross-validation")})
         return model
     best, best_score = None, -np.inf
     for params in grid or param_grid(kind, full.n_features):
@@ -305,7 +344,9 @@ def _select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | 
         est = _make_estimator(kind, best, seed=seed, y=full.y, n_jobs=n_jobs).fit(full.X, full.y)
     if kind == "rf":
         est.n_jobs = 1  # predictions of a loaded model stay single-process
+    oof, y_oof = _out_of_fold(kind, best, full, folds, seed=seed, n_jobs=n_jobs)
     return GenreClassifier(kind, est, list(full.classes), list(full.feature_columns),
                            full.label_column, full.scaler,
                            info={"selection": how, "params": best,
-                                 "cv_f1_macro": float(best_score), "seed": seed})
+                                 "cv_f1_macro": float(best_score), "seed": seed,
+                                 "uncertainty": _uncertainty(oof, y_oof, "cross-validation")})
