@@ -21,7 +21,7 @@ chooses its hyper-parameters by the project's own rule on the training part only
 (``bag_of_songs.models.select_model``: inner 5-fold CV, grouped by artist too) and is scored
 per clip on the held-out part (a segment model averages its segments' probabilities). Two
 levels: the 4 genres, and Classic (classical) vs Non_classic, trained directly; plus Classic /
-Non_classic *derived* from the 4-genre model (sum of child probabilities).
+Non_classic *derived* from the 4-genre model (the parent of the best fine class).
 
 Prints macro-F1 mean and standard deviation over the outer folds (and the spread of the
 per-repeat means). This is a script, not a test: it takes minutes.
