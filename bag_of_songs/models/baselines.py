@@ -21,8 +21,8 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.metrics import f1_score, make_scorer
+from sklearn.model_selection import GridSearchCV, PredefinedSplit, StratifiedGroupKFold
 from sklearn.svm import SVC, LinearSVC
 
 from ..errors import ModelError
@@ -88,18 +88,37 @@ def param_grid(kind: str, n_features: int) -> list[dict]:
             for values in itertools.product(*space.values())]
 
 
+def _param_path(est, name: str) -> str:
+    """Where parameter ``name`` of the estimator a model kind wraps lives in ``est``
+    (``C``, ``estimator__C`` in a calibrated SVC, ``svc__C`` in the softmax fallback)."""
+    if name in est.get_params(deep=False):
+        return name
+    inner = getattr(est, "estimator", None) or getattr(est, "svc", None)
+    if inner is None:
+        raise ModelError(f"{type(est).__name__} has no parameter {name!r}")
+    return f"{'estimator' if getattr(est, 'estimator', None) is not None else 'svc'}__" + \
+        _param_path(inner, name)
+
+
 def _select_on_validation(make, grid: list[dict], train_ds, val_ds):
-    """Fit one model per setting on train, keep the best macro-F1 on validation, then refit
-    that setting on train + validation (the test split is never seen)."""
-    best_score, best_params = -np.inf, None
-    for params in grid:
-        est = make(**params).fit(train_ds.X, train_ds.y)
-        score = f1_score(val_ds.y, est.predict(val_ds.X), average="macro", zero_division=0)
-        if score > best_score + 1e-12:
-            best_score, best_params = score, params
+    """The single-split rule over ``GridSearchCV``: one model per setting fitted on train and
+    scored on validation (``PredefinedSplit``; macro F1 of the rows), the best (the first on a
+    tie) refitted on train + validation (the test split is never seen)."""
     X = np.vstack([train_ds.X, val_ds.X])
     y = np.concatenate([train_ds.y, val_ds.y])
-    return make(y=y, **best_params).fit(X, y), best_params, float(best_score)
+    base = make(**grid[0])
+    paths = {k: _param_path(base, k) for k in grid[0]}
+    split = PredefinedSplit(np.r_[np.full(len(train_ds), -1), np.zeros(len(val_ds), int)])
+    search = GridSearchCV(base, [{paths[k]: [v] for k, v in p.items()} for p in grid],
+                          cv=split, scoring=_MACRO_F1, refit=False, error_score="raise")
+    search.fit(X, y)
+    best = grid[search.best_index_]
+    score = float(search.cv_results_["mean_test_score"][search.best_index_])
+    return make(y=y, **best).fit(X, y), best, score
+
+
+#: Macro F1 of the rows (classes absent from both sides count as nothing, not as a warning).
+_MACRO_F1 = make_scorer(f1_score, average="macro", zero_division=0)
 
 
 def _calibrated(base, *, y, groups=None, seed: int = 0, fallback=None):
@@ -146,6 +165,27 @@ class _SoftmaxSVC:
 
     def __init__(self, svc):
         self.svc = svc
+
+    # get_params / set_params as scikit-learn's estimators have them (so GridSearchCV can clone
+    # it and set svc__C), without BaseEstimator, whose pickled state would differ from the
+    # saved models' (skops files record this object's attributes).
+    def get_params(self, deep: bool = True) -> dict:
+        out = {"svc": self.svc}
+        if deep:
+            out.update({f"svc__{k}": v for k, v in self.svc.get_params().items()})
+        return out
+
+    def __sklearn_tags__(self):  # a classifier, as the SVC it wraps
+        return self.svc.__sklearn_tags__()
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "classes_")
+
+    def set_params(self, **params):
+        if "svc" in params:
+            self.svc = params.pop("svc")
+        self.svc.set_params(**{k.removeprefix("svc__"): v for k, v in params.items()})
+        return self
 
     def fit(self, X, y):
         self.svc.fit(X, y)
