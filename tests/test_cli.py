@@ -202,10 +202,13 @@ def test_evaluate_tampered_model(tmp_path, capsys, demo_dir):
 @pytest.mark.slow
 def test_run_on_the_demo(tmp_path, capsys):
     out_dir = tmp_path / "run"
+    # --selection split: the validation split chooses the settings; cross-validation on the
+    # demo corpus (the default below 1,000 clips, 5 times the fits) is test_compare_models_on_demo's
     status, out, err = run_cli(capsys, "run", "--out", out_dir, "--demo-size", "3", "--quiet",
-                               "--n-jobs", "2")
+                               "--n-jobs", "2", "--selection", "split")
     assert status == 0, err
     results = pd.read_csv(out_dir / "results.csv", keep_default_na=False)
+    assert (results["selection"] == "validation split").all()  # the option reached every model
     levels = ["fst_level_label", "sec_level_label", "thr_level_label"]
     direct = results[results["derived_from"] == ""]
     assert sorted(zip(direct["level"], direct["model"], strict=True)) == sorted(
