@@ -73,3 +73,32 @@ def test_the_single_split_rule_is_a_predefined_split(fit):
         lambda y=train.y, **p: _make_estimator("logreg", p, seed=0, y=y), [{"C": 1.0}],
         train, val)
     assert params == {"C": 1.0} and 0.0 <= score <= 1.0
+
+
+def test_calibration_folds_keep_groups_whole_in_the_final_fit(monkeypatch):
+    """With groups (an artist, or a segment table's clips), the calibrated heads' inner folds
+    are grouped: select_model hands every row's group to the final estimator and to the
+    held-out fits behind the uncertainty threshold."""
+    import bag_of_songs.models.selection as S
+    from bag_of_songs.models import row_groups, select_model
+
+    seen = []
+    real = S._make_estimator
+
+    def spy(kind, params, **kw):
+        if kw.get("calibrated", True):
+            seen.append(kw.get("groups"))
+        return real(kind, params, **kw)
+
+    monkeypatch.setattr(S, "_make_estimator", spy)
+    table = _table(np.random.default_rng(3), 2, 3, n=40)
+    ds = TabularDataset(table)
+    model = select_model("svc", ds, selection="cv", seed=0)
+    final, *held_out = seen
+    np.testing.assert_array_equal(final, row_groups(ds))  # one group per clip, rows together
+    assert len(held_out) == 5 and all(g is not None for g in held_out)
+    assert model.info["uncertainty"]["chosen_on"] == "cross-validation"
+    seen.clear()
+    whole = TabularDataset(_table(np.random.default_rng(3), 2, 1, n=40))
+    select_model("svc", whole, selection="cv", seed=0)
+    assert all(g is None for g in seen)  # nothing to keep together: calibration as before

@@ -179,15 +179,18 @@ def _cv_score_mlp(full: TabularDataset, folds, *, epochs: int, seed: int
 
 
 def _out_of_fold(kind: str, params: dict, ds: TabularDataset, folds, *, seed: int,
-                 n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
+                 n_jobs: int, groups: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """The held-out clips' probabilities over all folds from the estimator the final model is
-    (calibrated as it is), fitted on each fold's training part, and their labels."""
+    (calibrated as it is, on ``groups``' folds: one per row), fitted on each fold's training
+    part, and their labels."""
     probas, labels = [], []
     for tr, te in folds:
         sc = StandardScaler().fit(ds.X[tr])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=FutureWarning)
-            est = _make_estimator(kind, params, seed=seed, y=ds.y[tr], n_jobs=n_jobs)
+            est = _make_estimator(kind, params, seed=seed, y=ds.y[tr], n_jobs=n_jobs,
+                                  groups=None if groups is None else groups[tr])
             est.fit(sc.transform(ds.X[tr]), ds.y[tr])
         proba = np.zeros((len(te), len(ds.classes)))
         proba[:, est.classes_] = est.predict_proba(sc.transform(ds.X[te]))
@@ -366,12 +369,17 @@ def _select_model(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | 
     for params, score in zip(grid, scores, strict=True):
         logger.info(f"  {params}: CV macro F1 {score:.3f}")
     best, best_score = grid[search.best_index_], float(scores[search.best_index_])
+    # The calibration's inner folds keep groups whole too (a clip's segments, an artist), when
+    # there are groups to keep: with --group-by, or a segment table.
+    cal_groups = row_groups(full, groups) if groups or len(full) > full.n_clips else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=FutureWarning)
-        est = _make_estimator(kind, best, seed=seed, y=full.y, n_jobs=n_jobs).fit(full.X, full.y)
+        est = _make_estimator(kind, best, seed=seed, y=full.y, n_jobs=n_jobs,
+                              groups=cal_groups).fit(full.X, full.y)
     if kind == "rf":
         est.n_jobs = 1  # predictions of a loaded model stay single-process
-    oof, y_oof = _out_of_fold(kind, best, full, folds, seed=seed, n_jobs=n_jobs)
+    oof, y_oof = _out_of_fold(kind, best, full, folds, seed=seed, n_jobs=n_jobs,
+                              groups=cal_groups)
     return GenreClassifier(kind, est, list(full.classes), list(full.feature_columns),
                            full.label_column, full.scaler,
                            info={"selection": how, "params": best,
