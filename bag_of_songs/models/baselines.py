@@ -248,24 +248,7 @@ def fit_svc(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *, s
         When ``train_ds`` has fewer than two classes, or ``val_ds`` was not built with
         ``train_ds.derive``.
     """
-    _check_trainable(train_ds, val_ds)
-    if grid is None:
-        grid = param_grid("svc", train_ds.n_features)
-    if val_ds is None:
-        grid = [dict(DEFAULT_PARAMS["svc"])]
-
-    def make(y=train_ds.y, **p):
-        return _calibrated_svc(seed=seed, y=y, **p)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=FutureWarning)
-        if val_ds is None:
-            est, params, score = make(**grid[0]).fit(train_ds.X, train_ds.y), grid[0], None
-        else:
-            est, params, score = _select_on_validation(make, grid, train_ds, val_ds)
-    return GenreClassifier("svc", est, list(train_ds.classes), list(train_ds.feature_columns),
-                           train_ds.label_column, train_ds.scaler,
-                           info={"params": params, "val_f1_macro": score, "seed": seed})
+    return _fit_head("svc", train_ds, val_ds, seed=seed, grid=grid)
 
 
 def fit_random_forest(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
@@ -309,34 +292,21 @@ def fit_random_forest(train_ds: TabularDataset, val_ds: TabularDataset | None = 
         When ``train_ds`` has fewer than two classes, or ``val_ds`` was not built with
         ``train_ds.derive``.
     """
-    _check_trainable(train_ds, val_ds)
-    if grid is None:
-        grid = param_grid("rf", train_ds.n_features)
-    if val_ds is None:
-        grid = [dict(DEFAULT_PARAMS["rf"])]
-
-    def make(y=None, **p):
-        return RandomForestClassifier(n_estimators=500, random_state=seed, n_jobs=n_jobs, **p)
-
-    if val_ds is None:
-        est, params, score = make(**grid[0]).fit(train_ds.X, train_ds.y), grid[0], None
-    else:
-        est, params, score = _select_on_validation(make, grid, train_ds, val_ds)
-    est.n_jobs = 1  # predictions of a loaded model stay single-process
-    return GenreClassifier("rf", est, list(train_ds.classes), list(train_ds.feature_columns),
-                           train_ds.label_column, train_ds.scaler,
-                           info={"params": params, "val_f1_macro": score, "seed": seed})
+    model = _fit_head("rf", train_ds, val_ds, seed=seed, grid=grid, n_jobs=n_jobs)
+    model.estimator.n_jobs = 1  # predictions of a loaded model stay single-process
+    return model
 
 
 def _fit_head(kind: str, train_ds: TabularDataset, val_ds: TabularDataset | None, *,
-              seed: int, grid: list[dict] | None) -> GenreClassifier:
-    """Fit a linear head of ``kind``: its grid searched on ``val_ds`` (then refitted on train +
-    validation), or its default setting (a one-setting ``grid``) without it."""
+              seed: int, grid: list[dict] | None, n_jobs: int = 1) -> GenreClassifier:
+    """Fit a model of ``kind`` on the table: its grid searched on ``val_ds`` (then refitted on
+    train + validation), or without it its default setting (the one setting of a one-setting
+    ``grid``)."""
     _check_trainable(train_ds, val_ds)
     grid = grid or param_grid(kind, train_ds.n_features)
 
     def make(y=train_ds.y, **p):
-        return _make_estimator(kind, p, seed=seed, y=y)
+        return _make_estimator(kind, p, seed=seed, y=y, n_jobs=n_jobs)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=FutureWarning)
