@@ -30,6 +30,7 @@ from .._constants import (
     N_SAMPLES,
     SAMPLE_RATE,
 )
+from .._librosa import load_librosa
 from ..errors import AudioLoadError
 
 __all__ = [
@@ -147,7 +148,7 @@ def _to_clip(y, orig_sr, *, sr, duration, channel_axis) -> tuple[np.ndarray, int
         y = y[:keep]
     n_real = min(n_samples, int(round(len(y) * sr / orig_sr)))
     if orig_sr != sr:
-        import librosa
+        librosa = load_librosa()  # deferred: a slow import, needed only to resample
 
         y = librosa.resample(y, orig_sr=orig_sr, target_sr=sr, res_type="soxr_hq")
     return fix_length(y, n_samples), n_real

@@ -18,6 +18,7 @@ import pandas as pd
 import scipy.fft
 
 from .._constants import FRAME_SIZE, HOP_LENGTH, SAMPLE_RATE
+from .._librosa import load_librosa
 from ..errors import FeatureError
 from ..spectrum import _check_y, _fft_frequencies, _frame, _hann, _whole
 from .params import (
@@ -114,7 +115,7 @@ def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int =
     mag = np.abs(X).T  # m_k(n), (bins, t)
     power = mag**2
     if tuning is None:  # from the power spectrogram, as chroma() and librosa.chroma_stft do
-        import librosa  # deferred: importing librosa costs a fresh process seconds
+        librosa = load_librosa()  # deferred: importing librosa costs a fresh process seconds
 
         tuning = float(librosa.estimate_tuning(S=power, sr=sr, n_fft=n_fft, bins_per_octave=12))
     freq = _fft_frequencies(sr, n_fft)
@@ -134,7 +135,7 @@ def compute_frame_features(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int =
         "mfcc": scipy.fft.dct(log_mel, axis=0, type=2, norm="ortho")[:n_mfcc],
     }
     if feature_set == "extended":
-        import librosa  # deferred: importing librosa costs a fresh process seconds
+        librosa = load_librosa()  # deferred: importing librosa costs a fresh process seconds
 
         oenv = librosa.onset.onset_strength(S=log_mel, sr=sr, hop_length=hop_length)
         out["spectral_contrast"] = librosa.feature.spectral_contrast(S=mag, sr=sr, n_fft=n_fft)
@@ -275,7 +276,7 @@ def segment_frames(n_frames: int, *, segment: float, segment_hop: float | None =
 
 def _segment_tempo(onset_windows: np.ndarray, sr: int, hop_length: int) -> np.ndarray:
     """Tempo of each segment from its slice of the clip's onset envelope, in one librosa call."""
-    import librosa  # deferred: importing librosa costs a fresh process seconds
+    librosa = load_librosa()  # deferred: importing librosa costs a fresh process seconds
 
     w = np.ascontiguousarray(onset_windows)  # (n_segments, n_f)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -33,6 +33,7 @@ import scipy.fft
 import scipy.sparse
 
 from .._constants import FRAME_SIZE, HOP_LENGTH, SAMPLE_RATE
+from .._librosa import load_librosa
 from ..errors import FeatureError
 from ..filters import chroma as _chroma_filters
 from ..filters import mel as _mel_filters
@@ -473,7 +474,7 @@ def chroma(*, y: np.ndarray | None = None, S: np.ndarray | None = None, sr: int 
                                                   tuning=tuning)
     S = _spectrogram(y, S, n_fft=n_fft, hop_length=hop_length, power=2.0)
     if tuning is None:
-        import librosa  # deferred: importing librosa costs a fresh process seconds
+        librosa = load_librosa()  # deferred: importing librosa costs a fresh process seconds
 
         tuning = float(librosa.estimate_tuning(S=S, sr=sr, n_fft=n_fft))
     return _chroma(S, sr, n_fft, float(tuning))

@@ -11,9 +11,10 @@ import io
 import os
 from pathlib import Path
 
-import librosa.display
 import matplotlib.pyplot as plt
 from PIL import Image
+
+from .._librosa import load_librosa
 
 __all__ = ["save_figure"]
 
@@ -43,6 +44,9 @@ def _legend_outside(ax, **kwargs):
 
 def _specshow(data, *, sr, hop_length, ax, y_axis, cmap, colorbar, cbar_label, **kwargs):
     """``librosa.display.specshow`` with time in seconds, and a labelled colour bar if asked."""
+    load_librosa()
+    import librosa.display  # after load_librosa: its numba caches are filled under the lock
+
     img = librosa.display.specshow(data, sr=sr, hop_length=hop_length, x_axis="s",
                                    y_axis=y_axis, ax=ax, cmap=cmap, **kwargs)
     ax.set_xlabel("Time (s)")

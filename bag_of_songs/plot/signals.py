@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import librosa
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .._librosa import load_librosa
 from ..analysis import standardize_rows
 from ..data import HOP_LENGTH, SAMPLE_RATE
 from ._common import _axes, _legend_outside, _specshow
@@ -309,7 +309,7 @@ def plot_spectrogram(S: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int = 
     ('Frequency (Hz)', 4000.0)
     """
     ax = _axes(ax)
-    data = librosa.amplitude_to_db(S, ref=np.max, top_db=80.0) if db else np.asarray(S)
+    data = load_librosa().amplitude_to_db(S, ref=np.max, top_db=80.0) if db else np.asarray(S)
     _specshow(data, sr=sr, hop_length=hop_length, ax=ax, y_axis=y_axis, cmap="magma",
               colorbar=colorbar, cbar_label="dB re peak" if db else "Magnitude")
     ax.set_ylabel("Frequency (Hz)")

@@ -15,6 +15,7 @@ import functools
 
 import numpy as np
 
+from ..._librosa import load_librosa
 from ...spectrum import compute_spectrogram
 from .config import HOP_LENGTH, N_FFT, N_FRAMES, N_MELS, SR, MusicnnError
 
@@ -23,7 +24,7 @@ __all__ = ["musicnn_input"]
 
 @functools.lru_cache(maxsize=2)
 def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    import librosa  # deferred: a slow import, needed only once a clip is embedded
+    librosa = load_librosa()  # deferred: a slow import, needed only once a clip is embedded
 
     return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
 
@@ -95,7 +96,7 @@ def musicnn_input(y: np.ndarray, *, sr: int) -> np.ndarray:
         raise MusicnnError(f"invalid sampling rate {sr}")
     y = y.astype(np.float32, copy=False)
     if sr != SR:
-        import librosa  # deferred: a slow import, needed only once a clip is resampled
+        librosa = load_librosa()  # deferred: a slow import, needed only once a clip is resampled
 
         y = librosa.resample(y, orig_sr=sr, target_sr=SR, res_type="soxr_hq")
     power = compute_spectrogram(y, n_fft=N_FFT, hop_length=HOP_LENGTH, power=2.0)
