@@ -9,6 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bag_of_songs._librosa import load_librosa
+
+# Before any test module imports librosa: the test processes (two with pytest-xdist) fill
+# librosa's numba caches one at a time, as the package's own workers do (numba issue 10128).
+load_librosa()
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BAG_OF_SONGS_SHARED", ROOT.parent / "shared"))
 EMOTIFY = SHARED / "data" / "emotify-dev"
