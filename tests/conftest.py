@@ -3,7 +3,9 @@ a seeded generator, and small prepared corpora built once per session."""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,8 @@ SHARED = Path(os.environ.get("BAG_OF_SONGS_SHARED", ROOT.parent / "shared"))
 EMOTIFY = SHARED / "data" / "emotify-dev"
 GTZAN = SHARED / "data" / "gtzan-features" / "features_30_sec.csv"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+#: The kernel spec the notebook tests run (this interpreter; see notebook_env).
+KERNEL_NAME = "bag-of-songs-test"
 
 
 def require(path: Path) -> Path:
@@ -93,3 +97,24 @@ def _hub_answers(monkeypatch):
 
     monkeypatch.setattr(hub, "probe_hub",
                         lambda **kwargs: hub.HubStatus(True, hub.HUB_ENDPOINT))
+
+
+@pytest.fixture
+def notebook_env(tmp_path, monkeypatch):
+    """A kernel spec for this interpreter, offline Hugging Face, inline plots, clean knobs."""
+    spec_dir = tmp_path / "jupyter" / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Bag of Songs (tests)",
+        "language": "python",
+    }))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(var, "1")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    for var in [v for v in os.environ if v.startswith("BAG_OF_SONGS_")]:
+        monkeypatch.delenv(var)
+    workdir = tmp_path / "cwd"  # the kernel's working directory: the notebooks must not need it
+    workdir.mkdir()
+    return workdir

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import KERNEL_NAME
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -30,7 +31,6 @@ NOTEBOOKS = [ROOT / "notebooks" / name for name in (
     "4-spectrogram-cnn.ipynb",
     "5-pretrained-embeddings.ipynb",
 )]
-KERNEL_NAME = "bag-of-songs-test"
 CELL_TIMEOUT = 600  # seconds per cell
 
 NB4_FIGURES = ["log_mel_per_class.png", "cnn_training_history.png", "fusion_weight.png",
@@ -56,27 +56,6 @@ SAVED_FIGURES = {
 }
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def notebook_env(tmp_path, monkeypatch):
-    """A kernel spec for this interpreter, offline Hugging Face, inline plots, clean knobs."""
-    spec_dir = tmp_path / "jupyter" / "kernels" / KERNEL_NAME
-    spec_dir.mkdir(parents=True)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Bag of Songs (tests)",
-        "language": "python",
-    }))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        monkeypatch.setenv(var, "1")
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    for var in [v for v in os.environ if v.startswith("BAG_OF_SONGS_")]:
-        monkeypatch.delenv(var)
-    workdir = tmp_path / "cwd"  # the kernel's working directory: the notebooks must not need it
-    workdir.mkdir()
-    return workdir
 
 
 def run_notebooks(workdir: Path, monkeypatch, names=None, settings=None,
@@ -184,10 +163,12 @@ def test_notebooks_run_on_the_demo_corpus(notebook_env, tmp_path, monkeypatch):
     monkeypatch.setenv("BAG_OF_SONGS_SAVE_FIGURES", "1")
     monkeypatch.setenv("BAG_OF_SONGS_N_JOBS", "2")
     # Every model kind runs in this run with the notebooks' defaults where it first appears:
-    # notebook 3 trains the MLP, SVC and random forest and (section 5.3) the logistic
-    # regression; notebooks 4 and 5 leave out the kinds notebook 3 has already cross-validated
-    # at length (the forest, and logistic regression on five feature settings).
-    settings = {"4-spectrogram-cnn.ipynb": {"BAG_OF_SONGS_MODELS": "mlp,svc,cnn,hybrid"},
+    # notebook 3 trains the MLP, SVC and random forest (section 3, the forest cross-validated)
+    # and (section 5.3) the logistic regression; the comparisons of notebooks 3-5 leave out the
+    # forest, which test_models.test_compare_models_on_demo runs through compare_models with
+    # the defaults on every level (cross-validating 500 trees is most of a comparison's time).
+    settings = {"3-models-prediction.ipynb": {"BAG_OF_SONGS_MODELS": "mlp,svc"},
+                "4-spectrogram-cnn.ipynb": {"BAG_OF_SONGS_MODELS": "mlp,svc,cnn,hybrid"},
                 "5-pretrained-embeddings.ipynb": {"BAG_OF_SONGS_MODELS": "svc"}}
 
     executed = run_notebooks(notebook_env, monkeypatch, settings=settings)
@@ -221,47 +202,6 @@ def test_notebooks_run_on_the_demo_corpus(notebook_env, tmp_path, monkeypatch):
     assert not too_big, f"figures over 200 KB: {too_big}"
     # Nothing was written where the kernel ran.
     assert not any(notebook_env.iterdir())
-
-
-def test_notebooks_run_on_real_clips(notebook_env, emotify_dir, tmp_path, monkeypatch):
-    """Notebooks 1-4 whole on the 120 real clips, artist-grouped, and the opening cells of
-    notebook 5 (its level choice). The demo run covers what this run leaves out: notebook 5
-    whole (on real clips it embeds every clip with musicnn twice, in sections 2 and 4: most of
-    this test's time), hyper-parameters chosen by cross-validation in notebook 3's models and
-    the model kinds not named below (each runs on real clips in test_cli and test_cnn)."""
-    data_dir, img_dir = tmp_path / "data", tmp_path / "img"
-    monkeypatch.setenv("BAG_OF_SONGS_SOURCE", str(emotify_dir))
-    monkeypatch.setenv("BAG_OF_SONGS_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("BAG_OF_SONGS_IMG_DIR", str(img_dir))
-    monkeypatch.setenv("BAG_OF_SONGS_N_JOBS", "2")
-    monkeypatch.setenv("BAG_OF_SONGS_GROUP_BY", "artist")  # splits and folds keep artists whole
-    monkeypatch.setenv("BAG_OF_SONGS_EPOCHS", "2")
-    settings = {  # notebook 3's grouped folds are still built and checked (sections 5.1, 5.2)
-        "3-models-prediction.ipynb": {"BAG_OF_SONGS_MODELS": "svc",
-                                      "BAG_OF_SONGS_FEATURE_SET_MODELS": "svc",
-                                      "BAG_OF_SONGS_SELECTION": "split"},
-        "4-spectrogram-cnn.ipynb": {"BAG_OF_SONGS_MODELS": "svc,cnn",
-                                    "BAG_OF_SONGS_CROPS_PER_CLIP": "2"},
-    }
-
-    executed = run_notebooks(notebook_env, monkeypatch, names=[p.name for p in NOTEBOOKS[:4]],
-                             settings=settings, opening={NOTEBOOKS[4].name: 2})
-    opened = {NOTEBOOKS[4].name: executed.pop(NOTEBOOKS[4].name)}
-    assert list(executed) == [path.name for path in NOTEBOOKS[:4]]
-    check_executed(executed)
-    check_tables_untouched(data_dir)
-
-    nb1 = text_of(executed["1-data-preparation.ipynb"])
-    assert "44100 Hz" in nb1 and "22050 Hz" in nb1  # the mp3s are homogenised
-    assert "0 input(s) skipped out of 120" in nb1
-    nb3 = text_of(executed["3-models-prediction.ipynb"])
-    assert "LEVEL = fst_level_label" in nb3  # the default level of a folder with classical
-    assert "GROUP_BY = artist: 76 groups over 120 clips" in nb3 and "grouped by artist" in nb3
-    assert "LEVEL = fst_level_label" in text_of(executed["4-spectrogram-cnn.ipynb"])
-    nb5 = opened["5-pretrained-embeddings.ipynb"]
-    assert not outputs(nb5, "error")
-    assert "LEVEL = label (4 classes)" in text_of(nb5)  # the finest level, where nb 3-4 use fst
-    assert not img_dir.exists()  # SAVE_FIGURES defaults to off
 
 
 def test_notebook_1_explains_an_unreachable_ccmusic(notebook_env, tmp_path, monkeypatch):
