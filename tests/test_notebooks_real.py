@@ -34,9 +34,7 @@ def test_notebooks_run_on_real_clips(notebook_env, emotify_dir, tmp_path, monkey
         "3-models-prediction.ipynb": {"BAG_OF_SONGS_MODELS": "svc",
                                       "BAG_OF_SONGS_FEATURE_SET_MODELS": "svc",
                                       "BAG_OF_SONGS_SELECTION": "split"},
-        # sections 3-4 train the CNN and the hybrid on the real clips; the comparison of
-        # section 5 runs the CNN on every level in the demo run (and test_cnn on real clips)
-        "4-spectrogram-cnn.ipynb": {"BAG_OF_SONGS_MODELS": "svc",
+        "4-spectrogram-cnn.ipynb": {"BAG_OF_SONGS_MODELS": "svc,cnn",
                                     "BAG_OF_SONGS_CROPS_PER_CLIP": "2"},
     }
 
