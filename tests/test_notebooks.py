@@ -194,6 +194,7 @@ def test_notebooks_run_on_the_demo_corpus(notebook_env, tmp_path, monkeypatch):
     nb3 = text_of(executed["3-models-prediction.ipynb"])
     assert "fst_level_label" in nb3 and "derived from thr_level_label" in nb3
     assert "chosen by 5-fold CV over train + validation" in nb3
+    assert "the model's own labels on all 3 test clips: True" in nb3  # as_pipeline (section 7)
     assert "synthetic demo corpus" in text_of(executed["4-spectrogram-cnn.ipynb"])
     # SAVE_FIGURES wrote every README figure, small enough for the repository.
     expected = sorted(f for names in SAVED_FIGURES.values() for f in names)

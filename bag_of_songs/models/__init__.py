@@ -16,6 +16,8 @@ One job per module, dependencies running down this list:
 - :mod:`.dataset`: :func:`read_features`, :class:`TabularDataset` (scaled features, class
   indices, the clip of each row) and the pooling of a segment table's rows per clip.
 - :mod:`.classifier`: :class:`GenreClassifier`.
+- :mod:`.pipeline_view`: :func:`as_pipeline`, a model of feature rows as a fitted scikit-learn
+  ``Pipeline`` (raw rows in, class names out).
 - :mod:`.mlp`: the study's :class:`MLP` and :func:`train_mlp` (Adam, early stopping).
 - :mod:`.baselines`: the scikit-learn kinds (:func:`fit_svc`, :func:`fit_random_forest`,
   :func:`fit_logreg`) and their hyper-parameter grids, in one place (:data:`PARAM_GRIDS`).
@@ -86,6 +88,7 @@ from .kinds import CALIBRATED_KINDS, DEFAULT_KINDS, MODEL_KINDS, SPECTROGRAM_KIN
 from .metadata import MAX_CLIP_VALUES, _validate_settings  # noqa: F401 (as before the split)
 from .mlp import MLP, train_mlp
 from .persistence import check_model_folder, load_model, save_model
+from .pipeline_view import as_pipeline
 from .predict import featurize_file, predict_clips, predict_file
 from .safety import TRUSTED_SKOPS_TYPES
 from .segments import SegmentClassifier
@@ -105,6 +108,7 @@ __all__ = [
     "TabularDataset",
     "MLP",
     "GenreClassifier",
+    "as_pipeline",
     "train_mlp",
     "fit_svc",
     "fit_random_forest",
