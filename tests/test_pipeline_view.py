@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
+from test_heads import _table as _heads_table
 
 from bag_of_songs.models import (
     GenreClassifier,
@@ -39,16 +40,13 @@ FITS = {
 }
 
 
-def _table(n=10, classes=("blues", "jazz", "rock"), d=4, seed=0):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for k, c in enumerate(classes):
-        for i in range(n):
-            x = rng.normal(size=d)
-            x[0] += 3 * k
-            rows.append({"audio_file": f"{c}{i}.wav", "label": c,
-                         **{f"f{j}": 10 * x[j] + 5 for j in range(d)}})  # unscaled
-    return pd.DataFrame(rows)
+def _table(n=10, seed=0):
+    """test_heads' three separable classes, its feature columns moved off zero mean and unit
+    variance (the pipeline's scaler has work to do)."""
+    table = _heads_table(np.random.default_rng(seed), n=n)
+    columns = [c for c in table if c.startswith("f")]
+    table[columns] = 10 * table[columns] + 5
+    return table
 
 
 def _check_view(model: GenreClassifier, table: pd.DataFrame, tmp_path, *, refit=True):
