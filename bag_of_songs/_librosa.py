@@ -13,8 +13,8 @@ crash with a segmentation fault.
 takes an inter-process lock (:class:`filelock.FileLock`, one per user and librosa install) and
 imports the submodules that hold those kernels while holding it, so the caches are written by
 one process at a time and only read afterwards; later calls return the module at once. When
-the lock cannot be taken (a read-only temporary folder, a link planted where the lock file
-goes, ten minutes of waiting), librosa is imported without it, as it would have been anyway.
+the lock cannot be taken (a read-only temporary folder, a link or another user's file
+planted where the lock file goes, ten minutes of waiting), librosa is imported without it, as it would have been anyway.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -66,6 +67,17 @@ def numba_cache_lock_path() -> Path:
     return Path(tempfile.gettempdir()) / f"bag-of-songs-numba-{uid}-{digest}.lock"
 
 
+def _check_not_planted(path: Path) -> None:
+    """Refuse (OSError) a lock file someone else made: another user's file, which they could
+    hold to keep us waiting, or anything that is not a regular file (a link is never followed)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode) or hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise OSError(f"{path} is not a regular file of this user")
+
+
 def _import_submodules() -> ModuleType:
     for name in NUMBA_SUBMODULES:
         importlib.import_module(name)
@@ -95,6 +107,7 @@ def load_librosa() -> ModuleType:
 
     path = numba_cache_lock_path()
     try:
+        _check_not_planted(path)
         lock = FileLock(str(path), timeout=LOCK_TIMEOUT, mode=0o600, fallback_to_soft=False)
         with lock:
             _loaded = _import_submodules()

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 from filelock import FileLock
 
@@ -86,3 +87,18 @@ def test_the_package_imports_librosa_only_through_load_librosa():
             offenders += [f"{path.relative_to(ROOT)}:{node.lineno} {name}" for name in names
                           if name.split(".")[0] == "librosa" and name != "librosa.display"]
     assert not offenders
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="making a file owned by another user needs root")
+def test_another_users_lock_file_is_not_used(tmp_path):
+    """Another user could hold a lock file they made for as long as they like: it is not waited
+    for (the whole run takes far less than the ten-minute wait)."""
+    path = _lock_path(tmp_path)
+    with open(path, "w"):
+        pass
+    os.chmod(path, 0o666)
+    os.chown(path, 12345, 12345)
+    with FileLock(path):  # held, as the other user would hold it
+        out = _run(tmp_path)
+    assert "without the numba cache lock" in out and "not a regular file of this user" in out
