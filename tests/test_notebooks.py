@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -194,7 +195,10 @@ def test_notebooks_run_on_the_demo_corpus(notebook_env, tmp_path, monkeypatch):
     nb3 = text_of(executed["3-models-prediction.ipynb"])
     assert "fst_level_label" in nb3 and "derived from thr_level_label" in nb3
     assert "chosen by 5-fold CV over train + validation" in nb3
-    assert "the model's own labels on all 3 test clips: True" in nb3  # as_pipeline (section 7)
+    assert "the model's own labels on all 3 test clips: True" in nb3  # model.pipeline (section 7)
+    back = re.search(r"and back, as a model: test macro F1 ([\d.]+) \(the SVC's own: ([\d.]+)\)",
+                     nb3)  # GenreClassifier.from_pipeline
+    assert back and back.group(1) == back.group(2), nb3[-2000:]
     assert "synthetic demo corpus" in text_of(executed["4-spectrogram-cnn.ipynb"])
     # SAVE_FIGURES wrote every README figure, small enough for the repository.
     expected = sorted(f for names in SAVED_FIGURES.values() for f in names)

@@ -1,25 +1,39 @@
-"""as_pipeline: a trained GenreClassifier as a fitted scikit-learn Pipeline of raw rows.
+"""A trained GenreClassifier as a fitted scikit-learn Pipeline of raw rows, and back.
 
-Every kind of feature-row model: the pipeline predicts the model's labels from unscaled rows,
-with the model's probabilities; it clones and refits on labels; it saves and loads as a
-pipeline; a spectrogram model is refused. Then the same on a model the project trained from a
+Every kind of feature-row model: its pipeline (``model.pipeline``, ``as_pipeline``) predicts the
+model's labels from unscaled rows, with the model's probabilities; it clones and refits on
+labels; it saves and loads as a pipeline; a spectrogram model is refused. The way back
+(``GenreClassifier.from_pipeline``) gives the same model, and makes a model folder of a
+pipeline fitted with scikit-learn (GridSearchCV's best, the study's MLP on labels); pipelines of
+other shapes are refused with a reason. Then the same on a model the project trained from a
 prepared folder (train_on_folder on the demo corpus).
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.pipeline import Pipeline
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 from test_heads import _table as _heads_table
 
+from bag_of_songs import StudyMLPClassifier
+from bag_of_songs.cli import main
+from bag_of_songs.features import read_feature_settings
 from bag_of_songs.models import (
     GenreClassifier,
     ModelError,
     TabularDataset,
     as_pipeline,
+    evaluate,
     fit_random_forest,
     fit_svc,
     load_model,
@@ -64,6 +78,16 @@ def _check_view(model: GenreClassifier, table: pd.DataFrame, tmp_path, *, refit=
         np.testing.assert_allclose(proba, model.predict_proba(ds.X), atol=1e-5)
     back = load_model(save_model(pipe, tmp_path / "pipe"))
     assert back.predict(raw).tolist() == expected.tolist()
+    assert model.pipeline.predict(raw).tolist() == expected.tolist()
+    # and back: the same parts, the same probabilities of scaled rows, bit for bit
+    again = GenreClassifier.from_pipeline(pipe, label_column=model.label_column,
+                                          feature_columns=model.feature_columns)
+    assert again.kind == model.kind and again.classes == model.classes
+    assert again.scaler is model.scaler
+    np.testing.assert_array_equal(again.predict_proba(ds.X), model.predict_proba(ds.X))
+    folder = load_model(save_model(again, tmp_path / "model"))
+    assert type(folder) is GenreClassifier and folder.kind == model.kind
+    np.testing.assert_array_equal(folder.predict_proba(ds.X), model.predict_proba(ds.X))
     if refit:
         again = clone(pipe).fit(raw, table[model.label_column].to_numpy())
         assert set(again.classes_) == set(model.classes)
@@ -96,6 +120,79 @@ def test_a_spectrogram_model_or_another_object_is_refused():
         as_pipeline(object())
 
 
+def test_a_grid_searched_pipeline_becomes_a_model_folder(tmp_path):
+    """The best of a GridSearchCV over a calibrated SVC, fitted on labels from a DataFrame,
+    becomes a model: its feature columns are the DataFrame's, it is evaluated and saved as a
+    model folder like the project's own, and predicts as the pipeline does."""
+    table = _table(n=12)
+    columns = [c for c in table if c.startswith("f")]
+    X, y = table[columns], table["label"].to_numpy()
+    base = make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(), cv=3, ensemble=False))
+    search = GridSearchCV(base, {"calibratedclassifiercv__estimator__C": [0.1, 10.0]},
+                          cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)
+    model = GenreClassifier.from_pipeline(search.best_estimator_, label_column="label",
+                                          info={"params": search.best_params_})
+    assert model.kind == "svc" and model.feature_columns == columns
+    assert model.info["params"] == search.best_params_
+    ds = model.dataset(table)
+    labels = np.asarray(model.classes)[model.predict(ds.X)]
+    assert labels.tolist() == search.predict(X).tolist()
+    assert evaluate(model, ds)["accuracy"] == pytest.approx((search.predict(X) == y).mean())
+    back = load_model(save_model(model, tmp_path / "svc"))
+    assert back.pipeline.predict(X.to_numpy()).tolist() == labels.tolist()
+
+
+def test_the_study_mlp_fitted_on_labels_becomes_a_model_folder(tmp_path):
+    table = _table(n=12)
+    columns = [c for c in table if c.startswith("f")]
+    pipe = make_pipeline(StandardScaler(), StudyMLPClassifier(max_epochs=6, random_state=3))
+    pipe.fit(table[columns], table["label"])
+    model = GenreClassifier.from_pipeline(pipe, label_column="label")
+    assert model.kind == "mlp" and model.info["seed"] == 3
+    assert model.info["best_epoch"] == pipe[-1].best_epoch_
+    back = load_model(save_model(model, tmp_path / "mlp"))
+    np.testing.assert_array_equal(back.pipeline.predict_proba(table[columns].to_numpy()),
+                                  pipe.predict_proba(table[columns]))
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda: make_pipeline(StandardScaler(), SVC()), "not one of the project"),
+    (lambda: make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(), cv=2)),
+     "as a model folder holds it"),
+    (lambda: make_pipeline(StandardScaler(), StudyMLPClassifier(hidden=(8,), max_epochs=2)),
+     "hidden layers"),
+    (lambda: make_pipeline(StandardScaler(), StandardScaler(), LogisticRegression()),
+     "two steps"),
+    (lambda: make_pipeline(LogisticRegression(max_iter=1000)), "two steps"),
+])
+def test_pipelines_of_other_shapes_are_refused(make, reason):
+    table = _table()
+    columns = [c for c in table if c.startswith("f")]
+    pipe = make().fit(table[columns].to_numpy(), table["label"].to_numpy())
+    with pytest.raises(ModelError, match=reason):
+        GenreClassifier.from_pipeline(pipe, label_column="label", feature_columns=columns)
+
+
+def test_from_pipeline_refuses_unfitted_unnamed_and_numeric_labels():
+    table = _table()
+    columns = [c for c in table if c.startswith("f")]
+    X = table[columns].to_numpy()
+    with pytest.raises(ModelError, match="not fitted"):
+        GenreClassifier.from_pipeline(make_pipeline(StandardScaler(), LogisticRegression()),
+                                      label_column="label", feature_columns=columns)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, table["label"])
+    with pytest.raises(ModelError, match="feature_columns"):
+        GenreClassifier.from_pipeline(pipe, label_column="label")
+    with pytest.raises(ModelError, match="feature_columns"):
+        GenreClassifier.from_pipeline(pipe, label_column="label", feature_columns=columns[:-1])
+    numeric = make_pipeline(StandardScaler(), LogisticRegression()).fit(
+        X, pd.factorize(table["label"])[0])
+    with pytest.raises(ModelError, match="strings"):
+        GenreClassifier.from_pipeline(numeric, label_column="label", feature_columns=columns)
+    with pytest.raises(ModelError, match="spectrograms"):
+        _ = GenreClassifier("cnn", None, ["a", "b"], [], "label", None).pipeline
+
+
 def test_a_model_trained_from_a_prepared_folder(demo_dir, tmp_path):
     """What the command line trains (here the SVC on the study's clip-mean table) predicts the
     test split's clips from their raw feature columns, and round-trips as a pipeline."""
@@ -105,3 +202,22 @@ def test_a_model_trained_from_a_prepared_folder(demo_dir, tmp_path):
     test = read_features(demo_dir / "test")
     pipe = _check_view(model, test, tmp_path, refit=False)
     assert pipe.n_features_in_ == len(model.feature_columns) == 32
+
+
+def test_a_pipeline_of_your_own_predicts_files_from_the_command_line(demo_dir, tmp_path, capsys):
+    """A pipeline fitted with scikit-learn on the demo corpus's table, made a model with the
+    table's feature settings and saved, predicts a test clip's audio file from the command line
+    as the pipeline predicts the clip's row."""
+    level = "fst_level_label"
+    train = read_features(demo_dir / "train")
+    columns = TabularDataset(train, label_column=level).feature_columns
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(train[columns], train[level])
+    model = GenreClassifier.from_pipeline(pipe, label_column=level,
+                                          settings=read_feature_settings(demo_dir / "train"))
+    folder = save_model(model, tmp_path / "mine")
+    test = read_features(demo_dir / "test")
+    wav = demo_dir / test["audio_file"].iloc[0]
+    capsys.readouterr()
+    assert main(["predict", str(folder), str(wav), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert record["genre"] == pipe.predict(test[columns].iloc[[0]])[0]

@@ -15,10 +15,15 @@ One job per module, dependencies running down this list:
   a table was built with them.
 - :mod:`.dataset`: :func:`read_features`, :class:`TabularDataset` (scaled features, class
   indices, the clip of each row) and the pooling of a segment table's rows per clip.
-- :mod:`.classifier`: :class:`GenreClassifier`.
-- :mod:`.pipeline_view`: :func:`as_pipeline`, a model of feature rows as a fitted scikit-learn
-  ``Pipeline`` (raw rows in, class names out).
-- :mod:`.mlp`: the study's :class:`MLP` and :func:`train_mlp` (Adam, early stopping).
+- :mod:`.mlp`: the study's :class:`MLP` and its one training loop (Adam, early stopping).
+- :mod:`.estimators`: :class:`~bag_of_songs.StudyMLPClassifier`, that MLP as a scikit-learn
+  classifier.
+- :mod:`.softmax_svc`: the softmax fallback of a calibrated SVC for tiny classes.
+- :mod:`.pipeline_view`: a model's parts as a fitted scikit-learn ``Pipeline`` (raw rows in,
+  class names out), and back.
+- :mod:`.classifier`: :class:`GenreClassifier` (its ``pipeline``, ``from_pipeline``) and
+  :func:`as_pipeline`.
+- :mod:`.mlp_training`: :func:`train_mlp` on a :class:`TabularDataset`.
 - :mod:`.baselines`: the scikit-learn kinds (:func:`fit_svc`, :func:`fit_random_forest`,
   :func:`fit_logreg`) and their hyper-parameter grids, in one place (:data:`PARAM_GRIDS`).
 - :mod:`.hierarchy`: label hierarchies (:func:`derive_proba`, :func:`decide_levels`).
@@ -71,7 +76,7 @@ from .calibration import (
     selective_accuracy,
     uncertainty_threshold,
 )
-from .classifier import GenreClassifier
+from .classifier import GenreClassifier, as_pipeline
 from .comparison import best_per_level, compare_feature_sets, compare_models
 from .dataset import TabularDataset, concat_datasets, read_features
 from .estimators import StudyMLPClassifier
@@ -86,9 +91,9 @@ from .folder import (  # noqa: F401 (load_splits: importable, not in __all__, as
 from .hierarchy import coarse_parents, decide_levels, derive_hierarchy, derive_proba
 from .kinds import CALIBRATED_KINDS, DEFAULT_KINDS, MODEL_KINDS, SPECTROGRAM_KINDS, TABULAR_KINDS
 from .metadata import MAX_CLIP_VALUES, _validate_settings  # noqa: F401 (as before the split)
-from .mlp import MLP, train_mlp
+from .mlp import MLP
+from .mlp_training import train_mlp
 from .persistence import check_model_folder, load_model, save_model
-from .pipeline_view import as_pipeline
 from .predict import featurize_file, predict_clips, predict_file
 from .safety import TRUSTED_SKOPS_TYPES
 from .segments import SegmentClassifier

@@ -29,6 +29,7 @@ from ..errors import ModelError
 from .classifier import GenreClassifier
 from .dataset import TabularDataset, _check_trainable
 from .kinds import MODEL_KINDS
+from .softmax_svc import _SoftmaxSVC
 
 #: The hyper-parameter grids of the scikit-learn kinds (the one place they are defined), each
 #: parameter's values in the order they are tried, the first parameter outermost
@@ -158,55 +159,6 @@ def _calibrated_svc(*, C: float, gamma, seed: int, y: np.ndarray, groups=None):
     else :class:`_SoftmaxSVC`)."""
     svc = SVC(kernel="rbf", C=C, gamma=gamma, random_state=seed)
     return _calibrated(svc, y=y, groups=groups, seed=seed, fallback=_SoftmaxSVC(svc))
-
-
-class _SoftmaxSVC:
-    """Fallback for tiny classes: an SVC's (RBF or linear) decision function, as a softmax."""
-
-    def __init__(self, svc):
-        self.svc = svc
-
-    # get_params / set_params as scikit-learn's estimators have them (so GridSearchCV can clone
-    # it and set svc__C), without BaseEstimator, whose pickled state would differ from the
-    # saved models' (skops files record this object's attributes).
-    def get_params(self, deep: bool = True) -> dict:
-        out = {"svc": self.svc}
-        if deep:
-            out.update({f"svc__{k}": v for k, v in self.svc.get_params().items()})
-        return out
-
-    def __sklearn_tags__(self):  # a classifier, as the SVC it wraps
-        return self.svc.__sklearn_tags__()
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "classes_")
-
-    def set_params(self, **params):
-        if "svc" in params:
-            self.svc = params.pop("svc")
-        self.svc.set_params(**{k.removeprefix("svc__"): v for k, v in params.items()})
-        return self
-
-    def fit(self, X, y):
-        self.svc.fit(X, y)
-        self.classes_ = self.svc.classes_
-        return self
-
-    def predict(self, X):
-        return self.svc.predict(X)
-
-    def predict_proba(self, X):
-        d = self.svc.decision_function(X)
-        if d.ndim == 1:
-            d = np.stack([-d, d], axis=1)
-        e = np.exp(d - d.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-
-
-# Saved scikit-learn models name the class by module and name (skops), and the allow-list of
-# bag_of_songs.models.safety pins "bag_of_songs.models._SoftmaxSVC": it keeps the name it had
-# before the package split, so that files saved before and after load alike.
-_SoftmaxSVC.__module__ = "bag_of_songs.models"
 
 
 def fit_svc(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *, seed: int = 0,

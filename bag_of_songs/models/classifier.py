@@ -5,6 +5,13 @@ network, or a scikit-learn estimator), the class names, the feature columns, the
 on the training split, the feature settings and the label hierarchy. Every function that uses a
 model (evaluation, prediction, saving) takes one.
 
+A model of feature rows *is* a fitted scikit-learn ``Pipeline(StandardScaler, classifier)``
+plus what the project knows about it (feature settings, label hierarchy, training record):
+:attr:`GenreClassifier.pipeline` is that pipeline, :meth:`GenreClassifier.from_pipeline` makes
+a model of one, and :func:`as_pipeline` is the attribute as a function. The model keeps the
+pipeline's parts as its saved folders always have (the scaler, the classifier coded by class
+index, the class names), so every folder saved before loads as it did.
+
 Explained in ``notebooks/3-models-prediction.ipynb``.
 """
 
@@ -13,14 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from torch import nn
 
-from .._threads import torch_threads
 from ..errors import ModelError
 from .dataset import TabularDataset, _dataset_like
+from .feature_settings import extraction_settings
 from .kinds import SPECTROGRAM_KINDS
+from .mlp import _mlp_proba
+from .pipeline_view import parts_of, pipeline_of
 
 
 @dataclass
@@ -65,6 +73,107 @@ class GenreClassifier:
     hierarchy: dict = field(default_factory=dict)
     cnn: dict | None = None
 
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline, *, label_column: str,
+                      feature_columns: list | None = None, settings: dict | None = None,
+                      hierarchy: dict | None = None, info: dict | None = None
+                      ) -> GenreClassifier:
+        """A model of a fitted ``Pipeline(StandardScaler, classifier)`` of feature rows.
+
+        The way into the project's tools (:func:`evaluate`, :func:`predict_file`,
+        :func:`save_model` as a model folder, ``bag-of-songs predict``) for a pipeline trained
+        with scikit-learn, e.g. the best of a ``GridSearchCV``. The model shares the
+        pipeline's fitted arrays; its :attr:`pipeline` predicts as ``pipeline`` does (the
+        scikit-learn classifiers, to within the float32 rounding the model applies to scaled
+        rows).
+
+        Parameters
+        ----------
+        pipeline : sklearn.pipeline.Pipeline
+            Fitted, with string labels; a ``StandardScaler`` then one of the project's kinds:
+            :class:`StudyMLPClassifier` (the study's ``(128, 64)``), a sigmoid
+            ``CalibratedClassifierCV(..., ensemble=False)`` of an ``SVC``, a ``LinearSVC`` or
+            an LDA (``solver="lsqr"``), a
+            ``RandomForestClassifier``, a ``LogisticRegression``, or an LDA.
+        label_column : str
+            The table column the labels come from (e.g. ``"sec_level_label"``).
+        feature_columns : list of str, optional
+            The table columns the pipeline takes, in order; default: the column names it was
+            fitted with (``feature_names_in_``, when it was fitted on a DataFrame).
+        settings : dict, optional
+            The feature settings of the table (:func:`read_feature_settings` of the training
+            split; the extraction part is kept), which :func:`predict_file` featurises new
+            audio with.
+        hierarchy : dict, optional
+            Coarser levels the classes determine (:func:`coarse_parents`).
+        info : dict, optional
+            Training details to keep with the model.
+
+        Returns
+        -------
+        model : GenreClassifier
+
+        Raises
+        ------
+        ModelError
+            When the pipeline is not of that shape or kind (:func:`parts_of` says why), or the
+            feature columns are missing or do not match its number of features.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.pipeline import make_pipeline
+        >>> from sklearn.preprocessing import StandardScaler
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.r_[rng.normal(0, 1, (20, 2)), rng.normal(3, 1, (20, 2))]
+        >>> y = np.array(["pop"] * 20 + ["rock"] * 20)
+        >>> pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+        >>> model = GenreClassifier.from_pipeline(pipe, label_column="genre",
+        ...                                       feature_columns=["a", "b"])
+        >>> model.kind, model.classes, model.pipeline.predict(X[[0, -1]]).tolist()
+        ('logreg', ['pop', 'rock'], ['pop', 'rock'])
+        """
+        kind, estimator, scaler, classes, fit_info = parts_of(pipeline)
+        n_features = len(scaler.mean_)
+        if feature_columns is None:
+            names = getattr(pipeline, "feature_names_in_", None)
+            if names is None:
+                raise ModelError("the pipeline was not fitted on a DataFrame: pass "
+                                 "feature_columns, the table columns it takes")
+            feature_columns = list(names)
+        feature_columns = [str(c) for c in feature_columns]
+        if len(feature_columns) != n_features or len(set(feature_columns)) != n_features:
+            raise ModelError(f"the pipeline takes {n_features} features; feature_columns "
+                             f"names {len(feature_columns)} (distinct: "
+                             f"{len(set(feature_columns))})")
+        return cls(kind, estimator, classes, feature_columns, label_column, scaler,
+                   settings=extraction_settings(settings or {}),
+                   info={**fit_info, **(info or {})},
+                   hierarchy=dict(hierarchy or {}))
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The model as a fitted scikit-learn ``Pipeline(scaler, classifier)``.
+
+        It takes rows of :attr:`feature_columns` unscaled, ``(n, d)``, and speaks labels:
+        ``classes_`` are the class names, ``predict`` returns them, ``predict_proba`` gives
+        this model's probabilities (for the scikit-learn classifiers, to within the float32
+        rounding the model applies to scaled rows; a class the classifier never saw in
+        training has no column, where :meth:`predict_proba` gives it 0). The steps share the
+        model's fitted arrays (nothing is refitted, each access gives a new view); ``clone``
+        gives the same recipe unfitted; :func:`save_model` saves it as any pipeline.
+
+        Raises
+        ------
+        ModelError
+            For a spectrogram model (``cnn``, ``hybrid``), which does not classify rows.
+        """
+        if self.kind in SPECTROGRAM_KINDS:
+            raise ModelError(f"a {self.kind} model classifies spectrograms, not feature rows: "
+                             "it has no scikit-learn pipeline")
+        return pipeline_of(self.kind, self.estimator, self.scaler, self.classes, self.info)
+
     def dataset(self, features) -> TabularDataset:
         """A table as a dataset scaled and labelled for this model."""
         return _dataset_like(self, features)
@@ -108,16 +217,43 @@ class GenreClassifier:
         return np.argmax(self.predict_proba(X), axis=1)
 
 
-def _mlp_proba(module: nn.Module, X: np.ndarray, n_classes: int) -> np.ndarray:
-    module.eval()
-    # The MLP's matrices are tiny (at most 128 x 64 per batch of 32): spreading them over
-    # threads costs far more than it saves.
-    with torch.no_grad(), torch_threads(1):
-        logits = module(torch.from_numpy(X))
-    if n_classes == 2:
-        p = torch.sigmoid(logits[:, 0]).numpy().astype(np.float64)
-        return np.stack([1 - p, p], axis=1)
-    return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+def as_pipeline(model: GenreClassifier) -> Pipeline:
+    """A fitted ``Pipeline(scaler, classifier)`` that predicts as ``model`` does, from raw rows.
+
+    The same as ``model.pipeline`` (:attr:`GenreClassifier.pipeline`).
+
+    Parameters
+    ----------
+    model : GenreClassifier
+        A model of feature rows (``mlp``, ``svc``, ``rf``, ``logreg``, ``lda``, ``linsvc``).
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps ``scaler`` (the model's fitted StandardScaler) and ``classifier`` (for the MLP a
+        fitted :class:`StudyMLPClassifier` holding the same network; else a shallow copy of the
+        scikit-learn estimator whose ``classes_`` are the class names).
+
+    Raises
+    ------
+    ModelError
+        For a spectrogram model (``cnn``, ``hybrid``), which does not classify feature rows.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from bag_of_songs.models import TabularDataset, fit_svc
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(0, 1, (20, 3)), rng.normal(3, 1, (20, 3))]
+    >>> table = pd.DataFrame(X, columns=["a", "b", "c"]).assign(genre=["pop"] * 20 + ["rock"] * 20)
+    >>> model = fit_svc(TabularDataset(table, label_column="genre"))
+    >>> pipe = as_pipeline(model)
+    >>> pipe.classes_.tolist(), pipe.predict(table[["a", "b", "c"]].to_numpy()[[0, -1]]).tolist()
+    (['pop', 'rock'], ['pop', 'rock'])
+    """
+    if not isinstance(model, GenreClassifier):
+        raise ModelError(f"as_pipeline takes a GenreClassifier, got {type(model).__name__}")
+    return model.pipeline
 
 
 def _sk_proba(est, X: np.ndarray, n_classes: int) -> np.ndarray:

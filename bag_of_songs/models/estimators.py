@@ -27,8 +27,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import ModelError
-from .classifier import _mlp_proba
-from .mlp import fit_mlp_module
+from .mlp import _mlp_proba, fit_mlp_module
 
 __all__ = ["StudyMLPClassifier"]
 

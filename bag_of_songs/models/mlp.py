@@ -1,7 +1,8 @@
 """The study's network: a 128-64-out MLP in torch, trained with Adam and early stopping.
 
-:func:`fit_mlp_module` is the one training loop (shared by :func:`train_mlp`, which works on
-a :class:`TabularDataset`, and by the scikit-learn estimator
+:func:`fit_mlp_module` is the one training loop (shared by
+:func:`~bag_of_songs.models.mlp_training.train_mlp`, which works on a :class:`~bag_of_songs.models.TabularDataset`,
+and by the scikit-learn estimator
 :class:`~bag_of_songs.models.estimators.StudyMLPClassifier`); the epochs and early stopping are
 :func:`bag_of_songs.early_stopping.run_epochs`, as for the spectrogram CNN.
 
@@ -22,8 +23,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from .._threads import torch_threads
 from ..early_stopping import run_epochs
 from ..errors import ModelError
-from .classifier import GenreClassifier
-from .dataset import TabularDataset, _check_trainable
 
 
 class MLP(nn.Module):
@@ -81,57 +80,16 @@ def _predict_indices(logits: torch.Tensor, n_classes: int) -> torch.Tensor:
     return logits.argmax(dim=1)
 
 
-def train_mlp(train_ds: TabularDataset, val_ds: TabularDataset | None = None, *,
-              epochs: int = 50, patience: int = 5, batch_size: int = 32, lr: float = 1e-3,
-              seed: int = 0) -> tuple[GenreClassifier, pd.DataFrame]:
-    """Train the study's MLP with Adam and early stopping on the validation loss.
-
-    Explained in ``notebooks/3-models-prediction.ipynb``. The same training as
-    :class:`~bag_of_songs.models.estimators.StudyMLPClassifier` with an ``eval_set``.
-
-    Parameters
-    ----------
-    train_ds : TabularDataset
-    val_ds : TabularDataset, optional
-        Built with ``train_ds.derive(...)``. Without it, the MLP trains for ``epochs``.
-    epochs : int
-        At most this many epochs (50).
-    patience : int
-        Stop after this many epochs without a lower validation loss (5); the weights of the
-        best epoch are restored.
-    batch_size : int
-        32.
-    lr : float
-        Adam's learning rate, 1e-3.
-    seed : int
-        Seeds initialisation and shuffling: the same seed gives identical results on CPU.
-
-    Returns
-    -------
-    model : GenreClassifier
-        ``model.estimator`` is the :class:`MLP`; ``model.info["best_epoch"]`` and
-        ``["stopped_epoch"]`` say where it stopped.
-    history : pandas.DataFrame
-        One row per epoch: ``epoch, train_loss, train_accuracy, val_loss, val_accuracy``;
-        ``history.attrs`` holds ``best_epoch`` and ``stopped_epoch``.
-
-    Raises
-    ------
-    ModelError
-        On fewer than two classes, a validation set not built with ``train_ds.derive``, or
-        bad settings (see :func:`fit_mlp_module`).
-    """
-    _check_trainable(train_ds, val_ds)
-    module, history = fit_mlp_module(
-        train_ds.X, train_ds.y, len(train_ds.classes),
-        eval_set=None if val_ds is None else (val_ds.X, val_ds.y), max_epochs=epochs,
-        patience=patience, batch_size=batch_size, lr=lr, seed=seed)
-    best, stopped = history.attrs["best_epoch"], history.attrs["stopped_epoch"]
-    info = {"best_epoch": best, "stopped_epoch": stopped, "epochs": epochs,
-            "patience": patience, "batch_size": batch_size, "lr": lr, "seed": seed}
-    clf = GenreClassifier("mlp", module, list(train_ds.classes), list(train_ds.feature_columns),
-                          train_ds.label_column, train_ds.scaler, info=info)
-    return clf, history
+def _mlp_proba(module: nn.Module, X: np.ndarray, n_classes: int) -> np.ndarray:
+    module.eval()
+    # The MLP's matrices are tiny (at most 128 x 64 per batch of 32): spreading them over
+    # threads costs far more than it saves.
+    with torch.no_grad(), torch_threads(1):
+        logits = module(torch.from_numpy(X))
+    if n_classes == 2:
+        p = torch.sigmoid(logits[:, 0]).numpy().astype(np.float64)
+        return np.stack([1 - p, p], axis=1)
+    return torch.softmax(logits, dim=1).numpy().astype(np.float64)
 
 
 def fit_mlp_module(X: np.ndarray, y: np.ndarray, n_classes: int, *,

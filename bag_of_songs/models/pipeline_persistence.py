@@ -43,7 +43,6 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import EmbeddingError, FeatureError, ModelError
 from ..features import check_settings
 from ..features.sklearn import _SETTINGS, FeatureExtractor
-from .baselines import _SoftmaxSVC
 from .estimators import StudyMLPClassifier
 from .metadata import (
     _FORMAT_VERSION,
@@ -68,6 +67,7 @@ from .safety import (
     _int_attr,
 )
 from .segments import AGGREGATES, SegmentClassifier
+from .softmax_svc import _SoftmaxSVC
 
 #: The types, beyond skops' own trusted defaults, that a saved pipeline's skops file may name:
 #: those of the project's scikit-learn models, and the project's three estimators.

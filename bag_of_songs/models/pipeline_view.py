@@ -1,12 +1,14 @@
-"""A fitted :class:`GenreClassifier` of feature rows as a fitted scikit-learn ``Pipeline``.
+"""A model of feature rows and a fitted scikit-learn ``Pipeline``: one from the other.
 
-A model trained by the command line, :func:`train_on_folder` or :func:`compare_models` holds its
-scaler and its estimator side by side, and its ``predict_proba`` takes rows already scaled.
-:func:`as_pipeline` puts them in one ``Pipeline(StandardScaler, classifier)`` that takes the
-table's feature columns as they are and speaks labels: ``classes_`` are the class names and
-``predict`` returns them. The pipeline shares the model's fitted arrays (nothing is refitted);
-``clone`` gives the same recipe unfitted, which ``fit`` trains on labels; :func:`save_model`
-saves it as any pipeline.
+A :class:`~bag_of_songs.models.GenreClassifier` of feature rows keeps, as its saved folders
+always have, a fitted ``StandardScaler`` and an estimator fitted on class *indices*, with the
+class names beside them. :func:`pipeline_of` puts the two in one ``Pipeline(scaler,
+classifier)`` that takes the table's feature columns as they are and speaks labels
+(``classes_`` are the class names, ``predict`` returns them), sharing the fitted arrays
+(nothing is refitted). :func:`parts_of` is the way back: the parts of a fitted pipeline of the
+project's kinds, its classifier recoded to class indices.
+
+:attr:`GenreClassifier.pipeline` and :meth:`GenreClassifier.from_pipeline` are built on these.
 
 Explained in ``notebooks/3-models-prediction.ipynb`` (section 7).
 """
@@ -14,97 +16,206 @@ Explained in ``notebooks/3-models-prediction.ipynb`` (section 7).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from numbers import Integral
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, LinearSVC
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..errors import ModelError
-from .classifier import GenreClassifier
 from .estimators import StudyMLPClassifier
-from .kinds import SPECTROGRAM_KINDS
+from .safety import _check_estimator
+from .softmax_svc import _SoftmaxSVC
 
-__all__ = ["as_pipeline"]
+__all__ = ["parts_of", "pipeline_of"]
+
+#: The hidden layers of the MLP a model folder stores (``model.json`` records no others).
+_STUDY_HIDDEN = (128, 64)
 
 
-def _mlp_head(model: GenreClassifier) -> StudyMLPClassifier:
-    """The model's trained network as a fitted StudyMLPClassifier with its training settings."""
-    widths = [m.out_features for m in model.estimator.net if isinstance(m, nn.Linear)]
-    info = model.info
+def _mlp_head(module: nn.Module, classes: list, n_features: int, info: dict
+              ) -> StudyMLPClassifier:
+    """A trained network as a fitted StudyMLPClassifier with its training settings."""
+    widths = [m.out_features for m in module.net if isinstance(m, nn.Linear)]
     head = StudyMLPClassifier(
         hidden=tuple(widths[:-1]), lr=info.get("lr", 1e-3),
         batch_size=info.get("batch_size", 32), max_epochs=info.get("epochs", 50),
         patience=info.get("patience", 5), random_state=info.get("seed", 0))
-    head.module_ = model.estimator
-    head.classes_ = np.asarray(model.classes)
-    head.n_features_in_ = len(model.feature_columns)
+    head.module_ = module
+    head.classes_ = np.asarray(classes)
+    head.n_features_in_ = n_features
     if "best_epoch" in info:
         head.best_epoch_ = info["best_epoch"]
     return head
 
 
-def _relabelled(est, names: np.ndarray):
-    """A shallow copy of a scikit-learn classifier fitted on class indices whose ``classes_``
-    are the names of those indices: the classifier's own, a wrapped SVC's (the softmax
-    fallback) and, in a calibrated classifier, each calibrated fold's and its estimator's."""
+def _recoded(est, recode: Callable[[np.ndarray], np.ndarray]):
+    """A shallow copy of a scikit-learn classifier whose class labels are ``recode``\\ d: its
+    own ``classes_``, a wrapped SVC's (the softmax fallback) and, in a calibrated classifier,
+    each calibrated fold's and its estimator's. The fitted arrays are shared."""
     out = copy.copy(est)
-    out.classes_ = names[np.asarray(est.classes_, dtype=np.intp)]
-    if hasattr(est, "svc") and hasattr(est.svc, "classes_"):  # the softmax fallback of an SVC
-        out.svc = _relabelled(est.svc, names)
+    out.classes_ = recode(np.asarray(est.classes_))
+    if isinstance(est, _SoftmaxSVC) and hasattr(est.svc, "classes_"):
+        out.svc = _recoded(est.svc, recode)
     if hasattr(est, "calibrated_classifiers_"):  # CalibratedClassifierCV
         folds = []
         for fold in est.calibrated_classifiers_:
             fold = copy.copy(fold)
-            fold.classes = names[np.asarray(fold.classes, dtype=np.intp)]
-            fold.estimator = _relabelled(fold.estimator, names)
+            fold.classes = recode(np.asarray(fold.classes))
+            fold.estimator = _recoded(fold.estimator, recode)
             folds.append(fold)
         out.calibrated_classifiers_ = folds
     return out
 
 
-def as_pipeline(model: GenreClassifier) -> Pipeline:
-    """A fitted ``Pipeline(scaler, classifier)`` that predicts as ``model`` does, from raw rows.
+def pipeline_of(kind: str, estimator, scaler: StandardScaler, classes: list,
+                info: dict) -> Pipeline:
+    """The fitted ``Pipeline(scaler, classifier)`` of a model's parts.
 
     Parameters
     ----------
-    model : GenreClassifier
-        A model of feature rows (``mlp``, ``svc``, ``rf``, ``logreg``, ``lda``, ``linsvc``).
+    kind : {"mlp", "svc", "rf", "logreg", "lda", "linsvc"}
+    estimator : MLP or scikit-learn classifier
+        Fitted on class indices.
+    scaler : StandardScaler
+        Fitted.
+    classes : list of str
+        ``classes[i]`` names class ``i``.
+    info : dict
+        The model's training details (the MLP's settings are read from it).
 
     Returns
     -------
+    pipeline : Pipeline
+        Steps ``scaler`` (the same object) and ``classifier``: for the MLP a fitted
+        :class:`StudyMLPClassifier` holding the same network, else a shallow copy of
+        ``estimator`` whose ``classes_`` are the class names.
+    """
+    names = np.asarray(classes)
+    if kind == "mlp":
+        head = _mlp_head(estimator, classes, len(scaler.mean_), info)
+    else:
+        head = _recoded(estimator, lambda idx: names[idx.astype(np.intp)])
+    return Pipeline([("scaler", scaler), ("classifier", head)])
+
+
+def _kind_of(head) -> str | None:
+    """The model kind a fitted classifier is (by its type, and for a calibrated classifier or
+    the softmax fallback, the type of the estimator inside), or None."""
+    inner = head
+    if isinstance(head, CalibratedClassifierCV):
+        inner = head.calibrated_classifiers_[0].estimator
+        if head.method != "sigmoid":
+            return None
+    elif isinstance(head, _SoftmaxSVC):
+        inner = head.svc
+    if type(head) is StudyMLPClassifier:
+        return "mlp"
+    if type(head) is RandomForestClassifier:
+        return "rf"
+    if type(head) is LogisticRegression:
+        return "logreg"
+    if type(head) is LinearDiscriminantAnalysis or (
+            head is not inner and type(inner) is LinearDiscriminantAnalysis
+            and type(head) is CalibratedClassifierCV):
+        return "lda"
+    if head is not inner and type(inner) is SVC:
+        return "svc"
+    if head is not inner and type(inner) is LinearSVC:
+        return "linsvc"
+    return None
+
+
+def parts_of(pipeline) -> tuple[str, object, StandardScaler, list, dict]:
+    """The parts of a model in a fitted ``Pipeline(StandardScaler, classifier)``.
+
+    The way back from :func:`pipeline_of`, for a pipeline of the kinds a model folder holds:
+    the study's MLP (:class:`StudyMLPClassifier` with the hidden layers ``(128, 64)``), a
+    random forest, a logistic regression, an LDA (plain or calibrated), a sigmoid-calibrated
+    ``SVC`` or ``LinearSVC`` (as :func:`fit_svc` and :func:`fit_linear_svc` make them), or the
+    softmax fallback of those.
+
+    Parameters
+    ----------
     pipeline : sklearn.pipeline.Pipeline
-        Steps ``scaler`` (the model's fitted StandardScaler) and ``classifier`` (for the MLP a
-        fitted :class:`StudyMLPClassifier` holding the same network; else a shallow copy of the
-        scikit-learn estimator whose ``classes_`` are the class names). It takes rows of
-        ``model.feature_columns`` unscaled, ``(n, d)``; ``predict`` returns class names. Its
-        probabilities equal ``model.predict_proba`` of the scaled rows (for the scikit-learn
-        estimators, to within the float32 rounding the model applies to scaled rows); a class
-        the estimator never saw in training has no column (``model`` gives it 0).
+        Fitted; two steps, a ``StandardScaler`` then the classifier; class labels that are
+        strings.
+
+    Returns
+    -------
+    kind : str
+    estimator : MLP or scikit-learn classifier
+        The network, or a shallow copy of the classifier recoded to class indices.
+    scaler : StandardScaler
+        The fitted scaler (a copy sharing its statistics, without the column names, when it
+        was fitted on a DataFrame).
+    classes : list of str
+        The classifier's ``classes_``, in their order.
+    info : dict
+        For the MLP, its training settings and best epoch.
 
     Raises
     ------
     ModelError
-        For a spectrogram model (``cnn``, ``hybrid``), which does not classify feature rows.
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd
-    >>> from bag_of_songs.models import TabularDataset, fit_svc
-    >>> rng = np.random.default_rng(0)
-    >>> X = np.r_[rng.normal(0, 1, (20, 3)), rng.normal(3, 1, (20, 3))]
-    >>> table = pd.DataFrame(X, columns=["a", "b", "c"]).assign(genre=["pop"] * 20 + ["rock"] * 20)
-    >>> model = fit_svc(TabularDataset(table, label_column="genre"))
-    >>> pipe = as_pipeline(model)
-    >>> pipe.classes_.tolist(), pipe.predict(table[["a", "b", "c"]].to_numpy()[[0, -1]]).tolist()
-    (['pop', 'rock'], ['pop', 'rock'])
+        When the pipeline is not fitted, has other steps, ends with a classifier of another
+        kind (e.g. an uncalibrated ``SVC``: save such a pipeline as it is, with
+        :func:`~bag_of_songs.models.save_model`) or of another shape than a model folder
+        holds (the checks :func:`~bag_of_songs.models.load_model` applies to a saved
+        estimator, e.g. a calibration with ``ensemble=False``), or its labels are not
+        strings.
     """
-    if not isinstance(model, GenreClassifier):
-        raise ModelError(f"as_pipeline takes a GenreClassifier, got {type(model).__name__}")
-    if model.kind in SPECTROGRAM_KINDS:
-        raise ModelError(f"a {model.kind} model classifies spectrograms, not feature rows: it "
-                         "has no scikit-learn pipeline")
-    if model.kind == "mlp":
-        head = _mlp_head(model)
-    else:
-        head = _relabelled(model.estimator, np.asarray(model.classes))
-    return Pipeline([("scaler", model.scaler), ("classifier", head)])
+    steps = pipeline.steps if isinstance(pipeline, Pipeline) else None
+    if not steps or len(steps) != 2 or type(steps[0][1]) is not StandardScaler:
+        raise ModelError("a model of feature rows is a Pipeline of two steps, a StandardScaler "
+                         "and a classifier; save any other pipeline as it is with save_model")
+    scaler, head = steps[0][1], steps[1][1]
+    try:
+        check_is_fitted(scaler)
+        check_is_fitted(head)
+    except NotFittedError:
+        raise ModelError("the pipeline is not fitted: fit it first") from None
+    if hasattr(scaler, "feature_names_in_"):
+        # the model scales arrays of its feature columns: a copy (sharing the statistics)
+        # without the DataFrame's column names, which scikit-learn would warn about
+        scaler = copy.copy(scaler)
+        del scaler.feature_names_in_
+    kind = _kind_of(head)
+    if kind is None:
+        raise ModelError(f"a {type(head).__name__} is not one of the project's model kinds "
+                         "(the study's MLP, a calibrated SVC or linear SVC, a random forest, a "
+                         "logistic regression, an LDA); save the pipeline as it is with "
+                         "save_model")
+    classes = np.asarray(head.classes_)
+    if classes.dtype.kind not in "UO" or not all(isinstance(c, str) for c in classes.tolist()):
+        raise ModelError(f"the class labels must be strings (genre names), got "
+                         f"{classes.tolist()[:5]}")
+    if kind == "mlp":
+        if tuple(head.hidden) != _STUDY_HIDDEN:
+            raise ModelError(f"a model folder holds the study's MLP, hidden layers "
+                             f"{_STUDY_HIDDEN}, not {tuple(head.hidden)}; save the pipeline as "
+                             "it is with save_model")
+        info = {"best_epoch": int(getattr(head, "best_epoch_", 0)),
+                "epochs": head.max_epochs, "patience": head.patience,
+                "batch_size": head.batch_size, "lr": head.lr}
+        if isinstance(head.random_state, Integral) and not isinstance(head.random_state, bool):
+            info["seed"] = int(head.random_state)
+        return kind, head.module_, scaler, classes.tolist(), info
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    estimator = _recoded(head, lambda labels: np.array([index[c] for c in labels.tolist()],
+                                                       dtype=np.int64))
+    try:  # what load_model would check of the saved estimator, checked now
+        _check_estimator(kind, estimator, len(classes), len(scaler.mean_), "the pipeline")
+    except ModelError as exc:
+        raise ModelError(f"the pipeline's classifier is not a {kind} model as a model folder "
+                         f"holds it ({exc}); save the pipeline as it is with save_model"
+                         ) from None
+    return kind, estimator, scaler, classes.tolist(), {}

@@ -34,7 +34,7 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.tree._tree import Tree
 
 from ..errors import ModelError
-from .baselines import _SoftmaxSVC
+from .softmax_svc import _SoftmaxSVC
 
 #: The exact types, beyond skops' own trusted defaults, that the scikit-learn models this
 #: project saves contain (as ``skops.io.get_untrusted_types`` lists them for a calibrated SVC,

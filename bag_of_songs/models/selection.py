@@ -38,7 +38,7 @@ from .classifier import GenreClassifier
 from .dataset import TabularDataset, _check_trainable, _first_labels, _pool, concat_datasets
 from .evaluation import _macro_f1
 from .kinds import MODEL_KINDS, SPECTROGRAM_KINDS
-from .mlp import train_mlp
+from .mlp_training import train_mlp
 
 logger = logging.getLogger(__name__)
 

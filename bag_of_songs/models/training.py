@@ -27,7 +27,7 @@ from .feature_settings import extraction_settings
 from .folder import _split_datasets, load_splits
 from .hierarchy import coarse_parents
 from .kinds import SPECTROGRAM_KINDS
-from .mlp import train_mlp
+from .mlp_training import train_mlp
 from .selection import CV_MAX_CLIPS, _select_model
 from .spectrogram import fit_spectrogram_model
 
