@@ -20,9 +20,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from bag_of_songs.cli import main
 from bag_of_songs.demo import synthesize_demo_clip
 from bag_of_songs.features.sklearn import FeatureExtractor
-from bag_of_songs.models import ModelError, load_model, save_model
+from bag_of_songs.models import ModelError, load_model, predict_file, save_model
 from bag_of_songs.models.estimators import StudyMLPClassifier
 from bag_of_songs.models.segments import SegmentClassifier
 
@@ -77,6 +78,50 @@ def test_segment_classifier_round_trip(clips, tmp_path):
                             segment=1.0).fit(paths, y)
     back = load_model(save_model(seg, tmp_path / "m"))
     np.testing.assert_allclose(back.predict_proba(paths), seg.predict_proba(paths))
+
+
+def _cli(capsys, *argv) -> tuple[int, str, str]:
+    capsys.readouterr()
+    status = main([str(a) for a in argv])
+    return (status, *capsys.readouterr())
+
+
+def test_the_command_line_predicts_with_a_saved_pipeline_of_paths(clips, tmp_path, capsys):
+    """``bag-of-songs predict`` takes a saved pipeline as it takes a model folder: a line per
+    file, ``--json``, a folder's table; one level (a pipeline records no hierarchy)."""
+    paths, y = clips
+    pipe = make_pipeline(FeatureExtractor(), StandardScaler(), LogisticRegression()).fit(paths, y)
+    folder = save_model(pipe, tmp_path / "pipe")
+    expected = pipe.predict(paths).tolist()
+    status, out, _ = _cli(capsys, "predict", folder, paths[0], "--json", "--all-levels")
+    record = json.loads(out)
+    assert status == 0 and record["genre"] == expected[0] and record["levels"] == {
+        "label": expected[0]}
+    assert sum(record["probabilities"].values()) == pytest.approx(1.0)
+    status, out, _ = _cli(capsys, "predict", folder, paths[-1])
+    assert status == 0 and out.startswith(f"{paths[-1]}: {expected[-1]} (")
+    status, out, _ = _cli(capsys, "predict", folder, Path(paths[0]).parent)
+    lines = out.strip().splitlines()
+    assert status == 0 and lines[0] == "file\tlabel\tp(rock)\tp(solo)"
+    assert [line.split("\t")[1] for line in lines[1:]] == [
+        expected[paths.index(str(p))] for p in sorted(Path(paths[0]).parent.glob("*.wav"))]
+    with pytest.raises(ModelError, match="one level"):
+        predict_file(folder, paths[0], levels="sec_level_label")
+
+
+def test_the_command_line_explains_a_pipeline_it_cannot_use(clips, saved_svc, demo_dir,
+                                                            tmp_path, capsys):
+    paths, y = clips
+    _, svc_folder = saved_svc  # an SVC without probabilities
+    status, out, err = _cli(capsys, "predict", svc_folder, paths[0])
+    assert status == 2 and out == "" and "no predict_proba" in err and "Traceback" not in err
+    rows = make_pipeline(StandardScaler(), LogisticRegression()).fit(
+        np.random.default_rng(0).normal(size=(8, 3)), y)
+    rows_folder = save_model(rows, tmp_path / "rows")
+    status, out, err = _cli(capsys, "predict", rows_folder, paths[0])
+    assert status == 2 and "takes feature rows, not audio files" in err
+    status, out, err = _cli(capsys, "evaluate", rows_folder, demo_dir)
+    assert status == 2 and "GenreClassifier.from_pipeline" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("make", [

@@ -156,6 +156,7 @@ def _is_model_dir(path: str) -> bool:
 
 def _cmd_predict(args) -> int:
     from ..models import load_model, predict_file
+    from ..models.predict import answer_levels
 
     if not _is_model_dir(args.model) and any(_is_model_dir(f) for f in args.files):
         _error(f"error: {args.model} is not a model folder, but "
@@ -167,9 +168,10 @@ def _cmd_predict(args) -> int:
     # A folder gives a table (tab-separated, a header, a probability column per class);
     # files named one by one give a line each.
     table = any(Path(f).is_dir() for f in args.files) and not args.json
-    levels = [model.label_column, *model.hierarchy] if args.all_levels else [model.label_column]
+    level, coarser, classes = answer_levels(model)  # a GenreClassifier's, or a pipeline's
+    levels = [level, *coarser] if args.all_levels else [level]
     if table:
-        print("\t".join(["file", *levels, *(f"p({c})" for c in model.classes)]))
+        print("\t".join(["file", *levels, *(f"p({c})" for c in classes)]))
     status = 0
     for f in files:
         try:
@@ -181,23 +183,23 @@ def _cmd_predict(args) -> int:
         # one entry per level, decided top-down, so the levels agree
         genres = {lv: r["genre"] for lv, r in proba.items()}
         by_level = {lv: r["probabilities"] for lv, r in proba.items()}
-        probs = by_level[model.label_column]
-        top = genres[model.label_column]
+        probs = by_level[level]
+        top = genres[level]
         if args.json:
             rec = {"file": str(f), "genre": top, "probabilities": probs,
-                   "uncertain": proba[model.label_column]["uncertain"]}
+                   "uncertain": proba[level]["uncertain"]}
             if args.all_levels:
                 rec["levels"] = genres
                 rec["level_probabilities"] = by_level
             print(json.dumps(rec, allow_nan=False))
         elif table:
             print("\t".join([_quote_name(f), *(genres[lv] for lv in levels),
-                              *(f"{probs[c]:.4f}" for c in model.classes)]))
+                              *(f"{probs[c]:.4f}" for c in classes)]))
         else:
             ranked = ", ".join(f"{c} {p:.2f}" for c, p in probs.items())
             coarse = (" [" + ", ".join(f"{lv}: {genres[lv]}" for lv in levels[1:]) + "]"
                       if args.all_levels else "")
-            flag = " (uncertain)" if proba[model.label_column]["uncertain"] else ""
+            flag = " (uncertain)" if proba[level]["uncertain"] else ""
             print(f"{_quote_name(f)}: {top}{flag}{coarse} ({ranked})")
     return status
 

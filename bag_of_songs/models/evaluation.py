@@ -113,7 +113,10 @@ def evaluate(model: GenreClassifier, dataset, *, level: str | None = None,
         When a path holds no ``features.csv``.
     """
     if not isinstance(model, GenreClassifier):
-        raise ModelError(f"expected a GenreClassifier, got {type(model).__name__}")
+        raise ModelError(f"evaluate takes a GenreClassifier, got a {type(model).__name__}: a "
+                         "scikit-learn pipeline of feature rows becomes one with "
+                         "GenreClassifier.from_pipeline; a pipeline of audio paths is scored "
+                         "with its own score(paths, labels)")
     if model.kind in SPECTROGRAM_KINDS:
         frame = _table_of(dataset)
         codes = _clip_frame(frame)[1]

@@ -14,18 +14,21 @@ import os
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from .._constants import SAMPLE_RATE
 from ..audio import load_audio
 from ..cnn import predict_file_proba
 from ..errors import EmbeddingError, FeatureError, ModelError
 from ..features import check_settings, extract_with_settings
+from ..features.sklearn import FeatureExtractor
 from .classifier import GenreClassifier
 from .dataset import TabularDataset, _pool, _same_scaling, read_features
 from .feature_settings import _check_table_settings, extraction_settings
 from .hierarchy import decide_levels, derive_proba
 from .kinds import SPECTROGRAM_KINDS
 from .persistence import load_model
+from .segments import SegmentClassifier
 from .spectrogram import _spectrogram_clips
 
 
@@ -222,8 +225,10 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
         When a saved model cannot be loaded, expects features its settings do not produce, or
         a level is not in its hierarchy.
     """
-    if not isinstance(model, GenreClassifier):
+    if isinstance(model, str | os.PathLike):
         model = load_model(model)
+    if not isinstance(model, GenreClassifier):
+        return _pipeline_answer(model, path, levels)
     if model.kind in SPECTROGRAM_KINDS:
         tab = featurize_file(model, path).mean(axis=0) if model.kind == "hybrid" else None
         proba = predict_file_proba(model.estimator, path, model.cnn, tab=tab)[None]
@@ -255,3 +260,58 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
         out[lv] = {"genre": decided[lv], "probabilities": ranked(coarse, p[0]),
                    "uncertain": out[model.label_column]["uncertain"]}
     return out
+
+
+#: The level a saved scikit-learn pipeline's answers are filed under (it records no label column).
+PIPELINE_LEVEL = "label"
+
+
+def answer_levels(model) -> tuple[str, list[str], list[str]]:
+    """The level, the coarser levels and the classes of :func:`predict_file`'s answers.
+
+    Parameters
+    ----------
+    model : GenreClassifier, or a saved scikit-learn pipeline (:func:`load_model`)
+
+    Returns
+    -------
+    level : str
+        The model's label column (``"label"`` for a pipeline, which records none).
+    coarser : list of str
+        The levels its hierarchy determines (none for a pipeline).
+    classes : list of str
+    """
+    if isinstance(model, GenreClassifier):
+        return model.label_column, list(model.hierarchy), list(model.classes)
+    return PIPELINE_LEVEL, [], [str(c) for c in getattr(model, "classes_", [])]
+
+
+def _takes_paths(model) -> bool:
+    """A pipeline (or segment classifier) whose first step turns audio paths into rows."""
+    steps = model.steps if isinstance(model, Pipeline) else [(None, model)]
+    first = steps[0][1]
+    return isinstance(first, FeatureExtractor | SegmentClassifier)
+
+
+def _pipeline_answer(pipe, path, levels) -> dict:
+    """:func:`predict_file`'s answer from a saved scikit-learn pipeline of audio paths."""
+    if not _takes_paths(pipe):
+        raise ModelError("this pipeline takes feature rows, not audio files: make it a model "
+                         "with GenreClassifier.from_pipeline(pipeline, label_column=..., "
+                         "settings=read_feature_settings(train_split)) and save that")
+    if not hasattr(pipe, "predict_proba"):
+        last = pipe[-1] if isinstance(pipe, Pipeline) else pipe
+        raise ModelError(f"this pipeline's {type(last).__name__} gives no "
+                         "probabilities (no predict_proba), which predict reports: calibrate "
+                         "it (CalibratedClassifierCV) or use pipeline.predict(paths)")
+    wanted = [] if levels in (None, "all") else [levels] if isinstance(levels, str) else levels
+    unknown = [lv for lv in wanted if lv != PIPELINE_LEVEL]
+    if unknown:
+        raise ModelError(f"a scikit-learn pipeline answers one level ({PIPELINE_LEVEL!r}), "
+                         f"not {unknown}: it records no label hierarchy")
+    proba = np.asarray(pipe.predict_proba([os.fspath(path)]), dtype=np.float64)[0]
+    classes = answer_levels(pipe)[2]
+    order = np.argsort(-proba, kind="stable")
+    return {PIPELINE_LEVEL: {"genre": classes[order[0]],
+                             "probabilities": {classes[i]: float(proba[i]) for i in order},
+                             "uncertain": None}}
