@@ -1,8 +1,8 @@
 """The study's network: a 128-64-out MLP in torch, trained with Adam and early stopping.
 
 :func:`fit_mlp_module` is the one training loop (shared by
-:func:`~bag_of_songs.models.mlp_training.train_mlp`, which works on a :class:`~bag_of_songs.models.TabularDataset`,
-and by the scikit-learn estimator
+:func:`~bag_of_songs.models.mlp_training.train_mlp`, which works on a
+:class:`~bag_of_songs.models.TabularDataset`, and by the scikit-learn estimator
 :class:`~bag_of_songs.models.estimators.StudyMLPClassifier`); the epochs and early stopping are
 :func:`bag_of_songs.early_stopping.run_epochs`, as for the spectrogram CNN.
 

@@ -153,8 +153,9 @@ def _uncertain(model: GenreClassifier, proba: np.ndarray) -> bool | None:
     return None if threshold is None else bool(float(np.max(proba)) < float(threshold))
 
 
-def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.PathLike, *,
-                 levels: str | list[str] | None = None, aggregate: str = "mean") -> dict:
+def predict_file(model: GenreClassifier | Pipeline | str | os.PathLike,
+                 path: str | os.PathLike, *, levels: str | list[str] | None = None,
+                 aggregate: str = "mean") -> dict:
     """Genre probabilities for any audio file.
 
     Runs :func:`~bag_of_songs.data.load_audio`, :func:`~bag_of_songs.features.extract_features`
@@ -165,7 +166,12 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
 
     Parameters
     ----------
-    model : GenreClassifier or path of a saved model
+    model : GenreClassifier, a saved scikit-learn pipeline of audio paths, or a saved model's path
+        A pipeline (:func:`load_model` of a pipeline saved with :func:`save_model`: a
+        :class:`~bag_of_songs.FeatureExtractor` first, or a
+        :class:`~bag_of_songs.SegmentClassifier`, and a classifier with ``predict_proba``)
+        answers one level, ``"label"`` (it records no label column and no hierarchy);
+        ``"uncertain"`` is None.
     path : path-like
         Any audio file soundfile decodes (wav, flac, ogg, mp3).
     levels : None, "all", str or list of str
@@ -223,7 +229,8 @@ def predict_file(model: GenreClassifier | str | os.PathLike, path: str | os.Path
         When the file cannot be decoded.
     ModelError
         When a saved model cannot be loaded, expects features its settings do not produce, or
-        a level is not in its hierarchy.
+        a level is not in its hierarchy; when a pipeline takes feature rows rather than audio
+        paths, or gives no probabilities.
     """
     if isinstance(model, str | os.PathLike):
         model = load_model(model)
