@@ -230,9 +230,10 @@ def as_pipeline(model: GenreClassifier) -> Pipeline:
     Returns
     -------
     pipeline : sklearn.pipeline.Pipeline
-        Steps ``scaler`` (the model's fitted StandardScaler) and ``classifier`` (for the MLP a
-        fitted :class:`StudyMLPClassifier` holding the same network; else a shallow copy of the
-        scikit-learn estimator whose ``classes_`` are the class names).
+        Steps ``scaler`` (a shallow copy of the model's fitted StandardScaler) and
+        ``classifier`` (for the MLP a fitted :class:`StudyMLPClassifier` holding the same
+        network; else a shallow copy of the scikit-learn estimator whose ``classes_`` are the
+        class names). Fitting it again leaves the model as it was.
 
     Raises
     ------

@@ -96,16 +96,19 @@ def pipeline_of(kind: str, estimator, scaler: StandardScaler, classes: list,
     Returns
     -------
     pipeline : Pipeline
-        Steps ``scaler`` (the same object) and ``classifier``: for the MLP a fitted
-        :class:`StudyMLPClassifier` holding the same network, else a shallow copy of
-        ``estimator`` whose ``classes_`` are the class names.
+        Steps ``scaler`` and ``classifier``, shallow copies that share the fitted arrays (so
+        that fitting the pipeline again leaves the model as it was): for the MLP a fitted
+        :class:`StudyMLPClassifier` holding the same network, else a copy of ``estimator``
+        whose ``classes_`` are the class names.
     """
     names = np.asarray(classes)
     if kind == "mlp":
         head = _mlp_head(estimator, classes, len(scaler.mean_), info)
     else:
         head = _recoded(estimator, lambda idx: names[idx.astype(np.intp)])
-    return Pipeline([("scaler", scaler), ("classifier", head)])
+    # shallow copies: the fitted arrays are shared, but fitting the pipeline (which rebinds
+    # them) leaves the model as it was
+    return Pipeline([("scaler", copy.copy(scaler)), ("classifier", head)])
 
 
 def _kind_of(head) -> str | None:
@@ -156,8 +159,8 @@ def parts_of(pipeline) -> tuple[str, object, StandardScaler, list, dict]:
     estimator : MLP or scikit-learn classifier
         The network, or a shallow copy of the classifier recoded to class indices.
     scaler : StandardScaler
-        The fitted scaler (a copy sharing its statistics, without the column names, when it
-        was fitted on a DataFrame).
+        A shallow copy of the fitted scaler (sharing its statistics; without the column names
+        when it was fitted on a DataFrame).
     classes : list of str
         The classifier's ``classes_``, in their order.
     info : dict
@@ -183,10 +186,11 @@ def parts_of(pipeline) -> tuple[str, object, StandardScaler, list, dict]:
         check_is_fitted(head)
     except NotFittedError:
         raise ModelError("the pipeline is not fitted: fit it first") from None
+    # a copy sharing the statistics, so that refitting the pipeline leaves the model as it was;
+    # without a DataFrame's column names (the model scales arrays of its feature columns, and
+    # scikit-learn would warn)
+    scaler = copy.copy(scaler)
     if hasattr(scaler, "feature_names_in_"):
-        # the model scales arrays of its feature columns: a copy (sharing the statistics)
-        # without the DataFrame's column names, which scikit-learn would warn about
-        scaler = copy.copy(scaler)
         del scaler.feature_names_in_
     kind = _kind_of(head)
     if kind is None:
