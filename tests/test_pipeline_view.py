@@ -18,8 +18,10 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -161,7 +163,8 @@ def test_the_study_mlp_fitted_on_labels_becomes_a_model_folder(tmp_path):
 
 
 @pytest.mark.parametrize("make, reason", [
-    (lambda: make_pipeline(StandardScaler(), SVC()), "not one of the project"),
+    (lambda: make_pipeline(StandardScaler(), SVC()), "no class probabilities"),
+    (lambda: make_pipeline(StandardScaler(), KNeighborsClassifier(3)), "not one of the project"),
     (lambda: make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(), cv=2)),
      "as a model folder holds it"),
     (lambda: make_pipeline(StandardScaler(), StudyMLPClassifier(hidden=(8,), max_epochs=2)),
@@ -196,6 +199,63 @@ def test_from_pipeline_refuses_unfitted_unnamed_and_numeric_labels():
         GenreClassifier.from_pipeline(numeric, label_column="label", feature_columns=columns)
     with pytest.raises(ModelError, match="spectrograms"):
         _ = GenreClassifier("cnn", None, ["a", "b"], [], "label", None).pipeline
+
+
+def test_the_view_and_the_model_share_nothing_a_fit_or_set_params_changes():
+    table = _table()
+    columns = [c for c in table if c.startswith("f")]
+    raw, y = table[columns].to_numpy(), table["label"].to_numpy()
+    svc = fit_svc(TabularDataset(table), seed=0)
+    C = svc.estimator.estimator.C
+    svc.pipeline.set_params(classifier__estimator__C=123.0)
+    assert svc.estimator.estimator.C == C
+    rf = fit_random_forest(TabularDataset(table), seed=0, n_jobs=1)
+    n_trees, before = len(rf.estimator.estimators_), rf.predict_proba(rf.dataset(table).X)
+    view = rf.pipeline.set_params(classifier__warm_start=True,
+                                  classifier__n_estimators=n_trees + 5)
+    view.fit(raw, y)
+    assert len(view[-1].estimators_) == n_trees + 5 and len(rf.estimator.estimators_) == n_trees
+    np.testing.assert_array_equal(rf.predict_proba(rf.dataset(table).X), before)
+    # the way back: refitting the user's pipeline leaves the model as it was
+    mine = make_pipeline(StandardScaler(), RandomForestClassifier(20, random_state=0)).fit(raw, y)
+    model = GenreClassifier.from_pipeline(mine, label_column="label", feature_columns=columns)
+    before = model.predict_proba(model.dataset(table).X)
+    mine.set_params(randomforestclassifier__warm_start=True,
+                    randomforestclassifier__n_estimators=25).fit(raw * 2 - 1, y)
+    np.testing.assert_array_equal(model.predict_proba(model.dataset(table).X), before)
+
+
+def test_from_pipeline_checks_what_a_model_folder_would_hold():
+    table = _table()
+    columns = [c for c in table if c.startswith("f")]
+    X, y = table[columns], table["label"].to_numpy()
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    with pytest.raises(ModelError, match="differ from the columns"):
+        GenreClassifier.from_pipeline(pipe, label_column="label", feature_columns=columns[::-1])
+    with pytest.raises(ModelError, match="hierarchy"):
+        GenreClassifier.from_pipeline(pipe, label_column="label",
+                                      hierarchy={"coarse": {pipe.classes_[0]: "x"}})
+    with pytest.raises(ModelError, match="JSON"):
+        GenreClassifier.from_pipeline(pipe, label_column="label", info={"when": object()})
+    with pytest.raises(ModelError, match="feature settings"):
+        GenreClassifier.from_pipeline(pipe, label_column="label", settings={"n_mfcc": -3})
+    for scaler in (StandardScaler(with_mean=False), StandardScaler(with_std=False)):
+        odd = make_pipeline(scaler, LogisticRegression()).fit(X, y)
+        with pytest.raises(ModelError, match="with_mean and with_std"):
+            GenreClassifier.from_pipeline(odd, label_column="label")
+    open_end = Pipeline([("scaler", StandardScaler()), ("classifier", "passthrough")]).fit(X, y)
+    with pytest.raises(ModelError, match="no class probabilities"):
+        GenreClassifier.from_pipeline(open_end, label_column="label")
+
+
+def test_from_pipeline_keeps_the_mlp_recipe(tmp_path):
+    table = _table()
+    columns = [c for c in table if c.startswith("f")]
+    head = StudyMLPClassifier(max_epochs=3, validation_fraction=None, random_state=None)
+    pipe = make_pipeline(StandardScaler(), head).fit(table[columns], table["label"])
+    model = GenreClassifier.from_pipeline(pipe, label_column="label")
+    back = load_model(save_model(model, tmp_path / "mlp")).pipeline[-1]
+    assert back.get_params() == head.get_params()
 
 
 def test_a_model_trained_from_a_prepared_folder(demo_dir, tmp_path):

@@ -17,16 +17,19 @@ Explained in ``notebooks/3-models-prediction.ipynb``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..errors import ModelError
+from ..errors import FeatureError, ModelError
+from ..features import check_settings
 from .dataset import TabularDataset, _dataset_like
 from .feature_settings import extraction_settings
 from .kinds import SPECTROGRAM_KINDS
+from .metadata import _validate_hierarchy, _validate_uncertainty
 from .mlp import _mlp_proba
 from .pipeline_view import parts_of, pipeline_of
 
@@ -93,8 +96,8 @@ class GenreClassifier:
             Fitted, with string labels; a ``StandardScaler`` then one of the project's kinds:
             :class:`StudyMLPClassifier` (the study's ``(128, 64)``), a sigmoid
             ``CalibratedClassifierCV(..., ensemble=False)`` of an ``SVC``, a ``LinearSVC`` or
-            an LDA (``solver="lsqr"``), a
-            ``RandomForestClassifier``, a ``LogisticRegression``, or an LDA.
+            an LDA, a ``RandomForestClassifier``, a ``LogisticRegression``, or an LDA (the
+            LDAs with ``solver="lsqr"``, as the project fits them).
         label_column : str
             The table column the labels come from (e.g. ``"sec_level_label"``).
         feature_columns : list of str, optional
@@ -105,9 +108,11 @@ class GenreClassifier:
             split; the extraction part is kept), which :func:`predict_file` featurises new
             audio with.
         hierarchy : dict, optional
-            Coarser levels the classes determine (:func:`coarse_parents`).
+            Coarser levels the classes determine, ``{level: {class: parent}}`` naming a parent
+            for every class (:func:`coarse_parents`).
         info : dict, optional
-            Training details to keep with the model.
+            Training details to keep with the model (JSON values: it is saved in
+            ``model.json``).
 
         Returns
         -------
@@ -116,8 +121,10 @@ class GenreClassifier:
         Raises
         ------
         ModelError
-            When the pipeline is not of that shape or kind (:func:`parts_of` says why), or the
-            feature columns are missing or do not match its number of features.
+            When the pipeline is not of that shape or kind (:func:`parts_of` says why); when
+            the feature columns are missing, do not match its number of features or differ from
+            the columns it was fitted on; when the hierarchy, the info or the settings are not
+            what a model folder can hold.
 
         Examples
         --------
@@ -135,22 +142,25 @@ class GenreClassifier:
         ('logreg', ['pop', 'rock'], ['pop', 'rock'])
         """
         kind, estimator, scaler, classes, fit_info = parts_of(pipeline)
-        n_features = len(scaler.mean_)
-        if feature_columns is None:
-            names = getattr(pipeline, "feature_names_in_", None)
-            if names is None:
-                raise ModelError("the pipeline was not fitted on a DataFrame: pass "
-                                 "feature_columns, the table columns it takes")
-            feature_columns = list(names)
-        feature_columns = [str(c) for c in feature_columns]
-        if len(feature_columns) != n_features or len(set(feature_columns)) != n_features:
-            raise ModelError(f"the pipeline takes {n_features} features; feature_columns "
-                             f"names {len(feature_columns)} (distinct: "
-                             f"{len(set(feature_columns))})")
-        return cls(kind, estimator, classes, feature_columns, label_column, scaler,
-                   settings=extraction_settings(settings or {}),
-                   info={**fit_info, **(info or {})},
-                   hierarchy=dict(hierarchy or {}))
+        columns = _columns_of(pipeline, feature_columns, n_features=len(scaler.mean_))
+        if not isinstance(label_column, str) or not label_column:
+            raise ModelError(f"label_column must be a column name, got {label_column!r}")
+        hierarchy = _validate_hierarchy(dict(hierarchy or {}), label_column, classes)
+        info = {**fit_info, **(info or {})}
+        try:
+            info = json.loads(json.dumps(info, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"info must hold JSON values only (it is saved in model.json): "
+                             f"{exc}") from None
+        _validate_uncertainty(info.get("uncertainty"))
+        settings = extraction_settings(settings or {})
+        if settings:
+            try:
+                check_settings(settings)
+            except FeatureError as exc:
+                raise ModelError(f"invalid feature settings: {exc}") from None
+        return cls(kind, estimator, classes, columns, label_column, scaler, settings=settings,
+                   info=info, hierarchy=hierarchy)
 
     @property
     def pipeline(self) -> Pipeline:
@@ -160,9 +170,10 @@ class GenreClassifier:
         ``classes_`` are the class names, ``predict`` returns them, ``predict_proba`` gives
         this model's probabilities (for the scikit-learn classifiers, to within the float32
         rounding the model applies to scaled rows; a class the classifier never saw in
-        training has no column, where :meth:`predict_proba` gives it 0). The steps share the
-        model's fitted arrays (nothing is refitted, each access gives a new view); ``clone``
-        gives the same recipe unfitted; :func:`save_model` saves it as any pipeline.
+        training has no column, where :meth:`predict_proba` gives it 0). Building it trains
+        nothing: each access gives a new view whose steps share the model's fitted arrays, and
+        fitting or re-parametrising the view leaves the model as it was. ``clone`` gives the
+        same recipe unfitted; :func:`save_model` saves it as any pipeline.
 
         Raises
         ------
@@ -215,6 +226,25 @@ class GenreClassifier:
             Indices into ``classes`` (``classes[i]`` names class ``i``).
         """
         return np.argmax(self.predict_proba(X), axis=1)
+
+
+def _columns_of(pipeline: Pipeline, feature_columns, *, n_features: int) -> list[str]:
+    """The table columns a pipeline takes: ``feature_columns`` or the names it was fitted
+    with, which must agree when both are known."""
+    names = getattr(pipeline, "feature_names_in_", None)
+    if feature_columns is None:
+        if names is None:
+            raise ModelError("the pipeline was not fitted on a DataFrame: pass feature_columns, "
+                             "the table columns it takes")
+        feature_columns = names
+    columns = [str(c) for c in feature_columns]
+    if len(columns) != n_features or len(set(columns)) != n_features:
+        raise ModelError(f"the pipeline takes {n_features} features; feature_columns names "
+                         f"{len(columns)} (distinct: {len(set(columns))})")
+    if names is not None and columns != [str(c) for c in names]:
+        raise ModelError("feature_columns differ from the columns the pipeline was fitted on "
+                         f"(in order): {[str(c) for c in names][:5]}...")
+    return columns
 
 
 def as_pipeline(model: GenreClassifier) -> Pipeline:

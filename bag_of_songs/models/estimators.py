@@ -2,8 +2,8 @@
 
 Labels in, labels out, so that it drops into a ``Pipeline``, ``GridSearchCV`` or
 ``cross_val_score``. The training is :func:`bag_of_songs.models.mlp.fit_mlp_module`, the
-loop :func:`~bag_of_songs.models.mlp.train_mlp` also runs, so an estimator fitted with an
-``eval_set`` of the same scaled rows and the same seed gives the same network.
+loop :func:`~bag_of_songs.models.mlp_training.train_mlp` also runs, so an estimator fitted
+with an ``eval_set`` of the same scaled rows and the same seed gives the same network.
 
 The settings are checked when ``fit`` runs (``__init__`` only stores them, as scikit-learn's
 contract asks), by the MLP's own checks, which raise :class:`~bag_of_songs.errors.ModelError`

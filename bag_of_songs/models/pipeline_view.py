@@ -20,6 +20,7 @@ from collections.abc import Callable
 from numbers import Integral
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import RandomForestClassifier
@@ -49,7 +50,9 @@ def _mlp_head(module: nn.Module, classes: list, n_features: int, info: dict
     head = StudyMLPClassifier(
         hidden=tuple(widths[:-1]), lr=info.get("lr", 1e-3),
         batch_size=info.get("batch_size", 32), max_epochs=info.get("epochs", 50),
-        patience=info.get("patience", 5), random_state=info.get("seed", 0))
+        patience=info.get("patience", 5),
+        validation_fraction=info.get("validation_fraction", 0.1),
+        random_state=info.get("seed", 0), device=info.get("device", "cpu"))
     head.module_ = module
     head.classes_ = np.asarray(classes)
     head.n_features_in_ = n_features
@@ -58,11 +61,28 @@ def _mlp_head(module: nn.Module, classes: list, n_features: int, info: dict
     return head
 
 
-def _recoded(est, recode: Callable[[np.ndarray], np.ndarray]):
-    """A shallow copy of a scikit-learn classifier whose class labels are ``recode``\\ d: its
-    own ``classes_``, a wrapped SVC's (the softmax fallback) and, in a calibrated classifier,
-    each calibrated fold's and its estimator's. The fitted arrays are shared."""
+def _detached(est):
+    """A shallow copy of a fitted estimator that shares its arrays and fitted sub-estimators
+    but nothing a later ``set_params`` or ``fit`` changes in place: its parameters that are
+    estimators (templates such as a calibration's ``estimator``) are cloned, its lists (a
+    forest's ``estimators_``, which ``warm_start`` extends) are new lists."""
     out = copy.copy(est)
+    if hasattr(est, "get_params") and not isinstance(est, _SoftmaxSVC):
+        for name, value in est.get_params(deep=False).items():
+            if hasattr(value, "get_params") and not isinstance(value, type):
+                setattr(out, name, clone(value))
+    for name, value in vars(est).items():
+        if isinstance(value, list):
+            setattr(out, name, list(value))
+    return out
+
+
+def _recoded(est, recode: Callable[[np.ndarray], np.ndarray]):
+    """A copy of a scikit-learn classifier (:func:`_detached`) whose class labels are
+    ``recode``\\ d: its own ``classes_``, a wrapped SVC's (the softmax fallback) and, in a
+    calibrated classifier, each calibrated fold's and its estimator's. The fitted arrays are
+    shared."""
+    out = _detached(est)
     out.classes_ = recode(np.asarray(est.classes_))
     if isinstance(est, _SoftmaxSVC) and hasattr(est.svc, "classes_"):
         out.svc = _recoded(est.svc, recode)
@@ -164,7 +184,8 @@ def parts_of(pipeline) -> tuple[str, object, StandardScaler, list, dict]:
     classes : list of str
         The classifier's ``classes_``, in their order.
     info : dict
-        For the MLP, its training settings and best epoch.
+        For the MLP, its training settings (``seed`` None when ``random_state`` was not an
+        int) and best epoch.
 
     Raises
     ------
@@ -181,6 +202,13 @@ def parts_of(pipeline) -> tuple[str, object, StandardScaler, list, dict]:
         raise ModelError("a model of feature rows is a Pipeline of two steps, a StandardScaler "
                          "and a classifier; save any other pipeline as it is with save_model")
     scaler, head = steps[0][1], steps[1][1]
+    if not (scaler.with_mean and scaler.with_std):
+        raise ModelError("the pipeline's StandardScaler must centre and scale (with_mean and "
+                         "with_std True), as a model folder stores it; save the pipeline as it "
+                         "is with save_model")
+    if not hasattr(head, "predict_proba"):
+        raise ModelError(f"the pipeline's last step ({head!r}) gives no class probabilities; a "
+                         "model of the project's kinds ends with a classifier that does")
     try:
         check_is_fitted(scaler)
         check_is_fitted(head)
@@ -207,11 +235,13 @@ def parts_of(pipeline) -> tuple[str, object, StandardScaler, list, dict]:
             raise ModelError(f"a model folder holds the study's MLP, hidden layers "
                              f"{_STUDY_HIDDEN}, not {tuple(head.hidden)}; save the pipeline as "
                              "it is with save_model")
+        seeded = isinstance(head.random_state, Integral) and not isinstance(head.random_state,
+                                                                              bool)
         info = {"best_epoch": int(getattr(head, "best_epoch_", 0)),
                 "epochs": head.max_epochs, "patience": head.patience,
-                "batch_size": head.batch_size, "lr": head.lr}
-        if isinstance(head.random_state, Integral) and not isinstance(head.random_state, bool):
-            info["seed"] = int(head.random_state)
+                "batch_size": head.batch_size, "lr": head.lr,
+                "validation_fraction": head.validation_fraction,
+                "seed": int(head.random_state) if seeded else None, "device": str(head.device)}
         return kind, head.module_, scaler, classes.tolist(), info
     index = {c: i for i, c in enumerate(classes.tolist())}
     estimator = _recoded(head, lambda labels: np.array([index[c] for c in labels.tolist()],

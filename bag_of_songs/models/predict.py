@@ -235,6 +235,9 @@ def predict_file(model: GenreClassifier | Pipeline | str | os.PathLike,
     if isinstance(model, str | os.PathLike):
         model = load_model(model)
     if not isinstance(model, GenreClassifier):
+        if not isinstance(model, Pipeline | SegmentClassifier):
+            raise ModelError(f"predict_file takes a GenreClassifier, a saved pipeline or a "
+                             f"model folder's path, got {type(model).__name__}")
         return _pipeline_answer(model, path, levels)
     if model.kind in SPECTROGRAM_KINDS:
         tab = featurize_file(model, path).mean(axis=0) if model.kind == "hybrid" else None
