@@ -198,7 +198,7 @@ def _cmd_predict(args) -> int:
         else:
             ranked = ", ".join(f"{c} {p:.2f}" for c, p in probs.items())
             coarse = (" [" + ", ".join(f"{lv}: {genres[lv]}" for lv in levels[1:]) + "]"
-                      if args.all_levels else "")
+                      if args.all_levels and levels[1:] else "")
             flag = " (uncertain)" if proba[level]["uncertain"] else ""
             print(f"{_quote_name(f)}: {top}{flag}{coarse} ({ranked})")
     return status
