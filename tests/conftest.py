@@ -26,23 +26,6 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 KERNEL_NAME = "bag-of-songs-test"
 
 
-#: The longest test files: the end-to-end notebook runs (minutes each).
-_LONGEST = ("test_notebooks.py", "test_notebooks_real.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Long files first: the notebook runs, then every file with a slow test, then the rest,
-    each group in its collected order. pytest-xdist hands whole files to the test processes in
-    this order, so the long ones start at once and the short ones fill in behind them, instead
-    of a process starting a five-minute notebook run when the others are nearly done."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-
-    def rank(item) -> int:
-        return 0 if item.path.name in _LONGEST else 1 if item.path in slow_files else 2
-
-    items.sort(key=rank)  # stable: the order within each group is kept
-
-
 def require(path: Path) -> Path:
     """Return ``path``, or skip (a user's clone without ../shared); in CI its absence fails."""
     if path.exists():
