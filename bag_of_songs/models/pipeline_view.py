@@ -131,31 +131,23 @@ def pipeline_of(kind: str, estimator, scaler: StandardScaler, classes: list,
     return Pipeline([("scaler", copy.copy(scaler)), ("classifier", head)])
 
 
+#: The kind of a plain classifier, and of the estimator inside a wrapper (a sigmoid
+#: calibration or the softmax fallback).
+_PLAIN_KINDS = {StudyMLPClassifier: "mlp", RandomForestClassifier: "rf",
+                LogisticRegression: "logreg", LinearDiscriminantAnalysis: "lda"}
+_WRAPPED_KINDS = {SVC: "svc", LinearSVC: "linsvc", LinearDiscriminantAnalysis: "lda"}
+
+
 def _kind_of(head) -> str | None:
-    """The model kind a fitted classifier is (by its type, and for a calibrated classifier or
-    the softmax fallback, the type of the estimator inside), or None."""
-    inner = head
+    """The model kind a fitted classifier is, or None. (Whether a wrapper holds its kind as a
+    model folder does, e.g. an LDA only calibrated, is :func:`_check_estimator`'s to say.)"""
     if isinstance(head, CalibratedClassifierCV):
-        inner = head.calibrated_classifiers_[0].estimator
         if head.method != "sigmoid":
             return None
-    elif isinstance(head, _SoftmaxSVC):
-        inner = head.svc
-    if type(head) is StudyMLPClassifier:
-        return "mlp"
-    if type(head) is RandomForestClassifier:
-        return "rf"
-    if type(head) is LogisticRegression:
-        return "logreg"
-    if type(head) is LinearDiscriminantAnalysis or (
-            head is not inner and type(inner) is LinearDiscriminantAnalysis
-            and type(head) is CalibratedClassifierCV):
-        return "lda"
-    if head is not inner and type(inner) is SVC:
-        return "svc"
-    if head is not inner and type(inner) is LinearSVC:
-        return "linsvc"
-    return None
+        return _WRAPPED_KINDS.get(type(head.calibrated_classifiers_[0].estimator))
+    if isinstance(head, _SoftmaxSVC):
+        return _WRAPPED_KINDS.get(type(head.svc))
+    return _PLAIN_KINDS.get(type(head))
 
 
 def parts_of(pipeline) -> tuple[str, object, StandardScaler, list, dict]:
